@@ -1,0 +1,188 @@
+//! The saga's activities: each one a small, idempotent unit of I/O over PostgreSQL, the payment
+//! gateway or the notifier. Temporal may run any of them more than once (a retry after a
+//! timeout, a worker killed mid-step), so each is written to have the effect of running once.
+
+use orderflow_domain::{ErrorCode, NewOrder, OrderId};
+use orderflow_providers::{ChargeError, Notifier, PaymentGateway};
+use orderflow_store::Store;
+use orderflow_workflow::{
+    NotificationRequest, PaymentReceipt, PaymentRequest, ReleaseRequest, StepReport, activity,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use temporalio_macros::activities;
+use temporalio_sdk::ApplicationFailure;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+/// The activity implementations and what they need. Register with
+/// `WorkerOptions::register_activities(OrderSteps { .. })`.
+pub struct OrderSteps {
+    pub store: Store,
+    pub payments: Arc<dyn PaymentGateway>,
+    pub notifier: Arc<dyn Notifier>,
+    /// Simulated time spent checking stock (INVENTORY_DELAY_MS), to watch an order move.
+    pub inventory_delay: Duration,
+}
+
+#[activities]
+impl OrderSteps {
+    #[activity(definition = activity::CreateOrder)]
+    pub async fn create_order(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        order: NewOrder,
+    ) -> Result<StepReport, ActivityError> {
+        self.store.insert_order(&order).await?;
+        Ok(report(&ctx))
+    }
+
+    #[activity(definition = activity::ReserveStock)]
+    pub async fn reserve_stock(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        order: OrderId,
+    ) -> Result<StepReport, ActivityError> {
+        self.store.mark_validating(order).await?;
+        if !self.inventory_delay.is_zero() {
+            tokio::time::sleep(self.inventory_delay).await;
+        }
+        match self.store.reserve_stock(order).await? {
+            Ok(()) => Ok(report(&ctx)),
+            Err(shortage) => Err(business(ErrorCode::InsufficientStock, shortage.to_string())),
+        }
+    }
+
+    #[activity(definition = activity::ProcessPayment)]
+    pub async fn process_payment(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        request: PaymentRequest,
+    ) -> Result<PaymentReceipt, ActivityError> {
+        let order = request.order_id;
+        // A payment already recorded (a retry after a lost reply) is the answer: no new charge.
+        if let Some(payment) = self.store.payment(order).await? {
+            return match payment.payment_id {
+                Some(payment_id) => Ok(PaymentReceipt {
+                    payment_id,
+                    attempt: attempt(&ctx),
+                }),
+                None => Err(business(
+                    ErrorCode::PaymentDeclined,
+                    payment
+                        .decline_reason
+                        .unwrap_or_else(|| "payment declined".into()),
+                )),
+            };
+        }
+        // The order id is the provider's idempotency key: a charge repeated after a crash
+        // between "charged" and "recorded" is the same charge.
+        match self
+            .payments
+            .charge(&order.to_string(), request.amount)
+            .await
+        {
+            Ok(payment_id) => {
+                self.store
+                    .record_capture(order, &payment_id, request.amount)
+                    .await?;
+                Ok(PaymentReceipt {
+                    payment_id,
+                    attempt: attempt(&ctx),
+                })
+            }
+            Err(ChargeError::Declined(reason)) => {
+                self.store
+                    .record_decline(order, request.amount, &reason)
+                    .await?;
+                Err(business(
+                    ErrorCode::PaymentDeclined,
+                    format!("payment declined: {reason}"),
+                ))
+            }
+            Err(e @ ChargeError::Unavailable(_)) => Err(e.into()),
+        }
+    }
+
+    #[activity(definition = activity::ConfirmOrder)]
+    pub async fn confirm_order(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        order: OrderId,
+    ) -> Result<StepReport, ActivityError> {
+        self.store.confirm_order(order).await?;
+        Ok(report(&ctx))
+    }
+
+    #[activity(definition = activity::NotifyCustomer)]
+    pub async fn notify_customer(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        request: NotificationRequest,
+    ) -> Result<StepReport, ActivityError> {
+        let order = request.order_id;
+        if self.store.notification_sent(order, request.kind).await? {
+            return Ok(report(&ctx));
+        }
+        let dedup_key = format!("{order}:{}", request.kind.as_str());
+        let sent = self
+            .notifier
+            .send(&request.customer_id, &dedup_key, &request.message)
+            .await;
+        let error = sent.as_ref().err().map(ToString::to_string);
+        let channel = self.notifier.channel();
+        self.store
+            .record_notification(
+                order,
+                request.kind,
+                channel,
+                &request.message,
+                error.as_deref(),
+            )
+            .await?;
+        sent?;
+        Ok(report(&ctx))
+    }
+
+    #[activity(definition = activity::RefundPayment)]
+    pub async fn refund_payment(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        order: OrderId,
+    ) -> Result<StepReport, ActivityError> {
+        let refund_id = self.payments.refund(&order.to_string()).await?;
+        self.store.record_refund(order, &refund_id).await?;
+        Ok(report(&ctx))
+    }
+
+    #[activity(definition = activity::ReleaseStock)]
+    pub async fn release_stock(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        request: ReleaseRequest,
+    ) -> Result<StepReport, ActivityError> {
+        self.store
+            .release_stock(request.order_id, &request.ending)
+            .await?;
+        Ok(report(&ctx))
+    }
+}
+
+fn attempt(ctx: &ActivityContext) -> u32 {
+    ctx.info().attempt
+}
+
+fn report(ctx: &ActivityContext) -> StepReport {
+    StepReport {
+        attempt: attempt(ctx),
+    }
+}
+
+/// A business failure: final (not retried), typed with its error code for the workflow.
+fn business(code: ErrorCode, message: String) -> ActivityError {
+    ActivityError::application(
+        ApplicationFailure::builder(message)
+            .type_name(code.as_str().to_owned())
+            .non_retryable(true)
+            .build(),
+    )
+}

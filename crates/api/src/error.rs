@@ -1,0 +1,153 @@
+//! One error type for every handler, rendered as RFC 9457 `application/problem+json` with a
+//! `detail` a person can act on. Internal causes are logged, never sent: no SQL, no stack traces.
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orderflow_domain::{InvalidField, OrderRejection};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// A well-formed request the service will not carry out (bad values, unknown product...).
+    #[error("{detail}")]
+    Unprocessable {
+        code: &'static str,
+        detail: String,
+        field: Option<String>,
+    },
+    /// A dependency (PostgreSQL, Temporal, a worker) is not available right now; try again.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Any status decided by a body extractor (413, 415, ...).
+    #[error("{detail}")]
+    Rejected { status: StatusCode, detail: String },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    /// Machine-readable reason, stable across releases.
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Rejected { status, .. } => *status,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::Unprocessable { code, .. } => code,
+            Self::Unavailable(_) => "unavailable",
+            Self::Rejected { status, .. } => match *status {
+                StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+                _ => "invalid_request",
+            },
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail = match &self {
+            Self::Internal(cause) => {
+                tracing::error!(error = ?cause, "request failed");
+                "An unexpected error occurred; it has been logged.".to_owned()
+            }
+            Self::Unavailable(detail) => {
+                tracing::warn!(%detail, "dependency unavailable");
+                detail.clone()
+            }
+            other => other.to_string(),
+        };
+        let field = match &self {
+            Self::Unprocessable { field, .. } => field.as_deref(),
+            _ => None,
+        };
+        let problem = Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: &detail,
+            code: self.code(),
+            field,
+        };
+        let mut response = (status, Json(problem)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+impl From<InvalidField> for ApiError {
+    fn from(e: InvalidField) -> Self {
+        Self::Unprocessable {
+            code: "invalid_field",
+            detail: e.to_string(),
+            field: Some(e.field),
+        }
+    }
+}
+
+impl From<OrderRejection> for ApiError {
+    fn from(e: OrderRejection) -> Self {
+        let (code, field) = match &e {
+            OrderRejection::UnknownProduct { index, .. } => {
+                ("unknown_product", format!("items[{index}].product_id"))
+            }
+            OrderRejection::PriceMismatch { index, .. } => {
+                ("price_mismatch", format!("items[{index}].price"))
+            }
+        };
+        Self::Unprocessable {
+            code,
+            detail: e.to_string(),
+            field: Some(field),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::Unavailable(
+                    "The database is not reachable right now; try again shortly.".into(),
+                )
+            }
+            other => Self::Internal(other.into()),
+        }
+    }
+}

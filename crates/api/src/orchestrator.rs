@@ -1,0 +1,180 @@
+//! The API's view of Temporal: start an order's workflow, ask whether it exists, cancel it,
+//! read its state. Keeps the SDK's types and error cases out of the handlers.
+
+use crate::ApiError;
+use orderflow_domain::{NewOrder, OrderState, WorkflowId};
+use orderflow_workflow::{CancelAccepted, OrderWorkflow};
+use std::time::Duration;
+use temporalio_client::errors::{
+    WorkflowInteractionError, WorkflowQueryError, WorkflowStartError, WorkflowUpdateError,
+};
+use temporalio_client::tonic::{Code, Status};
+use temporalio_client::{
+    Client, RpcOptions, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions,
+    WorkflowExecutionStatus, WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowStartOptions,
+};
+
+/// How long the API waits for Temporal (and, for updates and queries, for a worker).
+const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct Orchestrator {
+    client: Client,
+    task_queue: String,
+}
+
+/// Whether `start` started the workflow or found it started already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    Now,
+    Before,
+}
+
+/// What Temporal knows of an order's workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Execution {
+    Running,
+    Closed(WorkflowExecutionStatus),
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancellation {
+    Accepted(CancelAccepted),
+    /// The workflow refused: the reason is the detail for a 409.
+    Refused(String),
+    /// There is no running workflow to ask (it has finished, or never existed).
+    NotRunning,
+}
+
+impl Orchestrator {
+    pub fn new(client: Client, task_queue: impl Into<String>) -> Self {
+        Self {
+            client,
+            task_queue: task_queue.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Starts the order's workflow. Starting it again is not an error (its id is the order's,
+    /// and the reuse policy forbids a second run), which is what makes retries safe.
+    pub async fn start(&self, order: NewOrder) -> Result<Started, ApiError> {
+        let options = WorkflowStartOptions::new(
+            self.task_queue.clone(),
+            order.order_id.workflow_id().to_string(),
+        )
+        .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+        .rpc_options(rpc_options())
+        .build();
+        match self
+            .client
+            .start_workflow(OrderWorkflow::run, order, options)
+            .await
+        {
+            Ok(_) => Ok(Started::Now),
+            Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(Started::Before),
+            Err(WorkflowStartError::Rpc(status)) => Err(unavailable(&status)),
+            Err(other) => Err(ApiError::Internal(other.into())),
+        }
+    }
+
+    pub async fn execution(&self, workflow: WorkflowId) -> Result<Execution, ApiError> {
+        let handle = self
+            .client
+            .get_workflow_handle::<OrderWorkflow>(workflow.to_string());
+        let options = WorkflowDescribeOptions::builder()
+            .rpc_options(rpc_options())
+            .build();
+        match handle.describe(options).await {
+            Ok(description) => Ok(match description.status() {
+                WorkflowExecutionStatus::Running => Execution::Running,
+                closed => Execution::Closed(closed),
+            }),
+            Err(WorkflowInteractionError::NotFound(_)) => Ok(Execution::Unknown),
+            Err(WorkflowInteractionError::Rpc(status)) => Err(unavailable(&status)),
+            Err(other) => Err(ApiError::Internal(other.into())),
+        }
+    }
+
+    pub async fn cancel(&self, workflow: WorkflowId) -> Result<Cancellation, ApiError> {
+        let handle = self
+            .client
+            .get_workflow_handle::<OrderWorkflow>(workflow.to_string());
+        let options = WorkflowExecuteUpdateOptions::builder()
+            .rpc_options(rpc_options())
+            .build();
+        match handle
+            .execute_update(OrderWorkflow::cancel, (), options)
+            .await
+        {
+            Ok(accepted) => Ok(Cancellation::Accepted(accepted)),
+            Err(WorkflowUpdateError::Failed(failure)) => Ok(Cancellation::Refused(failure.message)),
+            Err(WorkflowUpdateError::NotFound(_)) => Ok(Cancellation::NotRunning),
+            Err(WorkflowUpdateError::Rpc(status)) if status.code() == Code::FailedPrecondition => {
+                Ok(Cancellation::NotRunning)
+            }
+            Err(WorkflowUpdateError::Rpc(status)) => Err(unavailable(&status)),
+            Err(other) => Err(ApiError::Internal(other.into())),
+        }
+    }
+
+    /// The workflow's state object; `None` if Temporal has no such workflow.
+    pub async fn state(&self, workflow: WorkflowId) -> Result<Option<OrderState>, ApiError> {
+        let handle = self
+            .client
+            .get_workflow_handle::<OrderWorkflow>(workflow.to_string());
+        let options = WorkflowQueryOptions::builder()
+            .rpc_options(rpc_options())
+            .build();
+        match handle.query(OrderWorkflow::state, (), options).await {
+            Ok(state) => Ok(Some(state)),
+            Err(WorkflowQueryError::NotFound(_)) => Ok(None),
+            Err(WorkflowQueryError::Rpc(status)) => Err(unavailable(&status)),
+            Err(other) => Err(ApiError::Internal(other.into())),
+        }
+    }
+
+    /// The frontend's gRPC health check, for `/health`.
+    pub async fn ping(&self) -> Result<(), String> {
+        use temporalio_client::tonic::Request;
+        use temporalio_common::protos::grpc::health::v1::HealthCheckRequest;
+        let mut request = Request::new(HealthCheckRequest {
+            service: "temporal.api.workflowservice.v1.WorkflowService".into(),
+        });
+        request.set_timeout(Duration::from_secs(2));
+        let mut health = self.client.connection().health_service();
+        let response = health
+            .check(request)
+            .await
+            .map_err(|s| s.message().to_owned())?;
+        match response.into_inner().status {
+            1 => Ok(()), // SERVING
+            other => Err(format!("health status {other}")),
+        }
+    }
+}
+
+fn rpc_options() -> RpcOptions {
+    RpcOptions::builder().timeout(RPC_TIMEOUT).build()
+}
+
+/// Temporal (or the worker it waited for) did not answer in time, or is down.
+fn unavailable(status: &Status) -> ApiError {
+    match status.code() {
+        Code::DeadlineExceeded | Code::Cancelled => ApiError::Unavailable(format!(
+            "No worker answered within {} s; the order is safe and will be processed when one is running.",
+            RPC_TIMEOUT.as_secs()
+        )),
+        Code::Unavailable => {
+            ApiError::Unavailable("Temporal is not reachable right now; try again shortly.".into())
+        }
+        _ => ApiError::Internal(anyhow::anyhow!(
+            "Temporal error {:?}: {}",
+            status.code(),
+            status.message()
+        )),
+    }
+}

@@ -1,0 +1,265 @@
+//! The original service's order endpoints: create, status, cancel, state.
+
+use crate::extract::OrderRef;
+use crate::orchestrator::{Cancellation, Execution, Started};
+use crate::{ApiContext, ApiError, AppJson};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orderflow_domain::{
+    IdempotencyKey, NewOrder, OrderDraft, OrderId, OrderState, OrderStatus, RequestedLine,
+    WorkflowId, price_order,
+};
+use orderflow_store::KeyClaim;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// `POST /api/orders` body, exactly the original's shape.
+#[derive(Debug, Deserialize)]
+pub struct CreateOrderRequest {
+    pub customer_id: String,
+    pub items: Vec<OrderItemRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OrderItemRequest {
+    pub product_id: String,
+    /// Informational: the catalog's name is what the order records.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub quantity: i64,
+    /// Must equal the catalog price (a JSON number like `999.99`, or a string `"999.99"`).
+    pub price: Decimal,
+}
+
+impl CreateOrderRequest {
+    fn parse(self) -> Result<OrderDraft, ApiError> {
+        let lines = self
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                RequestedLine::parse(item.product_id, item.quantity, item.price)
+                    .map_err(|e| e.within(format!("items[{i}]")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(OrderDraft::parse(self.customer_id, lines)?)
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OrderAccepted {
+    pub workflow_id: String,
+    pub order_id: String,
+    pub status: OrderStatus,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OrderStatusResponse {
+    pub workflow_id: String,
+    pub order_id: String,
+    pub status: OrderStatus,
+    pub message: String,
+    /// Why a failed order failed (`insufficient_stock`, `payment_declined`, ...).
+    pub error_code: Option<String>,
+}
+
+#[tracing::instrument(skip_all, fields(order_id, workflow_id))]
+pub async fn create_order(
+    State(ctx): State<ApiContext>,
+    headers: HeaderMap,
+    AppJson(request): AppJson<CreateOrderRequest>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let draft = request.parse()?;
+    let catalog = ctx.store.catalog(&draft.product_ids()).await?;
+    let mut order = price_order(OrderId::generate(), &draft, &catalog)?;
+
+    if let Some(key) = key {
+        match ctx
+            .store
+            .claim_idempotency_key(&key, &fingerprint(&draft), order.order_id)
+            .await?
+        {
+            KeyClaim::New => {}
+            KeyClaim::Existing {
+                same_request: false,
+                ..
+            } => {
+                return Err(ApiError::Unprocessable {
+                    code: "idempotency_key_reused",
+                    detail: "This Idempotency-Key was already used with a different request body."
+                        .into(),
+                    field: Some("Idempotency-Key".into()),
+                });
+            }
+            // The same request again: answer for the order it created (starting its workflow
+            // if the first attempt did not get that far).
+            KeyClaim::Existing {
+                order_id,
+                same_request: true,
+            } => order = NewOrder { order_id, ..order },
+        }
+    }
+
+    let span = tracing::Span::current();
+    span.record("order_id", tracing::field::display(order.order_id));
+    span.record(
+        "workflow_id",
+        tracing::field::display(order.order_id.workflow_id()),
+    );
+    let workflow_id = order.order_id.workflow_id();
+    let order_id = order.order_id;
+    let started = ctx.orchestrator.start(order).await?;
+    let (http_status, status, message) = match started {
+        Started::Now => {
+            tracing::info!("order accepted");
+            (
+                StatusCode::CREATED,
+                OrderStatus::Pending,
+                "Order accepted; processing started".to_owned(),
+            )
+        }
+        Started::Before => {
+            let (status, message, _) = current_status(&ctx, workflow_id).await?.unwrap_or((
+                OrderStatus::Pending,
+                OrderStatus::Pending.describe().to_owned(),
+                None,
+            ));
+            (
+                StatusCode::OK,
+                status,
+                format!("Order already accepted for this Idempotency-Key: {message}"),
+            )
+        }
+    };
+    let body = OrderAccepted {
+        workflow_id: workflow_id.to_string(),
+        order_id: order_id.to_string(),
+        status,
+        message,
+    };
+    let location = format!("/api/orders/status?workflow_id={workflow_id}");
+    let mut response = (http_status, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+pub async fn order_status(
+    State(ctx): State<ApiContext>,
+    OrderRef(workflow_id): OrderRef,
+) -> Result<Json<OrderStatusResponse>, ApiError> {
+    let (status, message, error_code) = current_status(&ctx, workflow_id)
+        .await?
+        .ok_or_else(|| unknown_order(workflow_id))?;
+    Ok(Json(OrderStatusResponse {
+        workflow_id: workflow_id.to_string(),
+        order_id: workflow_id.order_id().to_string(),
+        status,
+        message,
+        error_code,
+    }))
+}
+
+#[tracing::instrument(skip(ctx), fields(%workflow_id))]
+pub async fn cancel_order(
+    State(ctx): State<ApiContext>,
+    OrderRef(workflow_id): OrderRef,
+) -> Result<Response, ApiError> {
+    match ctx.orchestrator.cancel(workflow_id).await? {
+        Cancellation::Accepted(accepted) => {
+            tracing::info!("cancellation accepted");
+            let body = OrderStatusResponse {
+                workflow_id: workflow_id.to_string(),
+                order_id: workflow_id.order_id().to_string(),
+                status: accepted.status,
+                message: "Cancellation accepted: the order will end cancelled, its stock released and any payment refunded".into(),
+                error_code: None,
+            };
+            Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+        }
+        Cancellation::Refused(reason) => {
+            Err(ApiError::Conflict(format!("Cannot cancel: {reason}.")))
+        }
+        Cancellation::NotRunning => match current_status(&ctx, workflow_id).await? {
+            Some((status, _, _)) => Err(ApiError::Conflict(format!(
+                "Cannot cancel: the order is already {status}."
+            ))),
+            None => Err(unknown_order(workflow_id)),
+        },
+    }
+}
+
+pub async fn order_state(
+    State(ctx): State<ApiContext>,
+    OrderRef(workflow_id): OrderRef,
+) -> Result<Json<OrderState>, ApiError> {
+    ctx.orchestrator
+        .state(workflow_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| unknown_order(workflow_id))
+}
+
+/// The order's status from PostgreSQL (no worker needed). Before the workflow's first step has
+/// written the row, Temporal is asked whether the workflow exists: then the order is pending.
+async fn current_status(
+    ctx: &ApiContext,
+    workflow_id: WorkflowId,
+) -> Result<Option<(OrderStatus, String, Option<String>)>, ApiError> {
+    if let Some(row) = ctx.store.order(workflow_id.order_id()).await? {
+        let status = row.status().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "order {} has status {:?}",
+                row.id,
+                row.status
+            ))
+        })?;
+        let message = match &row.error_message {
+            Some(reason) => format!("{}: {reason}", status.describe()),
+            None => status.describe().to_owned(),
+        };
+        return Ok(Some((status, message, row.error_code)));
+    }
+    Ok(match ctx.orchestrator.execution(workflow_id).await? {
+        Execution::Unknown => None,
+        Execution::Running => Some((
+            OrderStatus::Pending,
+            OrderStatus::Pending.describe().to_owned(),
+            None,
+        )),
+        Execution::Closed(how) => Some((
+            OrderStatus::Failed,
+            format!("Processing ended ({how:?}) before the order was recorded"),
+            None,
+        )),
+    })
+}
+
+fn unknown_order(workflow_id: WorkflowId) -> ApiError {
+    ApiError::NotFound(format!("No order has workflow_id {workflow_id}."))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| {
+        ApiError::BadRequest("Idempotency-Key must be visible ASCII characters.".into())
+    })?;
+    IdempotencyKey::parse(text)
+        .map(Some)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// What makes two requests "the same" for an Idempotency-Key: the parsed order, so that
+/// `999.99` and `"999.99"`, or a different `name`, or whitespace, do not count as different.
+fn fingerprint(draft: &OrderDraft) -> Vec<u8> {
+    let canonical = serde_json::to_vec(draft).expect("an order draft always serialises");
+    Sha256::digest(canonical).to_vec()
+}

@@ -1,0 +1,327 @@
+//! Configuration: command-line flags, each also read from the environment variable of the same
+//! meaning (the original service's names where it had one). A bad value stops start-up with a
+//! message naming the variable.
+
+use clap::{Args, Parser, Subcommand};
+use orderflow_domain::Money;
+use rust_decimal::Decimal;
+use sqlx::postgres::PgConnectOptions;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orderflow",
+    version,
+    about = "Durable order processing on Temporal and PostgreSQL"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// HTTP API and Temporal worker in one process (the default).
+    Serve(ServeArgs),
+    /// Only the HTTP API (scale it apart from the workers).
+    Api(ApiArgs),
+    /// Only the Temporal worker that runs the order workflow and its activities.
+    Worker(WorkerArgs),
+    /// Create the database if missing and apply migrations, then exit.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub temporal: TemporalConfig,
+    #[command(flatten)]
+    pub http: HttpConfig,
+    #[command(flatten)]
+    pub simulation: SimulationConfig,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub temporal: TemporalConfig,
+    #[command(flatten)]
+    pub http: HttpConfig,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub temporal: TemporalConfig,
+    #[command(flatten)]
+    pub simulation: SimulationConfig,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    /// Also load the original service's eight demo products (existing ones are left alone).
+    #[arg(long)]
+    pub demo_catalog: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// Full connection URL; when set, it wins over the POSTGRES_* variables.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    #[arg(
+        long,
+        env = "POSTGRES_HOST",
+        value_name = "POSTGRES_HOST",
+        default_value = "localhost"
+    )]
+    pub postgres_host: String,
+    #[arg(
+        long,
+        env = "POSTGRES_PORT",
+        value_name = "POSTGRES_PORT",
+        default_value_t = 5432
+    )]
+    pub postgres_port: u16,
+    #[arg(
+        long,
+        env = "POSTGRES_DB",
+        value_name = "POSTGRES_DB",
+        default_value = "orderflow"
+    )]
+    pub postgres_db: String,
+    #[arg(
+        long,
+        env = "POSTGRES_USER",
+        value_name = "POSTGRES_USER",
+        default_value = "postgres"
+    )]
+    pub postgres_user: String,
+    #[arg(
+        long,
+        env = "POSTGRES_PASSWORD",
+        value_name = "POSTGRES_PASSWORD",
+        default_value = "password",
+        hide_env_values = true
+    )]
+    pub postgres_password: String,
+    /// Connections in this process's pool.
+    #[arg(
+        long,
+        env = "DATABASE_MAX_CONNECTIONS",
+        value_name = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10
+    )]
+    pub max_connections: u32,
+}
+
+impl DatabaseConfig {
+    pub fn connect_options(&self) -> anyhow::Result<PgConnectOptions> {
+        match &self.database_url {
+            Some(url) => PgConnectOptions::from_str(url)
+                .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}")),
+            None => Ok(PgConnectOptions::new()
+                .host(&self.postgres_host)
+                .port(self.postgres_port)
+                .database(&self.postgres_db)
+                .username(&self.postgres_user)
+                .password(&self.postgres_password)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TemporalConfig {
+    #[arg(
+        long,
+        env = "TEMPORAL_HOST",
+        value_name = "TEMPORAL_HOST",
+        default_value = "localhost"
+    )]
+    pub temporal_host: String,
+    #[arg(
+        long,
+        env = "TEMPORAL_PORT",
+        value_name = "TEMPORAL_PORT",
+        default_value_t = 7233
+    )]
+    pub temporal_port: u16,
+    #[arg(
+        long,
+        env = "TEMPORAL_NAMESPACE",
+        value_name = "TEMPORAL_NAMESPACE",
+        default_value = "default"
+    )]
+    pub namespace: String,
+    #[arg(
+        long,
+        env = "TEMPORAL_TASK_QUEUE",
+        value_name = "TEMPORAL_TASK_QUEUE",
+        default_value = "order-processing"
+    )]
+    pub task_queue: String,
+}
+
+impl TemporalConfig {
+    pub fn url(&self) -> String {
+        format!("http://{}:{}", self.temporal_host, self.temporal_port)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HttpConfig {
+    #[arg(
+        long,
+        env = "HTTP_HOST",
+        value_name = "HTTP_HOST",
+        default_value = "0.0.0.0"
+    )]
+    pub http_host: String,
+    #[arg(
+        long,
+        env = "HTTP_PORT",
+        value_name = "HTTP_PORT",
+        default_value_t = 8080
+    )]
+    pub http_port: u16,
+}
+
+/// Knobs of the simulated payment provider, inventory and notifier. All deterministic.
+#[derive(Debug, Clone, Args)]
+pub struct SimulationConfig {
+    /// Orders whose total exceeds this are declined by the simulated payment provider.
+    #[arg(
+        long,
+        env = "PAYMENT_DECLINE_ABOVE",
+        value_name = "PAYMENT_DECLINE_ABOVE",
+        default_value = "10000.00",
+        value_parser = parse_money
+    )]
+    pub payment_decline_above: Money,
+    #[arg(long, env = "PAYMENT_DELAY_MS", value_name = "PAYMENT_DELAY_MS", default_value = "0", value_parser = parse_delay)]
+    pub payment_delay: Duration,
+    #[arg(long, env = "INVENTORY_DELAY_MS", value_name = "INVENTORY_DELAY_MS", default_value = "0", value_parser = parse_delay)]
+    pub inventory_delay: Duration,
+    #[arg(
+        long,
+        env = "NOTIFICATION_DELAY_MS",
+        value_name = "NOTIFICATION_DELAY_MS",
+        default_value = "0",
+        value_parser = parse_delay
+    )]
+    pub notification_delay: Duration,
+    /// Share (0..1) of payment calls that fail transiently and are retried.
+    #[arg(
+        long,
+        env = "PAYMENT_TRANSIENT_FAILURE_RATE",
+        value_name = "PAYMENT_TRANSIENT_FAILURE_RATE",
+        default_value_t = 0.0,
+        value_parser = parse_rate
+    )]
+    pub payment_transient_failure_rate: f64,
+    /// Share (0..1) of notification attempts that fail.
+    #[arg(
+        long,
+        env = "NOTIFICATION_FAILURE_RATE",
+        value_name = "NOTIFICATION_FAILURE_RATE",
+        default_value_t = 0.0,
+        value_parser = parse_rate
+    )]
+    pub notification_failure_rate: f64,
+}
+
+impl Default for SimulationConfig {
+    fn default() -> Self {
+        Self {
+            payment_decline_above: parse_money("10000.00").expect("valid default"),
+            payment_delay: Duration::ZERO,
+            inventory_delay: Duration::ZERO,
+            notification_delay: Duration::ZERO,
+            payment_transient_failure_rate: 0.0,
+            notification_failure_rate: 0.0,
+        }
+    }
+}
+
+/// Simulated delays stay well inside the 30 s step timeout, so a delay never looks like a hang.
+const MAX_DELAY_MS: u64 = 20_000;
+
+fn parse_money(text: &str) -> Result<Money, String> {
+    let amount =
+        Decimal::from_str(text.trim()).map_err(|_| format!("{text:?} is not a decimal amount"))?;
+    Money::parse("amount", amount).map_err(|e| e.reason)
+}
+
+fn parse_delay(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(ms) if ms <= MAX_DELAY_MS => Ok(Duration::from_millis(ms)),
+        _ => Err(format!(
+            "must be whole milliseconds from 0 to {MAX_DELAY_MS}"
+        )),
+    }
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err("must be a number from 0 to 1".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_named() {
+        let err =
+            Cli::try_parse_from(["orderflow", "serve", "--payment-delay", "fast"]).unwrap_err();
+        assert!(err.to_string().contains("PAYMENT_DELAY_MS"), "{err}");
+        let err = Cli::try_parse_from([
+            "orderflow",
+            "worker",
+            "--payment-transient-failure-rate",
+            "2",
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("PAYMENT_TRANSIENT_FAILURE_RATE"),
+            "{err}"
+        );
+        let err = Cli::try_parse_from(["orderflow", "serve", "--payment-decline-above", "-5"])
+            .unwrap_err();
+        assert!(err.to_string().contains("PAYMENT_DECLINE_ABOVE"), "{err}");
+        let err = Cli::try_parse_from(["orderflow", "serve", "--http-port", "99999"]).unwrap_err();
+        assert!(err.to_string().contains("HTTP_PORT"), "{err}");
+    }
+
+    #[test]
+    fn defaults_match_the_original_service() {
+        let Some(Command::Serve(args)) =
+            Cli::try_parse_from(["orderflow", "serve"]).unwrap().command
+        else {
+            panic!("serve expected")
+        };
+        // Only values the test command does not set in the environment.
+        assert_eq!(args.http.http_port, 8080);
+        assert_eq!(args.temporal.task_queue, "order-processing");
+        assert_eq!(
+            args.simulation.payment_decline_above.to_string(),
+            "10000.00"
+        );
+    }
+}

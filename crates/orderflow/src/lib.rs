@@ -1,0 +1,12 @@
+//! Wiring: configuration in, running services out. `main.rs` is a thin shell over this, and
+//! the end-to-end tests boot the very same code.
+
+pub mod config;
+mod startup;
+mod telemetry;
+
+pub use startup::{
+    Dependencies, build_worker, connect_store, connect_temporal, migrate, serve_http,
+    shutdown_signal,
+};
+pub use telemetry::init_tracing;

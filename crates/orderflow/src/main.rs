@@ -1,0 +1,113 @@
+use clap::Parser;
+use orderflow::config::{
+    ApiArgs, Cli, Command, HttpConfig, MigrateArgs, ServeArgs, SimulationConfig, WorkerArgs,
+};
+use orderflow::{
+    Dependencies, build_worker, connect_store, connect_temporal, migrate, serve_http,
+    shutdown_signal,
+};
+use orderflow_api::{ApiContext, Orchestrator};
+use temporalio_sdk::Runtime;
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    orderflow::init_tracing();
+    // No subcommand means `serve`, with the same flags and environment.
+    let command = match Cli::parse().command {
+        Some(command) => command,
+        None => Cli::parse_from(["orderflow", "serve"])
+            .command
+            .expect("serve parses"),
+    };
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Api(args) => api(args).await,
+        Command::Worker(args) => worker(args).await,
+        Command::Migrate(args) => migrate_only(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let deps = dependencies(&args.database, &args.temporal).await?;
+    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let mut worker = build_worker(&runtime, &deps, &args.temporal.task_queue, &args.simulation)?;
+    let stop_worker = worker.shutdown_handle();
+    let listener = bind(&args.http).await?;
+    let ctx = ApiContext {
+        store: deps.store.clone(),
+        orchestrator: Orchestrator::new(deps.temporal.clone(), args.temporal.task_queue.clone()),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(serve_http(listener, ctx, async {
+        let _ = stop_rx.await;
+    }));
+    tracing::info!(task_queue = %args.temporal.task_queue, "worker started");
+    tokio::select! {
+        result = worker.run() => result?,
+        () = shutdown_signal() => {
+            let _ = stop_tx.send(());
+            stop_worker();
+            worker.run().await?;
+        }
+    }
+    http.await??;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn api(args: ApiArgs) -> anyhow::Result<()> {
+    let deps = dependencies(&args.database, &args.temporal).await?;
+    let listener = bind(&args.http).await?;
+    let ctx = ApiContext {
+        store: deps.store,
+        orchestrator: Orchestrator::new(deps.temporal, args.temporal.task_queue),
+    };
+    serve_http(listener, ctx, shutdown_signal()).await
+}
+
+async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    let deps = dependencies(&args.database, &args.temporal).await?;
+    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let simulation: SimulationConfig = args.simulation;
+    let mut worker = build_worker(&runtime, &deps, &args.temporal.task_queue, &simulation)?;
+    let stop = worker.shutdown_handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop();
+    });
+    tracing::info!(task_queue = %args.temporal.task_queue, "worker started");
+    worker.run().await?;
+    Ok(())
+}
+
+async fn migrate_only(args: MigrateArgs) -> anyhow::Result<()> {
+    let options = args.database.connect_options()?;
+    orderflow_store::create_database_if_missing(&options).await?;
+    let store = connect_store(&args.database)?;
+    migrate(&store).await?;
+    if args.demo_catalog {
+        store.load_demo_catalog().await?;
+    }
+    tracing::info!("database is up to date");
+    Ok(())
+}
+
+async fn dependencies(
+    database: &orderflow::config::DatabaseConfig,
+    temporal: &orderflow::config::TemporalConfig,
+) -> anyhow::Result<Dependencies> {
+    let store = connect_store(database)?;
+    migrate(&store).await?;
+    let temporal = connect_temporal(temporal).await?;
+    Ok(Dependencies { store, temporal })
+}
+
+async fn bind(http: &HttpConfig) -> anyhow::Result<TcpListener> {
+    let address = format!("{}:{}", http.http_host, http.http_port);
+    let listener = TcpListener::bind(&address)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {address} (HTTP_HOST/HTTP_PORT): {e}"))?;
+    tracing::info!("HTTP API listening on http://{address}");
+    Ok(listener)
+}

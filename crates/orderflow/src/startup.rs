@@ -1,0 +1,149 @@
+use crate::config::{DatabaseConfig, SimulationConfig, TemporalConfig};
+use anyhow::Context;
+use orderflow_activities::OrderSteps;
+use orderflow_api::ApiContext;
+use orderflow_providers::{SimulatedNotifier, SimulatedPaymentGateway};
+use orderflow_store::Store;
+use orderflow_workflow::OrderWorkflow;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use tokio::net::TcpListener;
+
+/// What every process needs: the database and the Temporal client.
+#[derive(Clone)]
+pub struct Dependencies {
+    pub store: Store,
+    pub temporal: Client,
+}
+
+/// A pool over the configured database. Lazy: connections open on first use.
+pub fn connect_store(config: &DatabaseConfig) -> anyhow::Result<Store> {
+    Ok(Store::connect_lazy(
+        config.connect_options()?,
+        config.max_connections,
+    ))
+}
+
+/// Applies migrations, waiting for PostgreSQL to answer first (it may still be starting).
+pub async fn migrate(store: &Store) -> anyhow::Result<()> {
+    retry("PostgreSQL", || store.ping()).await;
+    store
+        .migrate()
+        .await
+        .context("applying database migrations")?;
+    Ok(())
+}
+
+/// Connects to Temporal, waiting for the server to answer (it may still be starting).
+pub async fn connect_temporal(config: &TemporalConfig) -> anyhow::Result<Client> {
+    let url = Url::parse(&config.url()).with_context(|| {
+        format!(
+            "TEMPORAL_HOST/TEMPORAL_PORT do not form a valid URL: {}",
+            config.url()
+        )
+    })?;
+    let connection = retry("Temporal", || {
+        let options = ConnectionOptions::new(url.clone())
+            .identity(identity())
+            .build();
+        Connection::connect(options)
+    })
+    .await;
+    Ok(Client::new(
+        connection,
+        ClientOptions::new(config.namespace.clone()).build(),
+    )?)
+}
+
+/// The Temporal worker for the order workflow and its activities.
+pub fn build_worker(
+    runtime: &Runtime,
+    deps: &Dependencies,
+    task_queue: &str,
+    simulation: &SimulationConfig,
+) -> anyhow::Result<Worker> {
+    let steps = OrderSteps {
+        store: deps.store.clone(),
+        payments: Arc::new(SimulatedPaymentGateway::new(
+            simulation.payment_decline_above,
+            simulation.payment_delay,
+            simulation.payment_transient_failure_rate,
+        )),
+        notifier: Arc::new(SimulatedNotifier::new(
+            simulation.notification_delay,
+            simulation.notification_failure_rate,
+        )),
+        inventory_delay: simulation.inventory_delay,
+    };
+    let options = WorkerOptions::new(task_queue)
+        .register_workflow::<OrderWorkflow>()?
+        .register_activities(steps)
+        .build();
+    Ok(Worker::new(runtime, deps.temporal.clone(), options)?)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve_http(
+    listener: TcpListener,
+    ctx: ApiContext,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, orderflow_api::router(ctx))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight work");
+}
+
+/// Calls `attempt` until it succeeds, saying what it waits for: a dependency that is still
+/// starting should delay start-up, not crash it.
+async fn retry<T, E, F, Fut>(what: &str, mut attempt: F) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(e) => {
+                tracing::warn!("waiting for {what}: {e}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+fn identity() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    format!("orderflow-{}@{host}", std::process::id())
+}

@@ -1,0 +1,83 @@
+//! Reproducible "random" failures: whether the n-th call for a key fails is a pure function
+//! of the key, n and the rate, so the same run fails the same way every time.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+pub(crate) struct FailureSchedule {
+    rate: f64,
+    calls: Mutex<HashMap<String, u32>>,
+}
+
+impl FailureSchedule {
+    pub(crate) fn new(rate: f64) -> Self {
+        Self {
+            rate: rate.clamp(0.0, 1.0),
+            calls: Mutex::default(),
+        }
+    }
+
+    /// Whether this call for `key` should fail. Keys are forgotten once a call succeeds, so
+    /// memory stays bounded by the keys that are currently failing.
+    pub(crate) fn fails(&self, key: &str) -> bool {
+        if self.rate <= 0.0 {
+            return false;
+        }
+        let mut calls = self.calls.lock().expect("failure schedule lock poisoned");
+        let n = calls.get(key).copied().unwrap_or(0);
+        let mut hasher = DefaultHasher::new();
+        (key, n).hash(&mut hasher);
+        let draw = (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64;
+        let fails = draw < self.rate;
+        if fails {
+            calls.insert(key.to_owned(), n + 1);
+        } else {
+            calls.remove(key);
+        }
+        fails
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_zero_never_fails_and_rate_one_always_fails() {
+        let never = FailureSchedule::new(0.0);
+        let always = FailureSchedule::new(1.0);
+        for i in 0..100 {
+            assert!(!never.fails(&format!("k{i}")));
+            assert!(always.fails(&format!("k{i}")));
+        }
+    }
+
+    #[test]
+    fn the_same_calls_fail_the_same_way_and_the_rate_is_roughly_right() {
+        let run = || {
+            let s = FailureSchedule::new(0.3);
+            (0..2000)
+                .map(|i| s.fails(&format!("order-{i}")))
+                .collect::<Vec<_>>()
+        };
+        let first = run();
+        assert_eq!(first, run());
+        let failures = first.iter().filter(|f| **f).count();
+        assert!(
+            (500..700).contains(&failures),
+            "{failures} of 2000 failed at rate 0.3"
+        );
+    }
+
+    #[test]
+    fn a_retry_of_a_failed_call_gets_a_fresh_draw() {
+        let s = FailureSchedule::new(0.5);
+        // With a fresh draw per retry, every key gets through within a few tries.
+        for i in 0..200 {
+            let key = format!("order-{i}");
+            assert!((0..40).any(|_| !s.fails(&key)), "{key} never succeeded");
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Stock moves: reserve (available → reserved), confirm (reserved → sold), release
+//! (reserved → available). Each is one transaction that first locks the order row, which
+//! serialises retries of the same step, and then touches products one by one in id order, which
+//! keeps concurrent orders from deadlocking. Reservation is a conditional decrement
+//! (`available >= quantity` in the UPDATE itself), so there is no read-then-write race and
+//! N concurrent orders for the last K units sell exactly K.
+
+use crate::{Result, Store};
+use orderflow_domain::{OrderEnding, OrderId};
+use sqlx::{PgConnection, Postgres, Transaction};
+
+/// A product did not have enough units for the order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not enough stock of {product_id}: {requested} requested, {available} available")]
+pub struct InsufficientStock {
+    pub product_id: String,
+    pub requested: i32,
+    pub available: i32,
+}
+
+impl Store {
+    /// Holds the stock of every line of the order, all or nothing. Repeating it after it
+    /// succeeded changes nothing. Moves the order to `payment`.
+    #[tracing::instrument(skip(self))]
+    pub async fn reserve_stock(&self, id: OrderId) -> Result<Result<(), InsufficientStock>> {
+        let mut tx = self.pool.begin().await?;
+        if !lock_order(&mut tx, id).await? {
+            return Err(sqlx::Error::RowNotFound);
+        }
+        let already: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM reservations WHERE order_id = $1)")
+                .bind(id.as_uuid())
+                .fetch_one(&mut *tx)
+                .await?;
+        if !already {
+            let lines: Vec<(String, i32)> = sqlx::query_as(
+                "SELECT product_id, quantity FROM order_items WHERE order_id = $1 ORDER BY product_id",
+            )
+            .bind(id.as_uuid())
+            .fetch_all(&mut *tx)
+            .await?;
+            for (product_id, quantity) in &lines {
+                let taken = sqlx::query(
+                    "UPDATE products SET available = available - $2, reserved = reserved + $2,
+                            updated_at = now()
+                     WHERE id = $1 AND available >= $2",
+                )
+                .bind(product_id)
+                .bind(quantity)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if taken == 0 {
+                    let available: i32 =
+                        sqlx::query_scalar("SELECT available FROM products WHERE id = $1")
+                            .bind(product_id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    tx.rollback().await?;
+                    return Ok(Err(InsufficientStock {
+                        product_id: product_id.clone(),
+                        requested: *quantity,
+                        available,
+                    }));
+                }
+            }
+            sqlx::query(
+                "INSERT INTO reservations (order_id, product_id, quantity, status)
+                 SELECT order_id, product_id, quantity, 'held' FROM order_items WHERE order_id = $1",
+            )
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE orders SET status = 'payment', current_step = 'process_payment', updated_at = now()
+                 WHERE id = $1 AND status IN ('pending', 'validating')",
+            )
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// Turns the held stock into sold stock and completes the order. Idempotent.
+    #[tracing::instrument(skip(self))]
+    pub async fn confirm_order(&self, id: OrderId) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if lock_order(&mut tx, id).await? {
+            let sold = settle_reservations(&mut tx, id, "sold").await?;
+            for (product_id, quantity) in &sold {
+                sqlx::query(
+                    "UPDATE products SET reserved = reserved - $2, sold = sold + $2, updated_at = now()
+                     WHERE id = $1",
+                )
+                .bind(product_id)
+                .bind(quantity)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "UPDATE orders SET status = 'completed', current_step = 'notify_customer',
+                        completed_at = now(), updated_at = now()
+                 WHERE id = $1 AND status <> 'completed'",
+            )
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Gives back whatever stock the order still holds and ends it failed or cancelled.
+    /// Idempotent, and harmless for an order that never held stock.
+    #[tracing::instrument(skip(self))]
+    pub async fn release_stock(&self, id: OrderId, ending: &OrderEnding) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if lock_order(&mut tx, id).await? {
+            let released = settle_reservations(&mut tx, id, "released").await?;
+            for (product_id, quantity) in &released {
+                sqlx::query(
+                    "UPDATE products SET available = available + $2, reserved = reserved - $2,
+                            updated_at = now()
+                     WHERE id = $1",
+                )
+                .bind(product_id)
+                .bind(quantity)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let (code, message) = match ending {
+                OrderEnding::Failed { code, message } => {
+                    (Some(code.as_str()), Some(message.as_str()))
+                }
+                OrderEnding::Cancelled => (None, None),
+            };
+            sqlx::query(
+                "UPDATE orders SET status = $2, error_code = $3, error_message = $4,
+                        current_step = 'release_stock', completed_at = now(), updated_at = now()
+                 WHERE id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')",
+            )
+            .bind(id.as_uuid())
+            .bind(ending.status().as_str())
+            .bind(code)
+            .bind(message)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+}
+
+/// Locks the order row for the rest of the transaction; `false` if there is no such order.
+async fn lock_order(tx: &mut PgConnection, id: OrderId) -> Result<bool> {
+    let row: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM orders WHERE id = $1 FOR UPDATE")
+        .bind(id.as_uuid())
+        .fetch_optional(tx)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Moves the order's held reservations to `to`, returning (product, quantity) sorted by product
+/// so that the caller updates products in the one global lock order.
+async fn settle_reservations(
+    tx: &mut Transaction<'_, Postgres>,
+    id: OrderId,
+    to: &str,
+) -> Result<Vec<(String, i32)>> {
+    let mut moved: Vec<(String, i32)> = sqlx::query_as(
+        "UPDATE reservations SET status = $2, updated_at = now()
+         WHERE order_id = $1 AND status = 'held'
+         RETURNING product_id, quantity",
+    )
+    .bind(id.as_uuid())
+    .bind(to)
+    .fetch_all(&mut **tx)
+    .await?;
+    moved.sort();
+    Ok(moved)
+}

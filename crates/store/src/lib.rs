@@ -1,0 +1,92 @@
+//! PostgreSQL: the schema (embedded migrations) and every read and write OrderFlow makes.
+//!
+//! Each write that the workflow repeats on retry is idempotent, and each one that moves stock
+//! locks the order row first and then products in id order, so concurrent orders neither
+//! oversell nor deadlock.
+
+mod idempotency;
+mod inventory;
+mod notifications;
+mod orders;
+mod payments;
+mod products;
+
+pub use idempotency::KeyClaim;
+pub use inventory::InsufficientStock;
+pub use orders::OrderRow;
+pub use payments::PaymentRow;
+pub use products::{NewProduct, ProductRow};
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+use std::time::Duration;
+
+pub type Result<T, E = sqlx::Error> = std::result::Result<T, E>;
+
+/// A handle on OrderFlow's database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects a pool. Connections are opened lazily, so this succeeds while PostgreSQL is
+    /// down (the service starts and reports itself unhealthy rather than crash-looping).
+    pub fn connect_lazy(options: PgConnectOptions, max_connections: u32) -> Self {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options);
+        Self { pool }
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the embedded migrations that have not run yet.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        sqlx::migrate!("./migrations").run(&self.pool).await
+    }
+
+    /// Loads the original service's eight demo products (leaves existing ones alone).
+    pub async fn load_demo_catalog(&self) -> Result<()> {
+        sqlx::raw_sql(include_str!("../seed/demo_catalog.sql"))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// `SELECT 1`, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// Creates the database named in `options` if it does not exist yet (connecting to the
+/// `postgres` maintenance database to do so). Safe to run concurrently.
+pub async fn create_database_if_missing(options: &PgConnectOptions) -> Result<()> {
+    let name = options.get_database().unwrap_or("orderflow").to_owned();
+    let mut admin = options.clone().database("postgres").connect().await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        match sqlx::raw_sql(&create).execute(&mut admin).await {
+            // 42P04 duplicate_database: someone else created it meanwhile, which is fine.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            other => {
+                other?;
+            }
+        }
+    }
+    admin.close().await
+}

@@ -1,0 +1,54 @@
+use crate::{Result, Store};
+use orderflow_domain::{NotificationKind, OrderId};
+
+impl Store {
+    /// Whether this message has already reached the customer (so a retry does not resend it).
+    pub async fn notification_sent(&self, order: OrderId, kind: NotificationKind) -> Result<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM notifications
+                            WHERE order_id = $1 AND kind = $2 AND status = 'sent')",
+        )
+        .bind(order.as_uuid())
+        .bind(kind.as_str())
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    /// Records one delivery attempt: `error` is `None` when it was delivered.
+    pub async fn record_notification(
+        &self,
+        order: OrderId,
+        kind: NotificationKind,
+        channel: &str,
+        message: &str,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO notifications (order_id, kind, channel, status, message, last_error)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (order_id, kind) DO UPDATE SET
+                 status = CASE WHEN notifications.status = 'sent' THEN 'sent' ELSE EXCLUDED.status END,
+                 attempts = notifications.attempts + 1,
+                 last_error = EXCLUDED.last_error,
+                 updated_at = now()",
+        )
+        .bind(order.as_uuid())
+        .bind(kind.as_str())
+        .bind(channel)
+        .bind(if error.is_none() { "sent" } else { "failed" })
+        .bind(message)
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+        if error.is_none() {
+            sqlx::query(
+                "UPDATE orders SET customer_notified = true, updated_at = now() WHERE id = $1",
+            )
+            .bind(order.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+}

@@ -1,0 +1,97 @@
+use crate::{Result, Store};
+use chrono::{DateTime, Utc};
+use orderflow_domain::{NewOrder, OrderId, OrderStatus};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+/// An order's row: what the status endpoint answers from, with or without a worker running.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: Uuid,
+    pub workflow_id: String,
+    pub customer_id: String,
+    pub status: String,
+    pub current_step: String,
+    pub total_amount: Decimal,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub payment_id: Option<String>,
+    pub customer_notified: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl OrderRow {
+    pub fn status(&self) -> Option<OrderStatus> {
+        OrderStatus::parse(&self.status)
+    }
+}
+
+impl Store {
+    /// Writes a new order and its lines (status `pending`). Running it again for the same order
+    /// changes nothing and returns `false`.
+    #[tracing::instrument(skip_all, fields(order_id = %order.order_id))]
+    pub async fn insert_order(&self, order: &NewOrder) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO orders (id, workflow_id, customer_id, status, current_step, total_amount)
+             VALUES ($1, $2, $3, 'pending', 'create_order', $4)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(order.order_id.as_uuid())
+        .bind(order.order_id.workflow_id().to_string())
+        .bind(order.customer_id.as_str())
+        .bind(order.total.amount())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            let products: Vec<&str> = order.lines.iter().map(|l| l.product_id.as_str()).collect();
+            let names: Vec<&str> = order.lines.iter().map(|l| l.name.as_str()).collect();
+            let quantities: Vec<i32> = order
+                .lines
+                .iter()
+                .map(|l| l.quantity.get() as i32)
+                .collect();
+            let prices: Vec<Decimal> = order.lines.iter().map(|l| l.unit_price.amount()).collect();
+            sqlx::query(
+                "INSERT INTO order_items (order_id, product_id, name, quantity, unit_price)
+                 SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::int[], $5::numeric[])",
+            )
+            .bind(order.order_id.as_uuid())
+            .bind(&products)
+            .bind(&names)
+            .bind(&quantities)
+            .bind(&prices)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    pub async fn order(&self, id: OrderId) -> Result<Option<OrderRow>> {
+        sqlx::query_as(
+            "SELECT id, workflow_id, customer_id, status, current_step, total_amount, error_code,
+                    error_message, payment_id, customer_notified, created_at, updated_at, completed_at
+             FROM orders WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Shows that stock is being checked. Only moves a `pending` order.
+    pub async fn mark_validating(&self, id: OrderId) -> Result<()> {
+        sqlx::query(
+            "UPDATE orders SET status = 'validating', current_step = 'reserve_stock', updated_at = now()
+             WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(id.as_uuid())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

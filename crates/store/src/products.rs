@@ -1,0 +1,84 @@
+use crate::{Result, Store};
+use orderflow_domain::{CatalogProduct, InvalidField, Money, ProductId};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// A product as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ProductRow {
+    pub id: String,
+    pub name: String,
+    pub sku: String,
+    pub price: Decimal,
+    /// Units that can still be ordered.
+    pub available: i32,
+    /// Units held by orders in flight.
+    pub reserved: i32,
+    /// Units of completed orders.
+    pub sold: i32,
+}
+
+/// A product to add to the catalog (tests and seeds).
+#[derive(Debug, Clone)]
+pub struct NewProduct {
+    pub id: String,
+    pub name: String,
+    pub sku: String,
+    pub price: Decimal,
+    pub available: i32,
+}
+
+const COLUMNS: &str = "id, name, sku, price, available, reserved, sold";
+
+impl Store {
+    pub async fn list_products(&self) -> Result<Vec<ProductRow>> {
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM products ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    pub async fn product(&self, id: &str) -> Result<Option<ProductRow>> {
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    pub async fn add_product(&self, product: &NewProduct) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO products (id, name, sku, price, available) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&product.id)
+        .bind(&product.name)
+        .bind(&product.sku)
+        .bind(product.price)
+        .bind(product.available)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The catalog entries for `ids` (unknown ids are simply absent), for pricing an order.
+    pub async fn catalog(&self, ids: &[ProductId]) -> Result<Vec<CatalogProduct>> {
+        let ids: Vec<&str> = ids.iter().map(ProductId::as_str).collect();
+        let rows: Vec<(String, String, Decimal)> =
+            sqlx::query_as("SELECT id, name, price FROM products WHERE id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(id, name, price)| {
+                Ok(CatalogProduct {
+                    id: ProductId::parse(id).map_err(corrupt)?,
+                    name,
+                    price: Money::parse("price", price).map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A row that violates a domain rule the schema could not express: a bug or manual edit.
+pub(crate) fn corrupt(e: InvalidField) -> sqlx::Error {
+    sqlx::Error::Decode(format!("invalid value in database: {e}").into())
+}

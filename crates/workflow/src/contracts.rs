@@ -1,0 +1,120 @@
+//! What each activity takes and returns. The workflow calls these; `orderflow-activities`
+//! implements them (checked at compile time against these signatures).
+
+use orderflow_domain::{
+    CustomerId, Money, NewOrder, NotificationKind, OrderEnding, OrderId, OrderStatus,
+};
+use serde::{Deserialize, Serialize};
+use temporalio_macros::activity_definitions;
+use temporalio_sdk::activities::ActivityError;
+
+/// A step finished; `attempt` is the attempt that finished it (1 = first try).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepReport {
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRequest {
+    pub order_id: OrderId,
+    pub amount: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentReceipt {
+    pub payment_id: String,
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRequest {
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub kind: NotificationKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRequest {
+    pub order_id: OrderId,
+    pub ending: OrderEnding,
+}
+
+/// The answer to an accepted cancellation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelAccepted {
+    /// The status at the moment of acceptance; the order ends `cancelled` shortly after.
+    pub status: OrderStatus,
+}
+
+/// Outputs that say on which attempt they were produced.
+pub trait Attempted {
+    fn attempt(&self) -> u32;
+}
+
+impl Attempted for StepReport {
+    fn attempt(&self) -> u32 {
+        self.attempt
+    }
+}
+
+impl Attempted for PaymentReceipt {
+    fn attempt(&self) -> u32 {
+        self.attempt
+    }
+}
+
+/// The saga's activities. Business failures are non-retryable application failures whose
+/// type is an [`orderflow_domain::ErrorCode`] (`insufficient_stock`, `payment_declined`);
+/// anything else is retried.
+pub struct OrderActivities;
+
+#[activity_definitions]
+impl OrderActivities {
+    /// Writes the order row and its lines (status `pending`). Idempotent.
+    #[activity(name = "create_order")]
+    pub fn create_order(_: NewOrder) -> Result<StepReport, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Holds stock for every line, all or nothing. Fails with `insufficient_stock`.
+    #[activity(name = "reserve_stock")]
+    pub fn reserve_stock(_: OrderId) -> Result<StepReport, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Charges the order once, whatever is retried. Fails with `payment_declined`.
+    #[activity(name = "process_payment")]
+    pub fn process_payment(_: PaymentRequest) -> Result<PaymentReceipt, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Moves held stock to sold and completes the order.
+    #[activity(name = "confirm_order")]
+    pub fn confirm_order(_: OrderId) -> Result<StepReport, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Tells the customer how the order ended. Never sends the same message twice.
+    #[activity(name = "notify_customer")]
+    pub fn notify_customer(_: NotificationRequest) -> Result<StepReport, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Compensation: refunds the order's payment if one was captured.
+    #[activity(name = "refund_payment")]
+    pub fn refund_payment(_: OrderId) -> Result<StepReport, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Compensation: releases held stock and ends the order failed or cancelled.
+    #[activity(name = "release_stock")]
+    pub fn release_stock(_: ReleaseRequest) -> Result<StepReport, ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// The activities' marker types, for `#[activity(definition = ...)]` in the implementing crate.
+pub mod activity {
+    pub use super::order_activities::*;
+}

@@ -1,0 +1,23 @@
+//! The order saga as a Temporal workflow.
+//!
+//! This crate holds only deterministic code: the workflow ([`OrderWorkflow`]) and the contracts
+//! of the activities it calls ([`OrderActivities`]). The activities themselves, which do the
+//! I/O, live in `orderflow-activities`; so a change to SQL never rebuilds or risks the
+//! workflow, and the replay tests here guard the workflow against non-deterministic changes.
+
+mod contracts;
+mod order_workflow;
+mod step_options;
+
+pub use contracts::{
+    Attempted, CancelAccepted, NotificationRequest, OrderActivities, PaymentReceipt,
+    PaymentRequest, ReleaseRequest, StepReport, activity,
+};
+pub use order_workflow::OrderWorkflow;
+
+/// Temporal names that clients and other workers rely on. Changing one breaks running orders.
+pub mod names {
+    pub const WORKFLOW_TYPE: &str = "OrderWorkflow";
+    pub const STATE_QUERY: &str = "state";
+    pub const CANCEL_UPDATE: &str = "cancel";
+}
