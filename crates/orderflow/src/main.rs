@@ -32,25 +32,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let deps = dependencies(&args.database, &args.temporal).await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
     let mut worker = build_worker(&runtime, &deps, &args.temporal.task_queue, &args.simulation)?;
-    let stop_worker = worker.shutdown_handle();
     let listener = bind(&args.http).await?;
     let ctx = ApiContext {
         store: deps.store.clone(),
         orchestrator: Orchestrator::new(deps.temporal.clone(), args.temporal.task_queue.clone()),
     };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(serve_http(listener, ctx, async {
-        let _ = stop_rx.await;
+        let _ = http_stopped.await;
     }));
+    // On Ctrl-C / SIGTERM: stop accepting requests (in-flight ones finish) and drain the worker
+    // (running activities finish; nothing new is polled).
+    let stop_worker = worker.shutdown_handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_http.send(());
+        stop_worker();
+    });
     tracing::info!(task_queue = %args.temporal.task_queue, "worker started");
-    tokio::select! {
-        result = worker.run() => result?,
-        () = shutdown_signal() => {
-            let _ = stop_tx.send(());
-            stop_worker();
-            worker.run().await?;
-        }
-    }
+    worker.run().await?;
     http.await??;
     tracing::info!("stopped");
     Ok(())

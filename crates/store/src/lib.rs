@@ -10,6 +10,8 @@ mod notifications;
 mod orders;
 mod payments;
 mod products;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use idempotency::KeyClaim;
 pub use inventory::InsufficientStock;

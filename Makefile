@@ -1,0 +1,56 @@
+# OrderFlow. `make dev` runs the service, `make test` runs every test; both install and start
+# what is missing (Temporal dev server, PostgreSQL). `make help` lists the rest.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+HTTP_PORT ?= 8080
+TEMPORAL_UI_PORT ?= 8233
+BASE_URL := http://localhost:$(HTTP_PORT)
+
+.PHONY: help deps fmt lint test check build dev health create-order get-status cancel-order temporal-ui logs
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+deps: ## Fetch Rust dependencies
+	cargo fetch
+
+fmt: ## Format the code
+	cargo fmt --all
+
+lint: ## Clippy with warnings as errors
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test: ## Run the whole test suite (starts Temporal and PostgreSQL if needed)
+	bash scripts/test.sh
+
+check: ## fmt check + lint + test
+	cargo fmt --all -- --check
+	$(MAKE) lint
+	$(MAKE) test
+
+build: ## Release build of the binary (target/release/orderflow)
+	cargo build --release --bin orderflow
+
+dev: ## Run OrderFlow (API + worker) in the foreground, with everything it needs
+	bash scripts/dev.sh
+
+health: ## Ask the running service whether it is healthy
+	@curl -sS $(BASE_URL)/health; echo
+
+create-order: ## Place the README's example order
+	@curl -sS -X POST $(BASE_URL)/api/orders -H 'Content-Type: application/json' \
+	  -d '{"customer_id":"customer-001","items":[{"product_id":"prod-001","name":"iPhone 15 Pro","quantity":1,"price":999.99}]}'; echo
+
+get-status: ## Status of an order: make get-status WORKFLOW_ID=order-...
+	@test -n "$(WORKFLOW_ID)" || { echo "usage: make get-status WORKFLOW_ID=order-..."; exit 2; }
+	@curl -sS "$(BASE_URL)/api/orders/status?workflow_id=$(WORKFLOW_ID)"; echo
+
+cancel-order: ## Cancel an order: make cancel-order WORKFLOW_ID=order-...
+	@test -n "$(WORKFLOW_ID)" || { echo "usage: make cancel-order WORKFLOW_ID=order-..."; exit 2; }
+	@curl -sS -X POST "$(BASE_URL)/api/orders/cancel?workflow_id=$(WORKFLOW_ID)"; echo
+
+temporal-ui: ## Print the Temporal Web UI address
+	@echo "Temporal Web UI: http://localhost:$(TEMPORAL_UI_PORT)"
+
+logs: ## Follow the logs of `make dev` (and of the Temporal dev server it started)
+	@tail -n 100 -F .data/orderflow.log .data/temporal.log

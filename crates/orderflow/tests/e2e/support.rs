@@ -1,0 +1,290 @@
+//! `TestApp`: the real OrderFlow (HTTP API + Temporal worker) on a free port, against a fresh
+//! PostgreSQL database and the Temporal server `make test` started, with a task queue of its
+//! own so that tests running in parallel never pick up each other's workflows.
+
+use orderflow::config::{SimulationConfig, TemporalConfig};
+use orderflow::{Dependencies, build_worker, connect_temporal, serve_http};
+use orderflow_api::{ApiContext, Orchestrator, OrderAccepted};
+use orderflow_domain::{OrderState, WorkflowId};
+use orderflow_store::testing::{fresh_database, server_from_env};
+use orderflow_store::{NewProduct, Store};
+use orderflow_workflow::OrderWorkflow;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use sqlx::postgres::PgConnectOptions;
+use std::time::Duration;
+use temporalio_client::{
+    Client, WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowHistory,
+};
+use temporalio_sdk::Runtime;
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+use tokio::net::TcpListener;
+
+pub struct TestApp {
+    pub address: String,
+    pub store: Store,
+    pub http: reqwest::Client,
+    pub temporal: Client,
+    database: PgConnectOptions,
+    temporal_config: TemporalConfig,
+    simulation: SimulationConfig,
+    worker: Option<WorkerThread>,
+}
+
+/// The README's example order, exactly.
+pub fn readme_order() -> Value {
+    json!({
+        "customer_id": "customer-001",
+        "items": [
+            {"product_id": "prod-001", "name": "iPhone 15 Pro", "quantity": 1, "price": 999.99}
+        ]
+    })
+}
+
+/// An order of `quantity` units of one product at `price`.
+pub fn order_of(product: &str, quantity: i64, price: &str) -> Value {
+    json!({
+        "customer_id": "customer-test",
+        "items": [{"product_id": product, "name": product, "quantity": quantity, "price": price}]
+    })
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(SimulationConfig::default()).await
+    }
+
+    pub async fn spawn_with(simulation: SimulationConfig) -> Self {
+        let mut app = Self::spawn_without_worker(simulation).await;
+        app.start_worker();
+        app
+    }
+
+    /// The API alone: orders are accepted but nothing processes them until `start_worker`.
+    pub async fn spawn_without_worker(simulation: SimulationConfig) -> Self {
+        let (store, database) = fresh_database(&server_from_env()).await;
+        let temporal_config = TemporalConfig {
+            temporal_host: std::env::var("TEMPORAL_HOST").unwrap_or_else(|_| "localhost".into()),
+            temporal_port: std::env::var("TEMPORAL_PORT")
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(7233),
+            namespace: "default".into(),
+            task_queue: format!("orderflow-test-{}", uuid::Uuid::new_v4().simple()),
+        };
+        let temporal = connect_temporal(&temporal_config)
+            .await
+            .expect("connect to Temporal");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let ctx = ApiContext {
+            store: store.clone(),
+            orchestrator: Orchestrator::new(temporal.clone(), temporal_config.task_queue.clone()),
+        };
+        tokio::spawn(serve_http(listener, ctx, std::future::pending()));
+        Self {
+            address,
+            store,
+            http: reqwest::Client::new(),
+            temporal,
+            database,
+            temporal_config,
+            simulation,
+            worker: None,
+        }
+    }
+
+    /// Starts the worker on a thread of its own: the SDK's worker future is not `Send`, and a
+    /// runtime of its own keeps it independent of the test's.
+    pub fn start_worker(&mut self) {
+        self.worker = Some(WorkerThread::start(
+            self.database.clone(),
+            self.temporal_config.clone(),
+            self.simulation.clone(),
+        ));
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_order(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/orders"))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Places an order that must be accepted; returns its workflow id.
+    pub async fn place(&self, body: &Value) -> WorkflowId {
+        let response = self.post_order(body).await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        let accepted: OrderAccepted = response.json().await.unwrap();
+        WorkflowId::parse(&accepted.workflow_id).expect("an order's workflow id")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    pub async fn status(&self, workflow_id: WorkflowId) -> Value {
+        let (code, body) = self
+            .get_json(&format!("/api/orders/status?workflow_id={workflow_id}"))
+            .await;
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
+    pub async fn cancel(&self, workflow_id: WorkflowId) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(&format!("/api/orders/cancel?workflow_id={workflow_id}")))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// Polls the status endpoint until the order has `status`.
+    pub async fn wait_for_status(&self, workflow_id: WorkflowId, status: &str) {
+        for _ in 0..600 {
+            if self.status(workflow_id).await["status"] == status {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{workflow_id} never reached {status}: {}",
+            self.status(workflow_id).await
+        );
+    }
+
+    /// Waits for the workflow to finish and returns its result: the final state.
+    pub async fn outcome(&self, workflow_id: WorkflowId) -> OrderState {
+        let handle = self
+            .temporal
+            .get_workflow_handle::<OrderWorkflow>(workflow_id.to_string());
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            handle.get_result(WorkflowGetResultOptions::default()),
+        )
+        .await
+        .expect("the workflow finishes within a minute")
+        .expect("the workflow completes")
+    }
+
+    /// Replays the workflow's recorded history against the current code: a non-deterministic
+    /// workflow change fails here. With `ORDERFLOW_RECORD_HISTORIES=<dir>` the history is also
+    /// saved as `<dir>/<name>.json`, which is how `crates/workflow/tests/histories` was made.
+    pub async fn replay(&self, workflow_id: WorkflowId, name: &str) {
+        let handle = self
+            .temporal
+            .get_workflow_handle::<OrderWorkflow>(workflow_id.to_string());
+        let json = handle
+            .fetch_history(WorkflowFetchHistoryOptions::default())
+            .to_json()
+            .await
+            .expect("fetch the workflow history");
+        replay_history(&json).await;
+        if let Ok(dir) = std::env::var("ORDERFLOW_RECORD_HISTORIES") {
+            std::fs::write(format!("{dir}/{name}.json"), &json).expect("save the history");
+        }
+    }
+
+    /// (available, reserved, sold)
+    pub async fn stock(&self, product: &str) -> (i32, i32, i32) {
+        let p = self
+            .store
+            .product(product)
+            .await
+            .unwrap()
+            .expect("product exists");
+        (p.available, p.reserved, p.sold)
+    }
+
+    pub async fn add_product(&self, id: &str, price: &str, available: i32) {
+        self.store
+            .add_product(&NewProduct {
+                id: id.into(),
+                name: format!("Test product {id}"),
+                sku: format!("SKU-{id}"),
+                price: price.parse::<Decimal>().unwrap(),
+                available,
+            })
+            .await
+            .unwrap();
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.store.pool())
+            .await
+            .unwrap()
+    }
+}
+
+/// Replays one exported history (JSON) with the current workflow code.
+pub async fn replay_history(json: &[u8]) {
+    let history = WorkflowHistory::from_json(json).expect("a history export");
+    let options = WorkflowReplayerOptions::new()
+        .register_workflow::<OrderWorkflow>()
+        .expect("register the workflow")
+        .build();
+    let replayer = WorkflowReplayer::new(options).expect("a replayer");
+    replayer
+        .replay_workflow(history)
+        .await
+        .expect("the history replays deterministically");
+}
+
+struct WorkerThread {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl WorkerThread {
+    fn start(
+        database: PgConnectOptions,
+        temporal: TemporalConfig,
+        simulation: SimulationConfig,
+    ) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime for the worker");
+            runtime.block_on(async move {
+                let deps = Dependencies {
+                    store: Store::connect_lazy(database, 5),
+                    temporal: connect_temporal(&temporal)
+                        .await
+                        .expect("connect to Temporal"),
+                };
+                let sdk = Runtime::from_current_tokio(Default::default()).expect("an SDK runtime");
+                let mut worker =
+                    build_worker(&sdk, &deps, &temporal.task_queue, &simulation).expect("a worker");
+                let shutdown = worker.shutdown_handle();
+                tokio::spawn(async move {
+                    let _ = stopped.await;
+                    shutdown();
+                });
+                worker.run().await.expect("the worker runs");
+            });
+        });
+        Self { stop: Some(stop) }
+    }
+}
+
+impl Drop for WorkerThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! Repository tests against a real PostgreSQL, a fresh database per test.
+
+use futures::future::join_all;
+use orderflow_domain::{
+    CustomerId, ErrorCode, IdempotencyKey, Money, NewOrder, NotificationKind, OrderEnding, OrderId,
+    OrderLine, ProductId, Quantity,
+};
+use orderflow_store::testing::{fresh_database, server_from_env};
+use orderflow_store::{KeyClaim, NewProduct, Store};
+use rust_decimal::Decimal;
+
+async fn store() -> Store {
+    fresh_database(&server_from_env()).await.0
+}
+
+async fn add_product(store: &Store, id: &str, available: i32) {
+    store
+        .add_product(&NewProduct {
+            id: id.into(),
+            name: format!("Test {id}"),
+            sku: format!("SKU-{id}"),
+            price: Decimal::new(1000, 2),
+            available,
+        })
+        .await
+        .unwrap();
+}
+
+fn order(lines: &[(&str, u32)]) -> NewOrder {
+    let price = Money::parse("price", Decimal::new(1000, 2)).unwrap();
+    let lines: Vec<OrderLine> = lines
+        .iter()
+        .map(|(product, quantity)| OrderLine {
+            product_id: ProductId::parse(*product).unwrap(),
+            name: product.to_string(),
+            quantity: Quantity::parse(i64::from(*quantity)).unwrap(),
+            unit_price: price,
+        })
+        .collect();
+    NewOrder {
+        order_id: OrderId::generate(),
+        customer_id: CustomerId::parse("customer-1").unwrap(),
+        total: lines.iter().map(OrderLine::total).sum(),
+        lines,
+    }
+}
+
+/// (available, reserved, sold)
+async fn stock(store: &Store, id: &str) -> (i32, i32, i32) {
+    let p = store.product(id).await.unwrap().unwrap();
+    (p.available, p.reserved, p.sold)
+}
+
+async fn placed(store: &Store, lines: &[(&str, u32)]) -> OrderId {
+    let order = order(lines);
+    assert!(store.insert_order(&order).await.unwrap());
+    order.order_id
+}
+
+#[tokio::test]
+async fn inserting_an_order_twice_writes_it_once() {
+    let store = store().await;
+    let order = order(&[("prod-001", 2), ("prod-003", 1)]);
+    assert!(store.insert_order(&order).await.unwrap());
+    assert!(!store.insert_order(&order).await.unwrap());
+    let row = store.order(order.order_id).await.unwrap().unwrap();
+    assert_eq!(row.status, "pending");
+    assert_eq!(row.total_amount, Decimal::new(3000, 2));
+    assert_eq!(row.workflow_id, order.order_id.workflow_id().to_string());
+    let items: i64 = sqlx::query_scalar("SELECT count(*) FROM order_items WHERE order_id = $1")
+        .bind(order.order_id.as_uuid())
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(items, 2);
+}
+
+#[tokio::test]
+async fn reserve_confirm_moves_stock_to_sold_once() {
+    let store = store().await;
+    add_product(&store, "p", 10).await;
+    let id = placed(&store, &[("p", 3)]).await;
+
+    store.reserve_stock(id).await.unwrap().unwrap();
+    store.reserve_stock(id).await.unwrap().unwrap(); // a retry
+    assert_eq!(stock(&store, "p").await, (7, 3, 0));
+    assert_eq!(store.order(id).await.unwrap().unwrap().status, "payment");
+
+    store.confirm_order(id).await.unwrap();
+    store.confirm_order(id).await.unwrap(); // a retry
+    assert_eq!(stock(&store, "p").await, (7, 0, 3));
+    let row = store.order(id).await.unwrap().unwrap();
+    assert_eq!(row.status, "completed");
+    assert!(row.completed_at.is_some());
+}
+
+#[tokio::test]
+async fn reservation_is_all_or_nothing() {
+    let store = store().await;
+    add_product(&store, "a", 5).await;
+    add_product(&store, "b", 1).await;
+    let id = placed(&store, &[("a", 2), ("b", 2)]).await;
+
+    let shortage = store.reserve_stock(id).await.unwrap().unwrap_err();
+    assert_eq!(
+        (
+            shortage.product_id.as_str(),
+            shortage.requested,
+            shortage.available
+        ),
+        ("b", 2, 1)
+    );
+    assert_eq!(
+        stock(&store, "a").await,
+        (5, 0, 0),
+        "the first line was not kept"
+    );
+    assert_eq!(stock(&store, "b").await, (1, 0, 0));
+}
+
+#[tokio::test]
+async fn release_gives_stock_back_and_ends_the_order_once() {
+    let store = store().await;
+    add_product(&store, "p", 4).await;
+    let id = placed(&store, &[("p", 4)]).await;
+    store.reserve_stock(id).await.unwrap().unwrap();
+    assert_eq!(stock(&store, "p").await, (0, 4, 0));
+
+    let ending = OrderEnding::Failed {
+        code: ErrorCode::PaymentDeclined,
+        message: "declined".into(),
+    };
+    store.release_stock(id, &ending).await.unwrap();
+    store.release_stock(id, &ending).await.unwrap(); // a retry
+    assert_eq!(stock(&store, "p").await, (4, 0, 0));
+    let row = store.order(id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.error_code.as_deref()),
+        ("failed", Some("payment_declined"))
+    );
+
+    // Releasing an order that never held stock only records how it ended.
+    let never = placed(&store, &[("p", 1)]).await;
+    store
+        .release_stock(never, &OrderEnding::Cancelled)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.order(never).await.unwrap().unwrap().status,
+        "cancelled"
+    );
+    assert_eq!(stock(&store, "p").await, (4, 0, 0));
+}
+
+#[tokio::test]
+async fn concurrent_orders_for_the_last_units_sell_exactly_those_units() {
+    let store = store().await;
+    add_product(&store, "scarce", 25).await;
+    let mut ids = Vec::new();
+    for _ in 0..40 {
+        ids.push(placed(&store, &[("scarce", 1)]).await);
+    }
+    let results = join_all(ids.iter().map(|id| {
+        let store = store.clone();
+        let id = *id;
+        async move { store.reserve_stock(id).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 25);
+    assert_eq!(stock(&store, "scarce").await, (0, 25, 0));
+}
+
+#[tokio::test]
+async fn orders_locking_the_same_products_in_opposite_orders_do_not_deadlock() {
+    let store = store().await;
+    add_product(&store, "x", 1000).await;
+    add_product(&store, "y", 1000).await;
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let lines: &[(&str, u32)] = if i % 2 == 0 {
+            &[("x", 1), ("y", 1)]
+        } else {
+            &[("y", 1), ("x", 1)]
+        };
+        ids.push(placed(&store, lines).await);
+    }
+    let results = join_all(ids.iter().enumerate().map(|(i, id)| {
+        let store = store.clone();
+        let id = *id;
+        async move {
+            store.reserve_stock(id).await?.expect("enough stock");
+            if i % 3 == 0 {
+                store.release_stock(id, &OrderEnding::Cancelled).await
+            } else {
+                store.confirm_order(id).await
+            }
+        }
+    }))
+    .await;
+    for result in results {
+        result.expect("no deadlock or other error");
+    }
+    assert_eq!(stock(&store, "x").await, (1000 - 20, 0, 20));
+    assert_eq!(stock(&store, "y").await, (1000 - 20, 0, 20));
+}
+
+#[tokio::test]
+async fn an_order_has_at_most_one_payment() {
+    let store = store().await;
+    let id = placed(&store, &[("prod-001", 1)]).await;
+    let amount = Money::parse("amount", Decimal::new(99999, 2)).unwrap();
+    store.record_capture(id, "pay_1", amount).await.unwrap();
+    store.record_capture(id, "pay_1", amount).await.unwrap(); // a retry
+    store.record_decline(id, amount, "too late").await.unwrap(); // cannot replace the capture
+    let payment = store.payment(id).await.unwrap().unwrap();
+    assert_eq!(
+        (payment.status.as_str(), payment.payment_id.as_deref()),
+        ("captured", Some("pay_1"))
+    );
+    assert_eq!(
+        store
+            .order(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .payment_id
+            .as_deref(),
+        Some("pay_1")
+    );
+
+    store.record_refund(id, "re_1").await.unwrap();
+    store.record_refund(id, "re_2").await.unwrap(); // a retry changes nothing
+    let payment = store.payment(id).await.unwrap().unwrap();
+    assert_eq!(
+        (payment.status.as_str(), payment.refund_id.as_deref()),
+        ("refunded", Some("re_1"))
+    );
+}
+
+#[tokio::test]
+async fn notifications_are_recorded_per_attempt_and_mark_the_customer_notified() {
+    let store = store().await;
+    let id = placed(&store, &[("prod-001", 1)]).await;
+    let kind = NotificationKind::OrderConfirmed;
+    store
+        .record_notification(id, kind, "email", "hi", Some("smtp down"))
+        .await
+        .unwrap();
+    assert!(!store.notification_sent(id, kind).await.unwrap());
+    assert!(!store.order(id).await.unwrap().unwrap().customer_notified);
+    store
+        .record_notification(id, kind, "email", "hi", None)
+        .await
+        .unwrap();
+    assert!(store.notification_sent(id, kind).await.unwrap());
+    assert!(store.order(id).await.unwrap().unwrap().customer_notified);
+    let attempts: i32 =
+        sqlx::query_scalar("SELECT attempts FROM notifications WHERE order_id = $1")
+            .bind(id.as_uuid())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(attempts, 2);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_belongs_to_the_first_order_that_claims_it() {
+    let store = store().await;
+    let key = IdempotencyKey::parse("key-1").unwrap();
+    let claims = join_all((0..10).map(|_| {
+        let store = store.clone();
+        let key = key.clone();
+        async move {
+            let order = OrderId::generate();
+            (
+                order,
+                store
+                    .claim_idempotency_key(&key, b"hash", order)
+                    .await
+                    .unwrap(),
+            )
+        }
+    }))
+    .await;
+    let winners: Vec<OrderId> = claims
+        .iter()
+        .filter(|(_, c)| *c == KeyClaim::New)
+        .map(|(o, _)| *o)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one claim wins");
+    let owner = winners[0];
+    for (_, claim) in &claims {
+        if *claim != KeyClaim::New {
+            assert_eq!(
+                *claim,
+                KeyClaim::Existing {
+                    order_id: owner,
+                    same_request: true
+                }
+            );
+        }
+    }
+    assert_eq!(
+        store
+            .claim_idempotency_key(&key, b"other", OrderId::generate())
+            .await
+            .unwrap(),
+        KeyClaim::Existing {
+            order_id: owner,
+            same_request: false
+        }
+    );
+}
+
+#[tokio::test]
+async fn the_demo_catalog_is_the_original_one_and_loading_it_again_changes_nothing() {
+    let store = store().await;
+    let id = placed(&store, &[("prod-001", 1)]).await;
+    store.reserve_stock(id).await.unwrap().unwrap();
+    store.load_demo_catalog().await.unwrap();
+    let products = store.list_products().await.unwrap();
+    assert_eq!(products.len(), 8);
+    let first = &products[0];
+    assert_eq!(
+        (
+            first.id.as_str(),
+            first.name.as_str(),
+            first.sku.as_str(),
+            first.price,
+            first.available,
+            first.reserved
+        ),
+        (
+            "prod-001",
+            "iPhone 15 Pro",
+            "IPHONE-15-PRO-128",
+            Decimal::new(99999, 2),
+            49,
+            1
+        )
+    );
+    assert_eq!(
+        products
+            .iter()
+            .map(|p| p.available + p.reserved)
+            .sum::<i32>(),
+        375
+    );
+}

