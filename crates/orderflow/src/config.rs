@@ -302,8 +302,8 @@ mod tests {
             err.to_string().contains("PAYMENT_TRANSIENT_FAILURE_RATE"),
             "{err}"
         );
-        let err = Cli::try_parse_from(["orderflow", "serve", "--payment-decline-above", "-5"])
-            .unwrap_err();
+        let err =
+            Cli::try_parse_from(["orderflow", "serve", "--payment-decline-above=-5"]).unwrap_err();
         assert!(err.to_string().contains("PAYMENT_DECLINE_ABOVE"), "{err}");
         let err = Cli::try_parse_from(["orderflow", "serve", "--http-port", "99999"]).unwrap_err();
         assert!(err.to_string().contains("HTTP_PORT"), "{err}");

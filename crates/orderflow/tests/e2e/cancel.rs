@@ -156,3 +156,43 @@ async fn unknown_or_missing_workflow_ids_are_404_and_400() {
         "application/problem+json"
     );
 }
+
+#[tokio::test]
+async fn cancelling_from_temporal_itself_runs_the_compensations_too() {
+    let app = TestApp::spawn_with(SimulationConfig {
+        payment_delay: Duration::from_millis(1000),
+        ..Default::default()
+    })
+    .await;
+    let before = app.stock("prod-001").await;
+    let workflow_id = app.place(&readme_order()).await;
+    app.wait_for_status(workflow_id, "payment").await;
+
+    // What the Temporal UI's or CLI's "cancel" does.
+    let handle = app
+        .temporal
+        .get_workflow_handle::<orderflow_workflow::OrderWorkflow>(workflow_id.to_string());
+    handle
+        .cancel(temporalio_client::WorkflowCancelOptions::default())
+        .await
+        .unwrap();
+
+    let state = app.outcome(workflow_id).await;
+    assert_eq!(state.status, OrderStatus::Cancelled);
+    assert!(state.is_cancelled);
+    let steps: Vec<Step> = state.step_history.iter().map(|r| r.step).collect();
+    assert!(
+        steps.ends_with(&[
+            Step::RefundPayment,
+            Step::ReleaseStock,
+            Step::NotifyCustomer
+        ]),
+        "{steps:?}"
+    );
+    assert_eq!(app.stock("prod-001").await, before);
+    assert_eq!(
+        app.count("SELECT count(*) FROM payments WHERE status = 'refunded'")
+            .await,
+        1
+    );
+}

@@ -245,3 +245,38 @@ async fn health_reports_both_dependencies() {
     assert_eq!(body["postgres"]["status"], "up");
     assert_eq!(body["temporal"]["status"], "up");
 }
+
+#[tokio::test]
+async fn health_is_503_and_says_which_dependency_is_down() {
+    use orderflow_api::{ApiContext, Orchestrator, router};
+    let app = TestApp::spawn().await;
+    // The same service, but its database is a port nothing listens on.
+    let options = sqlx::postgres::PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(1)
+        .database("none");
+    let ctx = ApiContext {
+        store: orderflow_store::Store::connect_lazy(options, 1),
+        orchestrator: Orchestrator::new(app.temporal.clone(), "unused"),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(ctx)).await });
+
+    let response = reqwest::get(format!("http://{address}/health"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["postgres"]["status"], "down", "{body}");
+    assert_eq!(body["temporal"]["status"], "up", "{body}");
+
+    // And the order endpoints say the database is unavailable, rather than failing obscurely.
+    let response = reqwest::Client::new()
+        .post(format!("http://{address}/api/orders"))
+        .json(&readme_order())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+}
