@@ -62,42 +62,23 @@ impl OrderSteps {
         // A payment already recorded (a retry after a lost reply) is the answer: no new charge.
         if let Some(payment) = self.store.payment(order).await? {
             return match payment.payment_id {
-                Some(payment_id) => Ok(PaymentReceipt {
-                    payment_id,
-                    attempt: attempt(&ctx),
-                }),
+                Some(payment_id) => Ok(PaymentReceipt { payment_id, attempt: attempt(&ctx) }),
                 None => Err(business(
                     ErrorCode::PaymentDeclined,
-                    payment
-                        .decline_reason
-                        .unwrap_or_else(|| "payment declined".into()),
+                    payment.decline_reason.unwrap_or_else(|| "payment declined".into()),
                 )),
             };
         }
         // The order id is the provider's idempotency key: a charge repeated after a crash
         // between "charged" and "recorded" is the same charge.
-        match self
-            .payments
-            .charge(&order.to_string(), request.amount)
-            .await
-        {
+        match self.payments.charge(&order.to_string(), request.amount).await {
             Ok(payment_id) => {
-                self.store
-                    .record_capture(order, &payment_id, request.amount)
-                    .await?;
-                Ok(PaymentReceipt {
-                    payment_id,
-                    attempt: attempt(&ctx),
-                })
+                self.store.record_capture(order, &payment_id, request.amount).await?;
+                Ok(PaymentReceipt { payment_id, attempt: attempt(&ctx) })
             }
             Err(ChargeError::Declined(reason)) => {
-                self.store
-                    .record_decline(order, request.amount, &reason)
-                    .await?;
-                Err(business(
-                    ErrorCode::PaymentDeclined,
-                    format!("payment declined: {reason}"),
-                ))
+                self.store.record_decline(order, request.amount, &reason).await?;
+                Err(business(ErrorCode::PaymentDeclined, format!("payment declined: {reason}")))
             }
             Err(e @ ChargeError::Unavailable(_)) => Err(e.into()),
         }
@@ -124,20 +105,11 @@ impl OrderSteps {
             return Ok(report(&ctx));
         }
         let dedup_key = format!("{order}:{}", request.kind.as_str());
-        let sent = self
-            .notifier
-            .send(&request.customer_id, &dedup_key, &request.message)
-            .await;
+        let sent = self.notifier.send(&request.customer_id, &dedup_key, &request.message).await;
         let error = sent.as_ref().err().map(ToString::to_string);
         let channel = self.notifier.channel();
         self.store
-            .record_notification(
-                order,
-                request.kind,
-                channel,
-                &request.message,
-                error.as_deref(),
-            )
+            .record_notification(order, request.kind, channel, &request.message, error.as_deref())
             .await?;
         sent?;
         Ok(report(&ctx))
@@ -160,9 +132,7 @@ impl OrderSteps {
         ctx: ActivityContext,
         request: ReleaseRequest,
     ) -> Result<StepReport, ActivityError> {
-        self.store
-            .release_stock(request.order_id, &request.ending)
-            .await?;
+        self.store.release_stock(request.order_id, &request.ending).await?;
         Ok(report(&ctx))
     }
 }
@@ -172,9 +142,7 @@ fn attempt(ctx: &ActivityContext) -> u32 {
 }
 
 fn report(ctx: &ActivityContext) -> StepReport {
-    StepReport {
-        attempt: attempt(ctx),
-    }
+    StepReport { attempt: attempt(ctx) }
 }
 
 /// A business failure: final (not retried), typed with its error code for the workflow.

@@ -17,11 +17,7 @@ pub enum ApiError {
     Conflict(String),
     /// A well-formed request the service will not carry out (bad values, unknown product...).
     #[error("{detail}")]
-    Unprocessable {
-        code: &'static str,
-        detail: String,
-        field: Option<String>,
-    },
+    Unprocessable { code: &'static str, detail: String, field: Option<String> },
     /// A dependency (PostgreSQL, Temporal, a worker) is not available right now; try again.
     #[error("{0}")]
     Unavailable(String),
@@ -113,11 +109,7 @@ impl IntoResponse for ApiError {
 
 impl From<InvalidField> for ApiError {
     fn from(e: InvalidField) -> Self {
-        Self::Unprocessable {
-            code: "invalid_field",
-            detail: e.to_string(),
-            field: Some(e.field),
-        }
+        Self::Unprocessable { code: "invalid_field", detail: e.to_string(), field: Some(e.field) }
     }
 }
 
@@ -131,11 +123,7 @@ impl From<OrderRejection> for ApiError {
                 ("price_mismatch", format!("items[{index}].price"))
             }
         };
-        Self::Unprocessable {
-            code,
-            detail: e.to_string(),
-            field: Some(field),
-        }
+        Self::Unprocessable { code, detail: e.to_string(), field: Some(field) }
     }
 }
 

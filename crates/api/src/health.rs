@@ -23,14 +23,8 @@ pub struct Dependency {
 impl Dependency {
     fn from(result: Result<(), String>) -> Self {
         match result {
-            Ok(()) => Self {
-                status: "up",
-                error: None,
-            },
-            Err(error) => Self {
-                status: "down",
-                error: Some(error),
-            },
+            Ok(()) => Self { status: "up", error: None },
+            Err(error) => Self { status: "down", error: Some(error) },
         }
     }
 }
@@ -51,12 +45,5 @@ pub async fn health(State(ctx): State<ApiContext>) -> (StatusCode, Json<Health>)
         postgres: Dependency::from(postgres),
         temporal: Dependency::from(temporal),
     };
-    (
-        if healthy {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        Json(body),
-    )
+    (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }

@@ -28,10 +28,9 @@ where
                 status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 detail: "Send the body as JSON with `Content-Type: application/json`.".into(),
             }),
-            Err(other) => Err(ApiError::Rejected {
-                status: other.status(),
-                detail: other.body_text(),
-            }),
+            Err(other) => {
+                Err(ApiError::Rejected { status: other.status(), detail: other.body_text() })
+            }
         }
     }
 }

@@ -49,10 +49,7 @@ pub enum Cancellation {
 
 impl Orchestrator {
     pub fn new(client: Client, task_queue: impl Into<String>) -> Self {
-        Self {
-            client,
-            task_queue: task_queue.into(),
-        }
+        Self { client, task_queue: task_queue.into() }
     }
 
     pub fn client(&self) -> &Client {
@@ -69,11 +66,7 @@ impl Orchestrator {
         .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
         .rpc_options(rpc_options())
         .build();
-        match self
-            .client
-            .start_workflow(OrderWorkflow::run, order, options)
-            .await
-        {
+        match self.client.start_workflow(OrderWorkflow::run, order, options).await {
             Ok(_) => Ok(Started::Now),
             Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(Started::Before),
             Err(WorkflowStartError::Rpc(status)) => Err(unavailable(&status)),
@@ -82,12 +75,8 @@ impl Orchestrator {
     }
 
     pub async fn execution(&self, workflow: WorkflowId) -> Result<Execution, ApiError> {
-        let handle = self
-            .client
-            .get_workflow_handle::<OrderWorkflow>(workflow.to_string());
-        let options = WorkflowDescribeOptions::builder()
-            .rpc_options(rpc_options())
-            .build();
+        let handle = self.client.get_workflow_handle::<OrderWorkflow>(workflow.to_string());
+        let options = WorkflowDescribeOptions::builder().rpc_options(rpc_options()).build();
         match handle.describe(options).await {
             Ok(description) => Ok(match description.status() {
                 WorkflowExecutionStatus::Running => Execution::Running,
@@ -100,16 +89,9 @@ impl Orchestrator {
     }
 
     pub async fn cancel(&self, workflow: WorkflowId) -> Result<Cancellation, ApiError> {
-        let handle = self
-            .client
-            .get_workflow_handle::<OrderWorkflow>(workflow.to_string());
-        let options = WorkflowExecuteUpdateOptions::builder()
-            .rpc_options(rpc_options())
-            .build();
-        match handle
-            .execute_update(OrderWorkflow::cancel, (), options)
-            .await
-        {
+        let handle = self.client.get_workflow_handle::<OrderWorkflow>(workflow.to_string());
+        let options = WorkflowExecuteUpdateOptions::builder().rpc_options(rpc_options()).build();
+        match handle.execute_update(OrderWorkflow::cancel, (), options).await {
             Ok(accepted) => Ok(Cancellation::Accepted(accepted)),
             Err(WorkflowUpdateError::Failed(failure)) => Ok(Cancellation::Refused(failure.message)),
             Err(WorkflowUpdateError::NotFound(_)) => Ok(Cancellation::NotRunning),
@@ -123,12 +105,8 @@ impl Orchestrator {
 
     /// The workflow's state object; `None` if Temporal has no such workflow.
     pub async fn state(&self, workflow: WorkflowId) -> Result<Option<OrderState>, ApiError> {
-        let handle = self
-            .client
-            .get_workflow_handle::<OrderWorkflow>(workflow.to_string());
-        let options = WorkflowQueryOptions::builder()
-            .rpc_options(rpc_options())
-            .build();
+        let handle = self.client.get_workflow_handle::<OrderWorkflow>(workflow.to_string());
+        let options = WorkflowQueryOptions::builder().rpc_options(rpc_options()).build();
         match handle.query(OrderWorkflow::state, (), options).await {
             Ok(state) => Ok(Some(state)),
             Err(WorkflowQueryError::NotFound(_)) => Ok(None),
@@ -146,10 +124,7 @@ impl Orchestrator {
         });
         request.set_timeout(Duration::from_secs(2));
         let mut health = self.client.connection().health_service();
-        let response = health
-            .check(request)
-            .await
-            .map_err(|s| s.message().to_owned())?;
+        let response = health.check(request).await.map_err(|s| s.message().to_owned())?;
         match response.into_inner().status {
             1 => Ok(()), // SERVING
             other => Err(format!("health status {other}")),

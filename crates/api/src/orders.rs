@@ -76,19 +76,12 @@ pub async fn create_order(
     let key = idempotency_key(&headers)?;
     let draft = request.parse()?;
     let catalog = ctx.store.catalog(&draft.product_ids()).await?;
-    let mut order = price_order(OrderId::generate(), &draft, &catalog)?;
+    let order = price_order(OrderId::generate(), &draft, &catalog)?;
 
     if let Some(key) = key {
-        match ctx
-            .store
-            .claim_idempotency_key(&key, &fingerprint(&draft), order.order_id)
-            .await?
-        {
+        match ctx.store.claim_idempotency_key(&key, &fingerprint(&draft), order.order_id).await? {
             KeyClaim::New => {}
-            KeyClaim::Existing {
-                same_request: false,
-                ..
-            } => {
+            KeyClaim::Existing { same_request: false, .. } => {
                 return Err(ApiError::Unprocessable {
                     code: "idempotency_key_reused",
                     detail: "This Idempotency-Key was already used with a different request body."
@@ -96,67 +89,78 @@ pub async fn create_order(
                     field: Some("Idempotency-Key".into()),
                 });
             }
-            // The same request again: answer for the order it created (starting its workflow
-            // if the first attempt did not get that far).
-            KeyClaim::Existing {
-                order_id,
-                same_request: true,
-            } => order = NewOrder { order_id, ..order },
+            KeyClaim::Existing { order_id, same_request: true } => {
+                return repeated(&ctx, NewOrder { order_id, ..order }).await;
+            }
         }
     }
-
-    let span = tracing::Span::current();
-    span.record("order_id", tracing::field::display(order.order_id));
-    span.record(
-        "workflow_id",
-        tracing::field::display(order.order_id.workflow_id()),
-    );
+    record_ids(order.order_id);
     let workflow_id = order.order_id.workflow_id();
-    let order_id = order.order_id;
-    let started = ctx.orchestrator.start(order).await?;
-    let (http_status, status, message) = match started {
-        Started::Now => {
-            tracing::info!("order accepted");
-            (
-                StatusCode::CREATED,
-                OrderStatus::Pending,
-                "Order accepted; processing started".to_owned(),
-            )
-        }
-        Started::Before => {
-            let (status, message, _) = current_status(&ctx, workflow_id).await?.unwrap_or((
-                OrderStatus::Pending,
-                OrderStatus::Pending.describe().to_owned(),
-                None,
-            ));
-            (
-                StatusCode::OK,
-                status,
-                format!("Order already accepted for this Idempotency-Key: {message}"),
-            )
-        }
-    };
+    ctx.orchestrator.start(order).await?;
+    tracing::info!("order accepted");
+    Ok(accepted(
+        StatusCode::CREATED,
+        workflow_id,
+        OrderStatus::Pending,
+        "Order accepted; processing started".into(),
+    ))
+}
+
+/// A request repeated with its Idempotency-Key: the answer is the order the first one created.
+/// Its workflow is started only if the first attempt did not get that far (no order row yet):
+/// an order that has run is never run again, even after Temporal has forgotten its workflow.
+async fn repeated(ctx: &ApiContext, order: NewOrder) -> Result<Response, ApiError> {
+    record_ids(order.order_id);
+    let workflow_id = order.order_id.workflow_id();
+    if ctx.store.order(order.order_id).await?.is_none()
+        && ctx.orchestrator.start(order).await? == Started::Now
+    {
+        tracing::info!("order accepted on a repeated request");
+        let message = "Order accepted; processing started".into();
+        return Ok(accepted(StatusCode::CREATED, workflow_id, OrderStatus::Pending, message));
+    }
+    let (status, message, _) = current_status(ctx, workflow_id).await?.unwrap_or((
+        OrderStatus::Pending,
+        OrderStatus::Pending.describe().to_owned(),
+        None,
+    ));
+    let message = format!("Order already accepted for this Idempotency-Key. {message}");
+    Ok(accepted(StatusCode::OK, workflow_id, status, message))
+}
+
+fn accepted(
+    code: StatusCode,
+    workflow_id: WorkflowId,
+    status: OrderStatus,
+    message: String,
+) -> Response {
     let body = OrderAccepted {
         workflow_id: workflow_id.to_string(),
-        order_id: order_id.to_string(),
+        order_id: workflow_id.order_id().to_string(),
         status,
         message,
     };
     let location = format!("/api/orders/status?workflow_id={workflow_id}");
-    let mut response = (http_status, Json(body)).into_response();
+    let mut response = (code, Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
-    Ok(response)
+    response
+}
+
+/// Puts the order's ids on the request's span, so every log line about it carries them.
+fn record_ids(order_id: OrderId) {
+    let span = tracing::Span::current();
+    span.record("order_id", tracing::field::display(order_id));
+    span.record("workflow_id", tracing::field::display(order_id.workflow_id()));
 }
 
 pub async fn order_status(
     State(ctx): State<ApiContext>,
     OrderRef(workflow_id): OrderRef,
 ) -> Result<Json<OrderStatusResponse>, ApiError> {
-    let (status, message, error_code) = current_status(&ctx, workflow_id)
-        .await?
-        .ok_or_else(|| unknown_order(workflow_id))?;
+    let (status, message, error_code) =
+        current_status(&ctx, workflow_id).await?.ok_or_else(|| unknown_order(workflow_id))?;
     Ok(Json(OrderStatusResponse {
         workflow_id: workflow_id.to_string(),
         order_id: workflow_id.order_id().to_string(),
@@ -187,9 +191,9 @@ pub async fn cancel_order(
             Err(ApiError::Conflict(format!("Cannot cancel: {reason}.")))
         }
         Cancellation::NotRunning => match current_status(&ctx, workflow_id).await? {
-            Some((status, _, _)) => Err(ApiError::Conflict(format!(
-                "Cannot cancel: the order is already {status}."
-            ))),
+            Some((status, _, _)) => {
+                Err(ApiError::Conflict(format!("Cannot cancel: the order is already {status}.")))
+            }
             None => Err(unknown_order(workflow_id)),
         },
     }
@@ -199,11 +203,7 @@ pub async fn order_state(
     State(ctx): State<ApiContext>,
     OrderRef(workflow_id): OrderRef,
 ) -> Result<Json<OrderState>, ApiError> {
-    ctx.orchestrator
-        .state(workflow_id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| unknown_order(workflow_id))
+    ctx.orchestrator.state(workflow_id).await?.map(Json).ok_or_else(|| unknown_order(workflow_id))
 }
 
 /// The order's status from PostgreSQL (no worker needed). Before the workflow's first step has
@@ -214,11 +214,7 @@ async fn current_status(
 ) -> Result<Option<(OrderStatus, String, Option<String>)>, ApiError> {
     if let Some(row) = ctx.store.order(workflow_id.order_id()).await? {
         let status = row.status().ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!(
-                "order {} has status {:?}",
-                row.id,
-                row.status
-            ))
+            ApiError::Internal(anyhow::anyhow!("order {} has status {:?}", row.id, row.status))
         })?;
         let message = match &row.error_message {
             Some(reason) => format!("{}: {reason}", status.describe()),
@@ -228,11 +224,9 @@ async fn current_status(
     }
     Ok(match ctx.orchestrator.execution(workflow_id).await? {
         Execution::Unknown => None,
-        Execution::Running => Some((
-            OrderStatus::Pending,
-            OrderStatus::Pending.describe().to_owned(),
-            None,
-        )),
+        Execution::Running => {
+            Some((OrderStatus::Pending, OrderStatus::Pending.describe().to_owned(), None))
+        }
         Execution::Closed(how) => Some((
             OrderStatus::Failed,
             format!("Processing ended ({how:?}) before the order was recorded"),
@@ -252,9 +246,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
     let text = value.to_str().map_err(|_| {
         ApiError::BadRequest("Idempotency-Key must be visible ASCII characters.".into())
     })?;
-    IdempotencyKey::parse(text)
-        .map(Some)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))
+    IdempotencyKey::parse(text).map(Some).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// What makes two requests "the same" for an Idempotency-Key: the parsed order, so that

@@ -20,12 +20,7 @@ pub enum OrderRejection {
     #[error(
         "items[{index}].price: {given} is not the price of {product_id}; the catalog price is {catalog}"
     )]
-    PriceMismatch {
-        index: usize,
-        product_id: ProductId,
-        given: Money,
-        catalog: Money,
-    },
+    PriceMismatch { index: usize, product_id: ProductId, given: Money, catalog: Money },
 }
 
 /// Turns a draft into an order priced by `catalog` (which may hold other products too).
@@ -36,13 +31,9 @@ pub fn price_order(
 ) -> Result<NewOrder, OrderRejection> {
     let mut lines = Vec::with_capacity(draft.lines.len());
     for (index, requested) in draft.lines.iter().enumerate() {
-        let product = catalog
-            .iter()
-            .find(|p| p.id == requested.product_id)
-            .ok_or_else(|| OrderRejection::UnknownProduct {
-                index,
-                product_id: requested.product_id.clone(),
-            })?;
+        let product = catalog.iter().find(|p| p.id == requested.product_id).ok_or_else(|| {
+            OrderRejection::UnknownProduct { index, product_id: requested.product_id.clone() }
+        })?;
         if product.price != requested.price {
             return Err(OrderRejection::PriceMismatch {
                 index,
@@ -59,12 +50,7 @@ pub fn price_order(
         });
     }
     let total = lines.iter().map(OrderLine::total).sum();
-    Ok(NewOrder {
-        order_id,
-        customer_id: draft.customer_id.clone(),
-        lines,
-        total,
-    })
+    Ok(NewOrder { order_id, customer_id: draft.customer_id.clone(), lines, total })
 }
 
 #[cfg(test)]
@@ -118,16 +104,9 @@ mod tests {
 
     #[test]
     fn a_price_the_catalog_does_not_have_is_refused() {
-        let err = price_order(
-            OrderId::generate(),
-            &draft(&[("prod-001", 1, "0.01")]),
-            &catalog(),
-        )
-        .unwrap_err();
-        assert!(matches!(
-            err,
-            OrderRejection::PriceMismatch { index: 0, .. }
-        ));
+        let err = price_order(OrderId::generate(), &draft(&[("prod-001", 1, "0.01")]), &catalog())
+            .unwrap_err();
+        assert!(matches!(err, OrderRejection::PriceMismatch { index: 0, .. }));
         assert!(err.to_string().contains("999.99"), "{err}");
     }
 

@@ -15,17 +15,11 @@ fn check_token(field: &str, value: &str, max: usize) -> Result<(), InvalidField>
         return Err(InvalidField::new(field, "must not be empty"));
     }
     if value.chars().count() > max {
-        return Err(InvalidField::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(InvalidField::new(field, format!("must be at most {max} characters")));
     }
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@');
     if !value.chars().all(allowed) {
-        return Err(InvalidField::new(
-            field,
-            "may contain only letters, digits and - _ . : @",
-        ));
+        return Err(InvalidField::new(field, "may contain only letters, digits and - _ . : @"));
     }
     Ok(())
 }

@@ -28,17 +28,11 @@ pub struct InvalidField {
 
 impl InvalidField {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        Self { field: field.into(), reason: reason.into() }
     }
 
     /// The same error reported one level deeper, e.g. `quantity` inside `items[2]`.
     pub fn within(self, parent: impl std::fmt::Display) -> Self {
-        Self {
-            field: format!("{parent}.{}", self.field),
-            ..self
-        }
+        Self { field: format!("{parent}.{}", self.field), ..self }
     }
 }

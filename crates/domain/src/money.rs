@@ -25,16 +25,10 @@ impl Money {
             return Err(InvalidField::new(field, "must not be negative"));
         }
         if amount.normalize().scale() > 2 {
-            return Err(InvalidField::new(
-                field,
-                "must have at most 2 decimal places",
-            ));
+            return Err(InvalidField::new(field, "must have at most 2 decimal places"));
         }
         if amount > Self::MAX {
-            return Err(InvalidField::new(
-                field,
-                format!("must be at most {}", Self::MAX),
-            ));
+            return Err(InvalidField::new(field, format!("must be at most {}", Self::MAX)));
         }
         Ok(Self(amount.normalize().round_dp(2)))
     }
@@ -97,15 +91,10 @@ mod tests {
 
     #[test]
     fn sums_are_exact() {
-        let total: Money = [d("0.10"), d("0.20")]
-            .into_iter()
-            .map(|a| Money::parse("p", a).unwrap())
-            .sum();
+        let total: Money =
+            [d("0.10"), d("0.20")].into_iter().map(|a| Money::parse("p", a).unwrap()).sum();
         assert_eq!(total.to_string(), "0.30");
-        assert_eq!(
-            (Money::parse("p", d("999.99")).unwrap() * 3).to_string(),
-            "2999.97"
-        );
+        assert_eq!((Money::parse("p", d("999.99")).unwrap() * 3).to_string(), "2999.97");
     }
 
     #[test]

@@ -86,16 +86,10 @@ impl OrderDraft {
         // One line per product keeps reservations simple (one row per order and product) and
         // a client that sends the same product twice has almost certainly made a mistake.
         for (i, line) in lines.iter().enumerate() {
-            if lines[..i]
-                .iter()
-                .any(|earlier| earlier.product_id == line.product_id)
-            {
+            if lines[..i].iter().any(|earlier| earlier.product_id == line.product_id) {
                 return Err(InvalidField::new(
                     format!("items[{i}].product_id"),
-                    format!(
-                        "{} appears more than once; use quantity instead",
-                        line.product_id
-                    ),
+                    format!("{} appears more than once; use quantity instead", line.product_id),
                 ));
             }
         }
@@ -221,14 +215,9 @@ impl ErrorCode {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::InsufficientStock,
-            Self::PaymentDeclined,
-            Self::PaymentFailed,
-            Self::InternalError,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == text)
+        [Self::InsufficientStock, Self::PaymentDeclined, Self::PaymentFailed, Self::InternalError]
+            .into_iter()
+            .find(|c| c.as_str() == text)
     }
 }
 
@@ -275,14 +264,9 @@ mod tests {
 
     #[test]
     fn a_draft_needs_items_and_a_customer() {
+        assert_eq!(OrderDraft::parse("c".into(), vec![]).unwrap_err().field, "items");
         assert_eq!(
-            OrderDraft::parse("c".into(), vec![]).unwrap_err().field,
-            "items"
-        );
-        assert_eq!(
-            OrderDraft::parse("".into(), vec![line("p", 1)])
-                .unwrap_err()
-                .field,
+            OrderDraft::parse("".into(), vec![line("p", 1)]).unwrap_err().field,
             "customer_id"
         );
         assert!(OrderDraft::parse("c".into(), vec![line("p", 1)]).is_ok());
@@ -290,18 +274,10 @@ mod tests {
 
     #[test]
     fn a_draft_has_at_most_fifty_lines_each_product_once() {
-        let many = (0..=MAX_ITEMS_PER_ORDER)
-            .map(|i| line(&format!("p{i}"), 1))
-            .collect();
-        assert_eq!(
-            OrderDraft::parse("c".into(), many).unwrap_err().field,
-            "items"
-        );
+        let many = (0..=MAX_ITEMS_PER_ORDER).map(|i| line(&format!("p{i}"), 1)).collect();
+        assert_eq!(OrderDraft::parse("c".into(), many).unwrap_err().field, "items");
         let twice = vec![line("p", 1), line("q", 1), line("p", 2)];
-        assert_eq!(
-            OrderDraft::parse("c".into(), twice).unwrap_err().field,
-            "items[2].product_id"
-        );
+        assert_eq!(OrderDraft::parse("c".into(), twice).unwrap_err().field, "items[2].product_id");
     }
 
     #[test]

@@ -175,11 +175,8 @@ impl OrderState {
         let retries = attempts.saturating_sub(1);
         self.retry_count += retries;
         if let Some(record) = self.step_history.last_mut() {
-            record.status = if error.is_some() {
-                StepStatus::Failed
-            } else {
-                StepStatus::Completed
-            };
+            record.status =
+                if error.is_some() { StepStatus::Failed } else { StepStatus::Completed };
             record.completed_at = Some(now);
             record.retry_count = retries;
             record.error = error;
@@ -200,11 +197,8 @@ impl OrderState {
 
     /// Compensations are done: the order ends failed or cancelled.
     pub fn finish_unsuccessfully(&mut self, now: DateTime<Utc>) {
-        self.status = if self.error_code.is_some() {
-            OrderStatus::Failed
-        } else {
-            OrderStatus::Cancelled
-        };
+        self.status =
+            if self.error_code.is_some() { OrderStatus::Failed } else { OrderStatus::Cancelled };
         self.completed_at = Some(now);
     }
 
@@ -220,11 +214,7 @@ impl OrderState {
         if self.error_code.is_some() {
             return Some(CancelRefusal::AlreadyFailing);
         }
-        if self
-            .step_history
-            .iter()
-            .any(|r| r.step == Step::ConfirmOrder)
-        {
+        if self.step_history.iter().any(|r| r.step == Step::ConfirmOrder) {
             return Some(CancelRefusal::PastPointOfNoReturn);
         }
         None
@@ -255,18 +245,11 @@ impl OrderState {
         let order = self.order_id;
         match self.notification() {
             NotificationKind::OrderConfirmed => {
-                format!(
-                    "Your order {order} is confirmed. Total charged: {}.",
-                    self.total_amount
-                )
+                format!("Your order {order} is confirmed. Total charged: {}.", self.total_amount)
             }
             NotificationKind::OrderCancelled => format!(
                 "Your order {order} is cancelled.{}",
-                if self.payment_id.is_some() {
-                    " Your payment has been refunded."
-                } else {
-                    ""
-                }
+                if self.payment_id.is_some() { " Your payment has been refunded." } else { "" }
             ),
             NotificationKind::OrderFailed => format!(
                 "We could not complete your order {order}: {}. You have not been charged.",
@@ -311,10 +294,7 @@ mod tests {
         assert_eq!(s.status, OrderStatus::Validating);
         s.end_step(t(3), 3, None);
         s.begin(Step::ProcessPayment, t(3));
-        assert_eq!(
-            (s.status, s.current_step),
-            (OrderStatus::Payment, Step::ProcessPayment)
-        );
+        assert_eq!((s.status, s.current_step), (OrderStatus::Payment, Step::ProcessPayment));
         assert_eq!(s.retry_count, 2);
         assert_eq!(s.step_history[1].retry_count, 2);
         assert_eq!(s.step_history[1].status, StepStatus::Completed);
@@ -343,10 +323,7 @@ mod tests {
         assert_eq!(s.cancel_refusal(), Some(CancelRefusal::AlreadyFailing));
         s.finish_unsuccessfully(t(5));
         assert_eq!(s.status, OrderStatus::Failed);
-        assert_eq!(
-            s.cancel_refusal(),
-            Some(CancelRefusal::AlreadyFinished(OrderStatus::Failed))
-        );
+        assert_eq!(s.cancel_refusal(), Some(CancelRefusal::AlreadyFinished(OrderStatus::Failed)));
 
         let mut s = state();
         s.request_cancel().unwrap();

@@ -76,40 +76,15 @@ pub struct MigrateArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseConfig {
     /// Full connection URL; when set, it wins over the POSTGRES_* variables.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        value_name = "DATABASE_URL",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    #[arg(
-        long,
-        env = "POSTGRES_HOST",
-        value_name = "POSTGRES_HOST",
-        default_value = "localhost"
-    )]
+    #[arg(long, env = "POSTGRES_HOST", value_name = "POSTGRES_HOST", default_value = "localhost")]
     pub postgres_host: String,
-    #[arg(
-        long,
-        env = "POSTGRES_PORT",
-        value_name = "POSTGRES_PORT",
-        default_value_t = 5432
-    )]
+    #[arg(long, env = "POSTGRES_PORT", value_name = "POSTGRES_PORT", default_value_t = 5432)]
     pub postgres_port: u16,
-    #[arg(
-        long,
-        env = "POSTGRES_DB",
-        value_name = "POSTGRES_DB",
-        default_value = "orderflow"
-    )]
+    #[arg(long, env = "POSTGRES_DB", value_name = "POSTGRES_DB", default_value = "orderflow")]
     pub postgres_db: String,
-    #[arg(
-        long,
-        env = "POSTGRES_USER",
-        value_name = "POSTGRES_USER",
-        default_value = "postgres"
-    )]
+    #[arg(long, env = "POSTGRES_USER", value_name = "POSTGRES_USER", default_value = "postgres")]
     pub postgres_user: String,
     #[arg(
         long,
@@ -146,19 +121,9 @@ impl DatabaseConfig {
 
 #[derive(Debug, Clone, Args)]
 pub struct TemporalConfig {
-    #[arg(
-        long,
-        env = "TEMPORAL_HOST",
-        value_name = "TEMPORAL_HOST",
-        default_value = "localhost"
-    )]
+    #[arg(long, env = "TEMPORAL_HOST", value_name = "TEMPORAL_HOST", default_value = "localhost")]
     pub temporal_host: String,
-    #[arg(
-        long,
-        env = "TEMPORAL_PORT",
-        value_name = "TEMPORAL_PORT",
-        default_value_t = 7233
-    )]
+    #[arg(long, env = "TEMPORAL_PORT", value_name = "TEMPORAL_PORT", default_value_t = 7233)]
     pub temporal_port: u16,
     #[arg(
         long,
@@ -184,19 +149,9 @@ impl TemporalConfig {
 
 #[derive(Debug, Clone, Args)]
 pub struct HttpConfig {
-    #[arg(
-        long,
-        env = "HTTP_HOST",
-        value_name = "HTTP_HOST",
-        default_value = "0.0.0.0"
-    )]
+    #[arg(long, env = "HTTP_HOST", value_name = "HTTP_HOST", default_value = "0.0.0.0")]
     pub http_host: String,
-    #[arg(
-        long,
-        env = "HTTP_PORT",
-        value_name = "HTTP_PORT",
-        default_value_t = 8080
-    )]
+    #[arg(long, env = "HTTP_PORT", value_name = "HTTP_PORT", default_value_t = 8080)]
     pub http_port: u16,
 }
 
@@ -269,9 +224,7 @@ fn parse_money(text: &str) -> Result<Money, String> {
 fn parse_delay(text: &str) -> Result<Duration, String> {
     match text.trim().parse::<u64>() {
         Ok(ms) if ms <= MAX_DELAY_MS => Ok(Duration::from_millis(ms)),
-        _ => Err(format!(
-            "must be whole milliseconds from 0 to {MAX_DELAY_MS}"
-        )),
+        _ => Err(format!("must be whole milliseconds from 0 to {MAX_DELAY_MS}")),
     }
 }
 
@@ -291,17 +244,10 @@ mod tests {
         let err =
             Cli::try_parse_from(["orderflow", "serve", "--payment-delay", "fast"]).unwrap_err();
         assert!(err.to_string().contains("PAYMENT_DELAY_MS"), "{err}");
-        let err = Cli::try_parse_from([
-            "orderflow",
-            "worker",
-            "--payment-transient-failure-rate",
-            "2",
-        ])
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("PAYMENT_TRANSIENT_FAILURE_RATE"),
-            "{err}"
-        );
+        let err =
+            Cli::try_parse_from(["orderflow", "worker", "--payment-transient-failure-rate", "2"])
+                .unwrap_err();
+        assert!(err.to_string().contains("PAYMENT_TRANSIENT_FAILURE_RATE"), "{err}");
         let err =
             Cli::try_parse_from(["orderflow", "serve", "--payment-decline-above=-5"]).unwrap_err();
         assert!(err.to_string().contains("PAYMENT_DECLINE_ABOVE"), "{err}");
@@ -319,9 +265,6 @@ mod tests {
         // Only values the test command does not set in the environment.
         assert_eq!(args.http.http_port, 8080);
         assert_eq!(args.temporal.task_queue, "order-processing");
-        assert_eq!(
-            args.simulation.payment_decline_above.to_string(),
-            "10000.00"
-        );
+        assert_eq!(args.simulation.payment_decline_above.to_string(), "10000.00");
     }
 }

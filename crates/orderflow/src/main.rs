@@ -16,9 +16,7 @@ async fn main() -> anyhow::Result<()> {
     // No subcommand means `serve`, with the same flags and environment.
     let command = match Cli::parse().command {
         Some(command) => command,
-        None => Cli::parse_from(["orderflow", "serve"])
-            .command
-            .expect("serve parses"),
+        None => Cli::parse_from(["orderflow", "serve"]).command.expect("serve parses"),
     };
     match command {
         Command::Serve(args) => serve(args).await,

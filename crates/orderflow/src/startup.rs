@@ -21,41 +21,27 @@ pub struct Dependencies {
 
 /// A pool over the configured database. Lazy: connections open on first use.
 pub fn connect_store(config: &DatabaseConfig) -> anyhow::Result<Store> {
-    Ok(Store::connect_lazy(
-        config.connect_options()?,
-        config.max_connections,
-    ))
+    Ok(Store::connect_lazy(config.connect_options()?, config.max_connections))
 }
 
 /// Applies migrations, waiting for PostgreSQL to answer first (it may still be starting).
 pub async fn migrate(store: &Store) -> anyhow::Result<()> {
     retry("PostgreSQL", || store.ping()).await;
-    store
-        .migrate()
-        .await
-        .context("applying database migrations")?;
+    store.migrate().await.context("applying database migrations")?;
     Ok(())
 }
 
 /// Connects to Temporal, waiting for the server to answer (it may still be starting).
 pub async fn connect_temporal(config: &TemporalConfig) -> anyhow::Result<Client> {
     let url = Url::parse(&config.url()).with_context(|| {
-        format!(
-            "TEMPORAL_HOST/TEMPORAL_PORT do not form a valid URL: {}",
-            config.url()
-        )
+        format!("TEMPORAL_HOST/TEMPORAL_PORT do not form a valid URL: {}", config.url())
     })?;
     let connection = retry("Temporal", || {
-        let options = ConnectionOptions::new(url.clone())
-            .identity(identity())
-            .build();
+        let options = ConnectionOptions::new(url.clone()).identity(identity()).build();
         Connection::connect(options)
     })
     .await;
-    Ok(Client::new(
-        connection,
-        ClientOptions::new(config.namespace.clone()).build(),
-    )?)
+    Ok(Client::new(connection, ClientOptions::new(config.namespace.clone()).build())?)
 }
 
 /// The Temporal worker for the order workflow and its activities.
@@ -91,9 +77,7 @@ pub async fn serve_http(
     ctx: ApiContext,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, orderflow_api::router(ctx))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(listener, orderflow_api::router(ctx)).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 
@@ -142,8 +126,7 @@ where
 }
 
 fn identity() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default();
+    let host =
+        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
     format!("orderflow-{}@{host}", std::process::id())
 }

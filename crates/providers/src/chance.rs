@@ -13,10 +13,7 @@ pub(crate) struct FailureSchedule {
 
 impl FailureSchedule {
     pub(crate) fn new(rate: f64) -> Self {
-        Self {
-            rate: rate.clamp(0.0, 1.0),
-            calls: Mutex::default(),
-        }
+        Self { rate: rate.clamp(0.0, 1.0), calls: Mutex::default() }
     }
 
     /// Whether this call for `key` should fail. Keys are forgotten once a call succeeds, so
@@ -58,17 +55,12 @@ mod tests {
     fn the_same_calls_fail_the_same_way_and_the_rate_is_roughly_right() {
         let run = || {
             let s = FailureSchedule::new(0.3);
-            (0..2000)
-                .map(|i| s.fails(&format!("order-{i}")))
-                .collect::<Vec<_>>()
+            (0..2000).map(|i| s.fails(&format!("order-{i}"))).collect::<Vec<_>>()
         };
         let first = run();
         assert_eq!(first, run());
         let failures = first.iter().filter(|f| **f).count();
-        assert!(
-            (500..700).contains(&failures),
-            "{failures} of 2000 failed at rate 0.3"
-        );
+        assert!((500..700).contains(&failures), "{failures} of 2000 failed at rate 0.3");
     }
 
     #[test]

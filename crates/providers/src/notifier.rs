@@ -31,10 +31,7 @@ pub struct SimulatedNotifier {
 
 impl SimulatedNotifier {
     pub fn new(delay: Duration, failure_rate: f64) -> Self {
-        Self {
-            delay,
-            failures: FailureSchedule::new(failure_rate),
-        }
+        Self { delay, failures: FailureSchedule::new(failure_rate) }
     }
 }
 

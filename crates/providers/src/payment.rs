@@ -64,9 +64,7 @@ impl PaymentGateway for SimulatedPaymentGateway {
             tokio::time::sleep(self.delay).await;
         }
         if self.transient_failures.fails(idempotency_key) {
-            return Err(ChargeError::Unavailable(
-                "simulated provider timeout".into(),
-            ));
+            return Err(ChargeError::Unavailable("simulated provider timeout".into()));
         }
         if amount > self.decline_above {
             return Err(ChargeError::Declined(format!(
@@ -98,14 +96,8 @@ mod tests {
     async fn charging_the_same_key_twice_is_one_payment() {
         let gateway = SimulatedPaymentGateway::new(money(1_000_000), Duration::ZERO, 0.0);
         let first = gateway.charge("order-a", money(99_999)).await.unwrap();
-        assert_eq!(
-            first,
-            gateway.charge("order-a", money(99_999)).await.unwrap()
-        );
-        assert_ne!(
-            first,
-            gateway.charge("order-b", money(99_999)).await.unwrap()
-        );
+        assert_eq!(first, gateway.charge("order-a", money(99_999)).await.unwrap());
+        assert_ne!(first, gateway.charge("order-b", money(99_999)).await.unwrap());
     }
 
     #[tokio::test]
@@ -121,9 +113,6 @@ mod tests {
     #[tokio::test]
     async fn transient_failures_happen_at_the_configured_rate() {
         let gateway = SimulatedPaymentGateway::new(money(1_000_000), Duration::ZERO, 1.0);
-        assert!(matches!(
-            gateway.charge("a", money(1)).await,
-            Err(ChargeError::Unavailable(_))
-        ));
+        assert!(matches!(gateway.charge("a", money(1)).await, Err(ChargeError::Unavailable(_))));
     }
 }

@@ -7,10 +7,7 @@ pub enum KeyClaim {
     /// The key is new and now belongs to the order we were about to create.
     New,
     /// The key was used before, for `order_id`; `same_request` says whether with the same body.
-    Existing {
-        order_id: OrderId,
-        same_request: bool,
-    },
+    Existing { order_id: OrderId, same_request: bool },
 }
 
 impl Store {

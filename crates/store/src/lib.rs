@@ -57,9 +57,7 @@ impl Store {
 
     /// Loads the original service's eight demo products (leaves existing ones alone).
     pub async fn load_demo_catalog(&self) -> Result<()> {
-        sqlx::raw_sql(include_str!("../seed/demo_catalog.sql"))
-            .execute(&self.pool)
-            .await?;
+        sqlx::raw_sql(include_str!("../seed/demo_catalog.sql")).execute(&self.pool).await?;
         Ok(())
     }
 

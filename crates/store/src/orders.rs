@@ -50,11 +50,8 @@ impl Store {
         if inserted {
             let products: Vec<&str> = order.lines.iter().map(|l| l.product_id.as_str()).collect();
             let names: Vec<&str> = order.lines.iter().map(|l| l.name.as_str()).collect();
-            let quantities: Vec<i32> = order
-                .lines
-                .iter()
-                .map(|l| l.quantity.get() as i32)
-                .collect();
+            let quantities: Vec<i32> =
+                order.lines.iter().map(|l| l.quantity.get() as i32).collect();
             let prices: Vec<Decimal> = order.lines.iter().map(|l| l.unit_price.amount()).collect();
             sqlx::query(
                 "INSERT INTO order_items (order_id, product_id, name, quantity, unit_price)

@@ -24,15 +24,10 @@ pub async fn fresh_database(server: &PgConnectOptions) -> (Store, PgConnectOptio
 
     let name = format!("{PREFIX}{}", uuid::Uuid::new_v4().simple());
     let options = server.clone().database(&name);
-    crate::create_database_if_missing(&options)
-        .await
-        .expect("create a test database");
+    crate::create_database_if_missing(&options).await.expect("create a test database");
     let store = Store::connect_lazy(options.clone(), 10);
     store.migrate().await.expect("migrate the test database");
-    store
-        .load_demo_catalog()
-        .await
-        .expect("load the demo catalog");
+    store.load_demo_catalog().await.expect("load the demo catalog");
     (store, options)
 }
 
@@ -49,9 +44,8 @@ async fn drop_leftovers(server: &PgConnectOptions) {
             .await
             .unwrap_or_default();
     for name in names {
-        let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\""))
-            .execute(&mut admin)
-            .await;
+        let _ =
+            sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\"")).execute(&mut admin).await;
     }
     let _ = admin.close().await;
 }

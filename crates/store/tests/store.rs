@@ -102,19 +102,8 @@ async fn reservation_is_all_or_nothing() {
     let id = placed(&store, &[("a", 2), ("b", 2)]).await;
 
     let shortage = store.reserve_stock(id).await.unwrap().unwrap_err();
-    assert_eq!(
-        (
-            shortage.product_id.as_str(),
-            shortage.requested,
-            shortage.available
-        ),
-        ("b", 2, 1)
-    );
-    assert_eq!(
-        stock(&store, "a").await,
-        (5, 0, 0),
-        "the first line was not kept"
-    );
+    assert_eq!((shortage.product_id.as_str(), shortage.requested, shortage.available), ("b", 2, 1));
+    assert_eq!(stock(&store, "a").await, (5, 0, 0), "the first line was not kept");
     assert_eq!(stock(&store, "b").await, (1, 0, 0));
 }
 
@@ -126,10 +115,8 @@ async fn release_gives_stock_back_and_ends_the_order_once() {
     store.reserve_stock(id).await.unwrap().unwrap();
     assert_eq!(stock(&store, "p").await, (0, 4, 0));
 
-    let ending = OrderEnding::Failed {
-        code: ErrorCode::PaymentDeclined,
-        message: "declined".into(),
-    };
+    let ending =
+        OrderEnding::Failed { code: ErrorCode::PaymentDeclined, message: "declined".into() };
     store.release_stock(id, &ending).await.unwrap();
     store.release_stock(id, &ending).await.unwrap(); // a retry
     assert_eq!(stock(&store, "p").await, (4, 0, 0));
@@ -141,14 +128,8 @@ async fn release_gives_stock_back_and_ends_the_order_once() {
 
     // Releasing an order that never held stock only records how it ended.
     let never = placed(&store, &[("p", 1)]).await;
-    store
-        .release_stock(never, &OrderEnding::Cancelled)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.order(never).await.unwrap().unwrap().status,
-        "cancelled"
-    );
+    store.release_stock(never, &OrderEnding::Cancelled).await.unwrap();
+    assert_eq!(store.order(never).await.unwrap().unwrap().status, "cancelled");
     assert_eq!(stock(&store, "p").await, (4, 0, 0));
 }
 
@@ -177,11 +158,8 @@ async fn orders_locking_the_same_products_in_opposite_orders_do_not_deadlock() {
     add_product(&store, "y", 1000).await;
     let mut ids = Vec::new();
     for i in 0..30 {
-        let lines: &[(&str, u32)] = if i % 2 == 0 {
-            &[("x", 1), ("y", 1)]
-        } else {
-            &[("y", 1), ("x", 1)]
-        };
+        let lines: &[(&str, u32)] =
+            if i % 2 == 0 { &[("x", 1), ("y", 1)] } else { &[("y", 1), ("x", 1)] };
         ids.push(placed(&store, lines).await);
     }
     let results = join_all(ids.iter().enumerate().map(|(i, id)| {
@@ -217,24 +195,12 @@ async fn an_order_has_at_most_one_payment() {
         (payment.status.as_str(), payment.payment_id.as_deref()),
         ("captured", Some("pay_1"))
     );
-    assert_eq!(
-        store
-            .order(id)
-            .await
-            .unwrap()
-            .unwrap()
-            .payment_id
-            .as_deref(),
-        Some("pay_1")
-    );
+    assert_eq!(store.order(id).await.unwrap().unwrap().payment_id.as_deref(), Some("pay_1"));
 
     store.record_refund(id, "re_1").await.unwrap();
     store.record_refund(id, "re_2").await.unwrap(); // a retry changes nothing
     let payment = store.payment(id).await.unwrap().unwrap();
-    assert_eq!(
-        (payment.status.as_str(), payment.refund_id.as_deref()),
-        ("refunded", Some("re_1"))
-    );
+    assert_eq!((payment.status.as_str(), payment.refund_id.as_deref()), ("refunded", Some("re_1")));
 }
 
 #[tokio::test]
@@ -242,16 +208,10 @@ async fn notifications_are_recorded_per_attempt_and_mark_the_customer_notified()
     let store = store().await;
     let id = placed(&store, &[("prod-001", 1)]).await;
     let kind = NotificationKind::OrderConfirmed;
-    store
-        .record_notification(id, kind, "email", "hi", Some("smtp down"))
-        .await
-        .unwrap();
+    store.record_notification(id, kind, "email", "hi", Some("smtp down")).await.unwrap();
     assert!(!store.notification_sent(id, kind).await.unwrap());
     assert!(!store.order(id).await.unwrap().unwrap().customer_notified);
-    store
-        .record_notification(id, kind, "email", "hi", None)
-        .await
-        .unwrap();
+    store.record_notification(id, kind, "email", "hi", None).await.unwrap();
     assert!(store.notification_sent(id, kind).await.unwrap());
     assert!(store.order(id).await.unwrap().unwrap().customer_notified);
     let attempts: i32 =
@@ -272,43 +232,22 @@ async fn an_idempotency_key_belongs_to_the_first_order_that_claims_it() {
         let key = key.clone();
         async move {
             let order = OrderId::generate();
-            (
-                order,
-                store
-                    .claim_idempotency_key(&key, b"hash", order)
-                    .await
-                    .unwrap(),
-            )
+            (order, store.claim_idempotency_key(&key, b"hash", order).await.unwrap())
         }
     }))
     .await;
-    let winners: Vec<OrderId> = claims
-        .iter()
-        .filter(|(_, c)| *c == KeyClaim::New)
-        .map(|(o, _)| *o)
-        .collect();
+    let winners: Vec<OrderId> =
+        claims.iter().filter(|(_, c)| *c == KeyClaim::New).map(|(o, _)| *o).collect();
     assert_eq!(winners.len(), 1, "exactly one claim wins");
     let owner = winners[0];
     for (_, claim) in &claims {
         if *claim != KeyClaim::New {
-            assert_eq!(
-                *claim,
-                KeyClaim::Existing {
-                    order_id: owner,
-                    same_request: true
-                }
-            );
+            assert_eq!(*claim, KeyClaim::Existing { order_id: owner, same_request: true });
         }
     }
     assert_eq!(
-        store
-            .claim_idempotency_key(&key, b"other", OrderId::generate())
-            .await
-            .unwrap(),
-        KeyClaim::Existing {
-            order_id: owner,
-            same_request: false
-        }
+        store.claim_idempotency_key(&key, b"other", OrderId::generate()).await.unwrap(),
+        KeyClaim::Existing { order_id: owner, same_request: false }
     );
 }
 
@@ -330,20 +269,7 @@ async fn the_demo_catalog_is_the_original_one_and_loading_it_again_changes_nothi
             first.available,
             first.reserved
         ),
-        (
-            "prod-001",
-            "iPhone 15 Pro",
-            "IPHONE-15-PRO-128",
-            Decimal::new(99999, 2),
-            49,
-            1
-        )
+        ("prod-001", "iPhone 15 Pro", "IPHONE-15-PRO-128", Decimal::new(99999, 2), 49, 1)
     );
-    assert_eq!(
-        products
-            .iter()
-            .map(|p| p.available + p.reserved)
-            .sum::<i32>(),
-        375
-    );
+    assert_eq!(products.iter().map(|p| p.available + p.reserved).sum::<i32>(), 375);
 }

@@ -75,9 +75,7 @@ impl OrderWorkflow {
         // The validator has just checked this cannot be refused; should it be anyway, the
         // state is unchanged and the order simply completes.
         let _ = self.state.request_cancel();
-        CancelAccepted {
-            status: self.state.status,
-        }
+        CancelAccepted { status: self.state.status }
     }
 }
 
@@ -109,10 +107,7 @@ async fn go_forward(ctx: &Ctx) -> Result<(), Halt> {
     .map_err(failure)?;
     stop_if_cancelled(ctx)?;
 
-    let payment = PaymentRequest {
-        order_id: id,
-        amount: order.total,
-    };
+    let payment = PaymentRequest { order_id: id, amount: order.total };
     let receipt = run_step(
         ctx,
         Step::ProcessPayment,
@@ -153,19 +148,9 @@ async fn roll_back(ctx: &Ctx, halt: Halt) {
         }
         Halt::Cancelled => OrderEnding::Cancelled,
     };
-    let payment_attempted = ctx.state(|w| {
-        w.state
-            .step_history
-            .iter()
-            .any(|r| r.step == Step::ProcessPayment)
-    });
-    let declined = matches!(
-        ending,
-        OrderEnding::Failed {
-            code: ErrorCode::PaymentDeclined,
-            ..
-        }
-    );
+    let payment_attempted =
+        ctx.state(|w| w.state.step_history.iter().any(|r| r.step == Step::ProcessPayment));
+    let declined = matches!(ending, OrderEnding::Failed { code: ErrorCode::PaymentDeclined, .. });
     if payment_attempted && !declined {
         // Retried until it succeeds; an error here means a non-retryable bug, already recorded
         // in the step history, and releasing the stock must still happen.
@@ -178,10 +163,7 @@ async fn roll_back(ctx: &Ctx, halt: Halt) {
         )
         .await;
     }
-    let release = ReleaseRequest {
-        order_id: id,
-        ending,
-    };
+    let release = ReleaseRequest { order_id: id, ending };
     let _ = run_step(
         ctx,
         Step::ReleaseStock,
@@ -224,11 +206,7 @@ fn stop_if_cancelled(ctx: &Ctx) -> Result<(), Halt> {
             let _ = w.state.request_cancel();
         });
     }
-    if ctx.state(|w| w.state.is_cancelled) {
-        Err(Halt::Cancelled)
-    } else {
-        Ok(())
-    }
+    if ctx.state(|w| w.state.is_cancelled) { Err(Halt::Cancelled) } else { Ok(()) }
 }
 
 /// Runs one activity as one step of the order, recording its start, end, retries and error.
@@ -243,10 +221,7 @@ where
     A: ActivityDefinition,
     A::Output: Attempted,
 {
-    let max_attempts = options
-        .retry_policy
-        .as_ref()
-        .map_or(0, |p| p.maximum_attempts());
+    let max_attempts = options.retry_policy.as_ref().map_or(0, |p| p.maximum_attempts());
     let started = clock(ctx.workflow_time());
     ctx.state_mut(|w| w.state.begin(step, started));
     let result = ctx.execute_activity(activity, input, options).await;
@@ -265,27 +240,16 @@ where
 /// A failed step as an order failure: business errors keep their code, anything else is an
 /// internal error.
 fn failure(e: ActivityExecutionError) -> Halt {
-    let code = application_type(&e)
-        .and_then(ErrorCode::parse)
-        .unwrap_or(ErrorCode::InternalError);
-    Halt::Failed {
-        code,
-        message: message(&e),
-    }
+    let code = application_type(&e).and_then(ErrorCode::parse).unwrap_or(ErrorCode::InternalError);
+    Halt::Failed { code, message: message(&e) }
 }
 
 /// Payments fail as declined (the provider said no) or, when retries ran out on technical
 /// errors, as `payment_failed`.
 fn payment_failure(e: ActivityExecutionError) -> Halt {
     match application_type(&e).and_then(ErrorCode::parse) {
-        Some(code) => Halt::Failed {
-            code,
-            message: message(&e),
-        },
-        None => Halt::Failed {
-            code: ErrorCode::PaymentFailed,
-            message: message(&e),
-        },
+        Some(code) => Halt::Failed { code, message: message(&e) },
+        None => Halt::Failed { code: ErrorCode::PaymentFailed, message: message(&e) },
     }
 }
 
@@ -305,6 +269,5 @@ fn message(e: &ActivityExecutionError) -> String {
 }
 
 fn clock(time: Option<SystemTime>) -> DateTime<Utc> {
-    time.map(DateTime::<Utc>::from)
-        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+    time.map(DateTime::<Utc>::from).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }

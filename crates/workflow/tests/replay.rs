@@ -17,15 +17,10 @@ async fn recorded_histories_replay_with_the_current_workflow() {
         .filter(|path| path.extension().is_some_and(|e| e == "json"))
         .collect();
     paths.sort();
-    assert!(
-        paths.len() >= 7,
-        "expected a history per path of the saga, found {paths:?}"
-    );
+    assert!(paths.len() >= 7, "expected a history per path of the saga, found {paths:?}");
 
-    let options = WorkflowReplayerOptions::new()
-        .register_workflow::<OrderWorkflow>()
-        .unwrap()
-        .build();
+    let options =
+        WorkflowReplayerOptions::new().register_workflow::<OrderWorkflow>().unwrap().build();
     let replayer = WorkflowReplayer::new(options).unwrap();
     for path in paths {
         let json = std::fs::read(&path).unwrap();

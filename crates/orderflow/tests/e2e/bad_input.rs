@@ -13,13 +13,7 @@ struct Case {
 }
 
 fn case(name: &'static str, body: serde_json::Value, status: u16, mentions: &'static str) -> Case {
-    Case {
-        name,
-        body: body.to_string(),
-        content_type: Some("application/json"),
-        status,
-        mentions,
-    }
+    Case { name, body: body.to_string(), content_type: Some("application/json"), status, mentions }
 }
 
 fn item(product: &str, quantity: serde_json::Value, price: serde_json::Value) -> serde_json::Value {
@@ -27,9 +21,7 @@ fn item(product: &str, quantity: serde_json::Value, price: serde_json::Value) ->
 }
 
 fn cases() -> Vec<Case> {
-    let many: Vec<_> = (0..51)
-        .map(|i| item(&format!("prod-{i:03}"), json!(1), json!(1)))
-        .collect();
+    let many: Vec<_> = (0..51).map(|i| item(&format!("prod-{i:03}"), json!(1), json!(1))).collect();
     vec![
         Case {
             name: "not JSON",
@@ -108,12 +100,7 @@ fn cases() -> Vec<Case> {
             422,
             "customer_id",
         ),
-        case(
-            "empty items",
-            json!({"customer_id": "c", "items": []}),
-            422,
-            "items",
-        ),
+        case("empty items", json!({"customer_id": "c", "items": []}), 422, "items"),
         case(
             "zero quantity",
             json!({"customer_id": "c", "items": [item("prod-001", json!(0), json!(999.99))]}),
@@ -138,12 +125,7 @@ fn cases() -> Vec<Case> {
             422,
             "quantity",
         ),
-        case(
-            "too many items",
-            json!({"customer_id": "c", "items": many}),
-            422,
-            "at most 50",
-        ),
+        case("too many items", json!({"customer_id": "c", "items": many}), 422, "at most 50"),
         case(
             "the same product twice",
             json!({"customer_id": "c", "items": [item("prod-001", json!(1), json!(999.99)), item("prod-001", json!(1), json!(999.99))]}),
@@ -191,28 +173,18 @@ async fn every_bad_order_is_refused_with_a_clear_problem_and_nothing_is_written(
         let mut request = app
             .http
             .post(app.url("/api/orders"))
-            .header(
-                "Idempotency-Key",
-                format!("bad-{}", case.name.replace(' ', "-")),
-            )
+            .header("Idempotency-Key", format!("bad-{}", case.name.replace(' ', "-")))
             .body(case.body.clone());
         if let Some(content_type) = case.content_type {
             request = request.header("Content-Type", content_type);
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let content_type =
+            response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
         let body: serde_json::Value = response.json().await.unwrap_or_default();
         assert_eq!(status, case.status, "{}: {body}", case.name);
-        assert_eq!(
-            content_type.as_deref(),
-            Some("application/problem+json"),
-            "{}",
-            case.name
-        );
+        assert_eq!(content_type.as_deref(), Some("application/problem+json"), "{}", case.name);
         assert_eq!(body["status"], case.status, "{}", case.name);
         let detail = body["detail"].as_str().unwrap_or_default();
         assert!(
@@ -221,11 +193,7 @@ async fn every_bad_order_is_refused_with_a_clear_problem_and_nothing_is_written(
             case.name,
             case.mentions
         );
-        assert!(
-            !detail.to_lowercase().contains("sql"),
-            "{}: {detail}",
-            case.name
-        );
+        assert!(!detail.to_lowercase().contains("sql"), "{}: {detail}", case.name);
     }
     // Give any workflow that was wrongly started the time to write its order.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -240,19 +208,8 @@ async fn unknown_paths_and_methods_are_problems_too() {
     let app = TestApp::spawn().await;
     let response = app.http.get(app.url("/api/nope")).send().await.unwrap();
     assert_eq!(response.status(), 404);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    let response = app
-        .http
-        .delete(app.url("/api/orders"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let response = app.http.delete(app.url("/api/orders")).send().await.unwrap();
     assert_eq!(response.status(), 405);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
 }

@@ -28,19 +28,13 @@ async fn cancelling_while_stock_is_checked_cancels_without_charging() {
     let steps: Vec<Step> = state.step_history.iter().map(|r| r.step).collect();
     assert_eq!(
         steps,
-        [
-            Step::CreateOrder,
-            Step::ReserveStock,
-            Step::ReleaseStock,
-            Step::NotifyCustomer
-        ]
+        [Step::CreateOrder, Step::ReserveStock, Step::ReleaseStock, Step::NotifyCustomer]
     );
     assert_eq!(app.stock("prod-003").await, before);
     assert_eq!(app.count("SELECT count(*) FROM payments").await, 0);
     assert_eq!(app.status(workflow_id).await["status"], "cancelled");
     assert_eq!(
-        app.count("SELECT count(*) FROM notifications WHERE kind = 'order_cancelled'")
-            .await,
+        app.count("SELECT count(*) FROM notifications WHERE kind = 'order_cancelled'").await,
         1
     );
     app.replay(workflow_id, "cancelled_while_validating").await;
@@ -97,10 +91,7 @@ async fn a_finished_order_cannot_be_cancelled() {
 
     let (code, body) = app.cancel(workflow_id).await;
     assert_eq!(code, 409, "{body}");
-    assert!(
-        body["detail"].as_str().unwrap().contains("completed"),
-        "{body}"
-    );
+    assert!(body["detail"].as_str().unwrap().contains("completed"), "{body}");
     assert_eq!(app.stock("prod-001").await, stock, "nothing changed");
     assert_eq!(app.status(workflow_id).await["status"], "completed");
 }
@@ -115,11 +106,7 @@ async fn a_cancelled_order_cannot_be_cancelled_again_but_asking_twice_while_runn
     let workflow_id = app.place(&readme_order()).await;
     app.wait_for_status(workflow_id, "validating").await;
     assert_eq!(app.cancel(workflow_id).await.0, 202);
-    assert_eq!(
-        app.cancel(workflow_id).await.0,
-        202,
-        "a repeated request while it is running"
-    );
+    assert_eq!(app.cancel(workflow_id).await.0, 202, "a repeated request while it is running");
     app.outcome(workflow_id).await;
     let (code, body) = app.cancel(workflow_id).await;
     assert_eq!(code, 409, "{body}");
@@ -133,9 +120,7 @@ async fn unknown_or_missing_workflow_ids_are_404_and_400() {
         let (code, body) = app.get_json(&format!("{path}?workflow_id={unknown}")).await;
         assert_eq!(code, 404, "{path}: {body}");
         let (code, _) = app
-            .get_json(&format!(
-                "{path}?workflow_id=order-processing-customer-001-1234567890"
-            ))
+            .get_json(&format!("{path}?workflow_id=order-processing-customer-001-1234567890"))
             .await;
         assert_eq!(code, 404, "{path} with a foreign id");
         let (code, body) = app.get_json(path).await;
@@ -144,17 +129,9 @@ async fn unknown_or_missing_workflow_ids_are_404_and_400() {
         assert_eq!(code, 400, "{path} with an empty workflow_id");
     }
     assert_eq!(app.cancel(unknown).await.0, 404);
-    let response = app
-        .http
-        .post(app.url("/api/orders/cancel"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.http.post(app.url("/api/orders/cancel")).send().await.unwrap();
     assert_eq!(response.status(), 400);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
 }
 
 #[tokio::test]
@@ -172,27 +149,16 @@ async fn cancelling_from_temporal_itself_runs_the_compensations_too() {
     let handle = app
         .temporal
         .get_workflow_handle::<orderflow_workflow::OrderWorkflow>(workflow_id.to_string());
-    handle
-        .cancel(temporalio_client::WorkflowCancelOptions::default())
-        .await
-        .unwrap();
+    handle.cancel(temporalio_client::WorkflowCancelOptions::default()).await.unwrap();
 
     let state = app.outcome(workflow_id).await;
     assert_eq!(state.status, OrderStatus::Cancelled);
     assert!(state.is_cancelled);
     let steps: Vec<Step> = state.step_history.iter().map(|r| r.step).collect();
     assert!(
-        steps.ends_with(&[
-            Step::RefundPayment,
-            Step::ReleaseStock,
-            Step::NotifyCustomer
-        ]),
+        steps.ends_with(&[Step::RefundPayment, Step::ReleaseStock, Step::NotifyCustomer]),
         "{steps:?}"
     );
     assert_eq!(app.stock("prod-001").await, before);
-    assert_eq!(
-        app.count("SELECT count(*) FROM payments WHERE status = 'refunded'")
-            .await,
-        1
-    );
+    assert_eq!(app.count("SELECT count(*) FROM payments WHERE status = 'refunded'").await, 1);
 }

@@ -12,10 +12,7 @@ async fn forty_orders_for_twenty_five_units_sell_exactly_twenty_five() {
     let workflow_ids = join_all((0..40).map(|_| app.place(&body))).await;
     let outcomes = join_all(workflow_ids.iter().map(|id| app.outcome(*id))).await;
 
-    let completed = outcomes
-        .iter()
-        .filter(|s| s.status == OrderStatus::Completed)
-        .count();
+    let completed = outcomes.iter().filter(|s| s.status == OrderStatus::Completed).count();
     let short = outcomes
         .iter()
         .filter(|s| {
@@ -24,14 +21,6 @@ async fn forty_orders_for_twenty_five_units_sell_exactly_twenty_five() {
         .count();
     assert_eq!((completed, short), (25, 15));
     assert_eq!(app.stock("last-units").await, (0, 0, 25));
-    assert_eq!(
-        app.count("SELECT count(*) FROM payments WHERE status = 'captured'")
-            .await,
-        25
-    );
-    assert_eq!(
-        app.count("SELECT count(*) FROM reservations WHERE status = 'held'")
-            .await,
-        0
-    );
+    assert_eq!(app.count("SELECT count(*) FROM payments WHERE status = 'captured'").await, 25);
+    assert_eq!(app.count("SELECT count(*) FROM reservations WHERE status = 'held'").await, 0);
 }

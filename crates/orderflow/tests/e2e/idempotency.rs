@@ -57,23 +57,15 @@ async fn concurrent_retries_with_one_key_create_one_order() {
     let responses = join_all((0..8).map(|_| post_with_key(&app, "burst", &body))).await;
     let created = responses.iter().filter(|(code, _)| *code == 201).count();
     assert_eq!(created, 1, "{responses:?}");
-    assert!(
-        responses
-            .iter()
-            .all(|(code, _)| *code == 200 || *code == 201),
-        "{responses:?}"
-    );
-    let ids: Vec<OrderAccepted> = responses
-        .into_iter()
-        .map(|(_, body)| serde_json::from_value(body).unwrap())
-        .collect();
+    assert!(responses.iter().all(|(code, _)| *code == 200 || *code == 201), "{responses:?}");
+    let ids: Vec<OrderAccepted> =
+        responses.into_iter().map(|(_, body)| serde_json::from_value(body).unwrap()).collect();
     assert!(ids.iter().all(|a| a.workflow_id == ids[0].workflow_id));
     let workflow_id = orderflow_domain::WorkflowId::parse(&ids[0].workflow_id).unwrap();
     app.outcome(workflow_id).await;
     assert_eq!(app.count("SELECT count(*) FROM orders").await, 1);
     assert_eq!(
-        app.count("SELECT sold::bigint FROM products WHERE id = 'prod-001'")
-            .await as i32,
+        app.count("SELECT sold::bigint FROM products WHERE id = 'prod-001'").await as i32,
         1
     );
 }

@@ -14,17 +14,9 @@ async fn the_readme_order_completes_and_sells_one_unit() {
     assert_eq!(state.status, OrderStatus::Completed);
     assert_eq!(state.total_amount.to_string(), "999.99");
     assert!(state.customer_notified);
-    assert!(
-        state
-            .payment_id
-            .as_deref()
-            .is_some_and(|id| id.starts_with("pay_"))
-    );
-    let steps: Vec<(Step, StepStatus)> = state
-        .step_history
-        .iter()
-        .map(|r| (r.step, r.status))
-        .collect();
+    assert!(state.payment_id.as_deref().is_some_and(|id| id.starts_with("pay_")));
+    let steps: Vec<(Step, StepStatus)> =
+        state.step_history.iter().map(|r| (r.step, r.status)).collect();
     assert_eq!(
         steps,
         [
@@ -55,9 +47,7 @@ async fn the_readme_order_completes_and_sells_one_unit() {
     );
 
     // The state endpoint serves the same object.
-    let (code, body) = app
-        .get_json(&format!("/api/orders/state?workflow_id={workflow_id}"))
-        .await;
+    let (code, body) = app.get_json(&format!("/api/orders/state?workflow_id={workflow_id}")).await;
     assert_eq!(code, 200);
     assert_eq!(body["status"], "completed");
     assert_eq!(body["step_history"].as_array().unwrap().len(), 5);
@@ -94,15 +84,10 @@ async fn insufficient_stock_fails_the_order_and_holds_nothing() {
         (Some("failed"), Some("insufficient_stock"))
     );
     assert_eq!(app.stock("scarce").await, (2, 0, 0));
-    assert_eq!(
-        app.stock("prod-003").await,
-        before,
-        "the line that had stock holds none"
-    );
+    assert_eq!(app.stock("prod-003").await, before, "the line that had stock holds none");
     assert_eq!(app.count("SELECT count(*) FROM payments").await, 0);
     assert_eq!(
-        app.count("SELECT count(*) FROM notifications WHERE kind = 'order_failed'")
-            .await,
+        app.count("SELECT count(*) FROM notifications WHERE kind = 'order_failed'").await,
         1
     );
     app.replay(workflow_id, "insufficient_stock").await;
@@ -131,20 +116,10 @@ async fn a_declined_payment_fails_the_order_and_releases_the_stock() {
         "a declined payment needs no refund"
     );
     assert_eq!(state.step_history[2].status, StepStatus::Failed);
-    assert_eq!(
-        state.step_history[2].retry_count, 0,
-        "a decline is not retried"
-    );
+    assert_eq!(state.step_history[2].retry_count, 0, "a decline is not retried");
     assert_eq!(app.stock("prod-006").await, before);
-    assert_eq!(
-        app.count("SELECT count(*) FROM payments WHERE status = 'declined'")
-            .await,
-        1
-    );
-    assert_eq!(
-        app.status(workflow_id).await["error_code"],
-        "payment_declined"
-    );
+    assert_eq!(app.count("SELECT count(*) FROM payments WHERE status = 'declined'").await, 1);
+    assert_eq!(app.status(workflow_id).await["error_code"], "payment_declined");
     app.replay(workflow_id, "payment_declined").await;
 }
 
@@ -162,25 +137,14 @@ async fn a_payment_provider_that_keeps_failing_fails_the_order_after_retries() {
     assert_eq!(state.status, OrderStatus::Failed);
     assert_eq!(state.error_code, Some(ErrorCode::PaymentFailed));
     let payment = &state.step_history[2];
-    assert_eq!(
-        (payment.step, payment.retry_count),
-        (Step::ProcessPayment, 4),
-        "5 attempts"
-    );
+    assert_eq!((payment.step, payment.retry_count), (Step::ProcessPayment, 4), "5 attempts");
     assert!(state.retry_count >= 4);
     assert!(
-        state
-            .step_history
-            .iter()
-            .any(|r| r.step == Step::RefundPayment),
+        state.step_history.iter().any(|r| r.step == Step::RefundPayment),
         "an unknown outcome is refunded"
     );
     assert_eq!(app.stock("prod-003").await, before);
-    assert_eq!(
-        app.count("SELECT count(*) FROM payments").await,
-        0,
-        "nothing was charged"
-    );
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 0, "nothing was charged");
     app.replay(workflow_id, "payment_failed").await;
 }
 
@@ -229,10 +193,7 @@ async fn products_are_listed_with_their_stock() {
         assert!(products[0].get(field).is_some(), "missing {field}");
     }
     let (code, body) = app.get_json("/api/products/prod-008").await;
-    assert_eq!(
-        (code, body["name"].as_str()),
-        (200, Some("iPad Pro 12.9\""))
-    );
+    assert_eq!((code, body["name"].as_str()), (200, Some("iPad Pro 12.9\"")));
     let (code, body) = app.get_json("/api/products/prod-999").await;
     assert_eq!((code, body["status"].as_u64()), (404, Some(404)));
 }
@@ -251,10 +212,8 @@ async fn health_is_503_and_says_which_dependency_is_down() {
     use orderflow_api::{ApiContext, Orchestrator, router};
     let app = TestApp::spawn().await;
     // The same service, but its database is a port nothing listens on.
-    let options = sqlx::postgres::PgConnectOptions::new()
-        .host("127.0.0.1")
-        .port(1)
-        .database("none");
+    let options =
+        sqlx::postgres::PgConnectOptions::new().host("127.0.0.1").port(1).database("none");
     let ctx = ApiContext {
         store: orderflow_store::Store::connect_lazy(options, 1),
         orchestrator: Orchestrator::new(app.temporal.clone(), "unused"),
@@ -263,9 +222,7 @@ async fn health_is_503_and_says_which_dependency_is_down() {
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(ctx)).await });
 
-    let response = reqwest::get(format!("http://{address}/health"))
-        .await
-        .unwrap();
+    let response = reqwest::get(format!("http://{address}/health")).await.unwrap();
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["postgres"]["status"], "down", "{body}");

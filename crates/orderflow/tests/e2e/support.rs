@@ -72,12 +72,8 @@ impl TestApp {
             namespace: "default".into(),
             task_queue: format!("orderflow-test-{}", uuid::Uuid::new_v4().simple()),
         };
-        let temporal = connect_temporal(&temporal_config)
-            .await
-            .expect("connect to Temporal");
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free port");
+        let temporal = connect_temporal(&temporal_config).await.expect("connect to Temporal");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
         let address = format!("http://{}", listener.local_addr().unwrap());
         let ctx = ApiContext {
             store: store.clone(),
@@ -111,12 +107,7 @@ impl TestApp {
     }
 
     pub async fn post_order(&self, body: &Value) -> reqwest::Response {
-        self.http
-            .post(self.url("/api/orders"))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.http.post(self.url("/api/orders")).json(body).send().await.unwrap()
     }
 
     /// Places an order that must be accepted; returns its workflow id.
@@ -133,9 +124,8 @@ impl TestApp {
     }
 
     pub async fn status(&self, workflow_id: WorkflowId) -> Value {
-        let (code, body) = self
-            .get_json(&format!("/api/orders/status?workflow_id={workflow_id}"))
-            .await;
+        let (code, body) =
+            self.get_json(&format!("/api/orders/status?workflow_id={workflow_id}")).await;
         assert_eq!(code, 200, "{body}");
         body
     }
@@ -158,17 +148,12 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!(
-            "{workflow_id} never reached {status}: {}",
-            self.status(workflow_id).await
-        );
+        panic!("{workflow_id} never reached {status}: {}", self.status(workflow_id).await);
     }
 
     /// Waits for the workflow to finish and returns its result: the final state.
     pub async fn outcome(&self, workflow_id: WorkflowId) -> OrderState {
-        let handle = self
-            .temporal
-            .get_workflow_handle::<OrderWorkflow>(workflow_id.to_string());
+        let handle = self.temporal.get_workflow_handle::<OrderWorkflow>(workflow_id.to_string());
         tokio::time::timeout(
             Duration::from_secs(60),
             handle.get_result(WorkflowGetResultOptions::default()),
@@ -182,9 +167,7 @@ impl TestApp {
     /// workflow change fails here. With `ORDERFLOW_RECORD_HISTORIES=<dir>` the history is also
     /// saved as `<dir>/<name>.json`, which is how `crates/workflow/tests/histories` was made.
     pub async fn replay(&self, workflow_id: WorkflowId, name: &str) {
-        let handle = self
-            .temporal
-            .get_workflow_handle::<OrderWorkflow>(workflow_id.to_string());
+        let handle = self.temporal.get_workflow_handle::<OrderWorkflow>(workflow_id.to_string());
         let json = handle
             .fetch_history(WorkflowFetchHistoryOptions::default())
             .to_json()
@@ -198,12 +181,7 @@ impl TestApp {
 
     /// (available, reserved, sold)
     pub async fn stock(&self, product: &str) -> (i32, i32, i32) {
-        let p = self
-            .store
-            .product(product)
-            .await
-            .unwrap()
-            .expect("product exists");
+        let p = self.store.product(product).await.unwrap().expect("product exists");
         (p.available, p.reserved, p.sold)
     }
 
@@ -221,10 +199,7 @@ impl TestApp {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(self.store.pool())
-            .await
-            .unwrap()
+        sqlx::query_scalar(sql).fetch_one(self.store.pool()).await.unwrap()
     }
 }
 
@@ -236,10 +211,7 @@ pub async fn replay_history(json: &[u8]) {
         .expect("register the workflow")
         .build();
     let replayer = WorkflowReplayer::new(options).expect("a replayer");
-    replayer
-        .replay_workflow(history)
-        .await
-        .expect("the history replays deterministically");
+    replayer.replay_workflow(history).await.expect("the history replays deterministically");
 }
 
 struct WorkerThread {
@@ -262,9 +234,7 @@ impl WorkerThread {
             runtime.block_on(async move {
                 let deps = Dependencies {
                     store: Store::connect_lazy(database, 5),
-                    temporal: connect_temporal(&temporal)
-                        .await
-                        .expect("connect to Temporal"),
+                    temporal: connect_temporal(&temporal).await.expect("connect to Temporal"),
                 };
                 let sdk = Runtime::from_current_tokio(Default::default()).expect("an SDK runtime");
                 let mut worker =
