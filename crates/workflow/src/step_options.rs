@@ -8,8 +8,10 @@ use std::time::Duration;
 use temporalio_common::RetryPolicy;
 use temporalio_sdk::{ActivityOptions, WorkflowCancellationToken};
 
-/// Longest a single attempt of any step may take. Simulated delays must stay well below it.
-pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a single attempt of any step may take before it is abandoned and retried elsewhere
+/// (a worker that died or froze mid-step). Every step is a few database statements or one
+/// provider call; simulated delays are capped well below it.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Attempts at taking a payment before the order fails with `payment_failed`.
 pub const PAYMENT_ATTEMPTS: u32 = 5;

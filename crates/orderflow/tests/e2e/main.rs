@@ -3,6 +3,7 @@
 mod bad_input;
 mod cancel;
 mod concurrency;
+mod fuzz;
 mod idempotency;
 mod orders;
 mod support;

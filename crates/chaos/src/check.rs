@@ -1,0 +1,243 @@
+//! The invariants, checked from PostgreSQL, Temporal and the clients' records once the cluster
+//! is quiet. Each returns the orders that break it (a few examples, and how many).
+
+use crate::cluster::Cluster;
+use crate::load::OrderAttempt;
+use futures::StreamExt;
+use orderflow_workflow::OrderWorkflow;
+use std::collections::{BTreeMap, HashMap};
+use temporalio_client::{
+    Client, WorkflowCountOptions, WorkflowFetchHistoryOptions, WorkflowHistory, WorkflowListOptions,
+};
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+
+pub struct Findings {
+    pub violations: Vec<String>,
+    /// Orders in PostgreSQL by outcome, e.g. `failed/insufficient_stock`.
+    pub outcomes: BTreeMap<String, usize>,
+    pub checks: usize,
+    pub replayed: usize,
+}
+
+impl Findings {
+    fn expect_none(&mut self, what: &str, offenders: Vec<String>) {
+        self.checks += 1;
+        if !offenders.is_empty() {
+            let examples: Vec<_> = offenders.iter().take(5).cloned().collect();
+            self.violations.push(format!(
+                "{what}: {} case(s), e.g. {}",
+                offenders.len(),
+                examples.join(", ")
+            ));
+        }
+    }
+}
+
+pub async fn check(
+    cluster: &Cluster,
+    temporal: &Client,
+    attempts: &[OrderAttempt],
+    replay_sample: usize,
+) -> anyhow::Result<Findings> {
+    let mut findings =
+        Findings { violations: Vec::new(), outcomes: BTreeMap::new(), checks: 0, replayed: 0 };
+    let pool = cluster.store.pool();
+
+    let rows: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT workflow_id, status, error_code FROM orders")
+            .fetch_all(pool)
+            .await?;
+    let orders: HashMap<String, (String, Option<String>)> =
+        rows.into_iter().map(|(w, s, c)| (w, (s, c))).collect();
+    for (status, code) in orders.values() {
+        let outcome = match code {
+            Some(code) => format!("{status}/{code}"),
+            None => status.clone(),
+        };
+        *findings.outcomes.entry(outcome).or_default() += 1;
+    }
+    let terminal = |status: &str| matches!(status, "completed" | "failed" | "cancelled");
+
+    // Every acknowledged order reached a terminal state.
+    let not_finished = attempts
+        .iter()
+        .filter_map(OrderAttempt::workflow_id)
+        .filter(|w| !orders.get(*w).is_some_and(|(s, _)| terminal(s)))
+        .map(|w| format!("{w} ({})", orders.get(w).map_or("no order row", |(s, _)| s.as_str())))
+        .collect();
+    findings.expect_none("acknowledged order not in a terminal state", not_finished);
+
+    // Nothing at all is left half-done, acknowledged or not.
+    let open = orders
+        .iter()
+        .filter(|(_, (s, _))| !terminal(s))
+        .map(|(w, (s, _))| format!("{w} ({s})"))
+        .collect();
+    findings.expect_none("order not in a terminal state", open);
+
+    // One Idempotency-Key, one order: every 2xx for a key named the same workflow, and it is
+    // the one the key is stored against.
+    let keys: HashMap<String, String> =
+        sqlx::query_as::<_, (String, uuid::Uuid)>("SELECT key, order_id FROM idempotency_keys")
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|(k, o)| (k, format!("order-{o}")))
+            .collect();
+    let split_keys = attempts
+        .iter()
+        .filter_map(|a| Some((a.idempotency_key.as_ref()?, a)))
+        .filter(|(key, a)| {
+            a.acknowledged.iter().any(|w| Some(w) != a.acknowledged.first())
+                || a.workflow_id().is_some_and(|w| keys.get(*key).map(String::as_str) != Some(w))
+        })
+        .map(|(key, a)| format!("{key} → {:?}", a.acknowledged))
+        .collect();
+    findings.expect_none("Idempotency-Key answered with more than one order", split_keys);
+
+    // An accepted cancellation (202) always ends the order cancelled.
+    let broken_promises = attempts
+        .iter()
+        .filter(|a| a.cancel == Some(202))
+        .filter_map(OrderAttempt::workflow_id)
+        .filter(|w| orders.get(*w).is_none_or(|(s, _)| s != "cancelled"))
+        .map(str::to_owned)
+        .collect();
+    findings.expect_none("cancellation accepted (202) but order not cancelled", broken_promises);
+
+    // Stock: never negative, nothing created or lost, reserved/sold match the reservations.
+    let products: Vec<(String, i32, i32, i32, i64, i64)> = sqlx::query_as(
+        "SELECT p.id, p.available, p.reserved, p.sold,
+                COALESCE(SUM(r.quantity) FILTER (WHERE r.status = 'held'), 0),
+                COALESCE(SUM(r.quantity) FILTER (WHERE r.status = 'sold'), 0)
+         FROM products p LEFT JOIN reservations r ON r.product_id = p.id
+         GROUP BY p.id ORDER BY p.id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let stock_errors = products
+        .iter()
+        .filter(|(id, available, reserved, sold, held, sold_rows)| {
+            let initial = cluster.initial_stock.get(id).copied().unwrap_or(*available + *reserved + *sold);
+            *available < 0
+                || available + reserved + sold != initial
+                || i64::from(*reserved) != *held
+                || i64::from(*sold) != *sold_rows
+                || *reserved != 0
+        })
+        .map(|(id, a, r, s, h, sr)| {
+            format!("{id}: available {a} reserved {r} sold {s}, held rows {h}, sold rows {sr}, initial {:?}", cluster.initial_stock.get(id))
+        })
+        .collect();
+    findings.expect_none("stock oversold, lost, or still reserved", stock_errors);
+
+    // Failed and cancelled orders hold no stock and keep no money.
+    findings.expect_none(
+        "failed or cancelled order still holding or selling stock",
+        offenders(
+            pool,
+            "SELECT DISTINCT o.workflow_id FROM orders o JOIN reservations r ON r.order_id = o.id
+                         WHERE o.status IN ('failed', 'cancelled') AND r.status <> 'released'",
+        )
+        .await?,
+    );
+    findings.expect_none(
+        "failed or cancelled order with an un-refunded payment",
+        offenders(
+            pool,
+            "SELECT o.workflow_id FROM orders o JOIN payments p ON p.order_id = o.id
+                         WHERE o.status IN ('failed', 'cancelled') AND p.status = 'captured'",
+        )
+        .await?,
+    );
+    // Completed orders are paid exactly once, for their total, and their stock is sold.
+    findings.expect_none(
+        "completed order not paid exactly its total",
+        offenders(pool, "SELECT o.workflow_id FROM orders o LEFT JOIN payments p ON p.order_id = o.id
+                         WHERE o.status = 'completed'
+                           AND (p.order_id IS NULL OR p.status <> 'captured' OR p.amount <> o.total_amount)").await?,
+    );
+    findings.expect_none(
+        "completed order whose lines are not all sold",
+        offenders(pool, "SELECT DISTINCT o.workflow_id FROM orders o
+                         JOIN order_items i ON i.order_id = o.id
+                         LEFT JOIN reservations r ON r.order_id = i.order_id AND r.product_id = i.product_id
+                         WHERE o.status = 'completed'
+                           AND (r.order_id IS NULL OR r.status <> 'sold' OR r.quantity <> i.quantity)").await?,
+    );
+    // No order charged twice: more than one payment row or provider id for an order.
+    findings.expect_none(
+        "order charged more than once",
+        offenders(
+            pool,
+            "SELECT 'order-' || order_id FROM payments GROUP BY order_id HAVING count(*) > 1
+                         UNION ALL
+                         SELECT payment_id FROM payments WHERE payment_id IS NOT NULL
+                         GROUP BY payment_id HAVING count(*) > 1",
+        )
+        .await?,
+    );
+
+    // No workflow left open.
+    let running = temporal
+        .count_workflows(
+            format!("TaskQueue = '{}' AND ExecutionStatus = 'Running'", cluster.task_queue),
+            WorkflowCountOptions::default(),
+        )
+        .await?
+        .count();
+    findings.expect_none(
+        "workflow still running",
+        if running > 0 { vec![format!("{running} open workflow(s)")] } else { vec![] },
+    );
+
+    // No non-determinism: none reported by any worker, and histories replay with this code.
+    let mut nondeterministic = Vec::new();
+    for log in cluster.worker_logs() {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let hits = text
+            .lines()
+            .filter(|l| l.contains("TMPRL1100") || l.contains("Nondeterminism"))
+            .count();
+        if hits > 0 {
+            nondeterministic.push(format!("{}: {hits} line(s)", log.display()));
+        }
+    }
+    let (replayed, failures) = replay(temporal, &cluster.task_queue, replay_sample).await?;
+    findings.replayed = replayed;
+    nondeterministic.extend(failures);
+    findings.expect_none("non-determinism", nondeterministic);
+
+    Ok(findings)
+}
+
+async fn offenders(pool: &sqlx::PgPool, sql: &str) -> anyhow::Result<Vec<String>> {
+    Ok(sqlx::query_scalar(sql).fetch_all(pool).await?)
+}
+
+/// Replays up to `limit` closed workflows of the run with the current workflow code.
+async fn replay(
+    temporal: &Client,
+    task_queue: &str,
+    limit: usize,
+) -> anyhow::Result<(usize, Vec<String>)> {
+    let options = WorkflowReplayerOptions::new().register_workflow::<OrderWorkflow>()?.build();
+    let replayer = WorkflowReplayer::new(options)?;
+    let mut ids = Vec::new();
+    let mut list = temporal.list_workflows(
+        format!("TaskQueue = '{task_queue}'"),
+        WorkflowListOptions::builder().limit(limit).build(),
+    );
+    while let Some(execution) = list.next().await {
+        ids.push(execution?.id().to_owned());
+    }
+    let mut failures = Vec::new();
+    for id in &ids {
+        let handle = temporal.get_workflow_handle::<OrderWorkflow>(id.clone());
+        let json = handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await?;
+        if let Err(e) = replayer.replay_workflow(WorkflowHistory::from_json(&json)?).await {
+            failures.push(format!("{id}: {e}"));
+        }
+    }
+    Ok((ids.len(), failures))
+}

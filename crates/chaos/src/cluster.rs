@@ -1,0 +1,367 @@
+//! OrderFlow as a small cluster on loopback: its own Temporal dev server (persistent state, so
+//! it can be killed and restarted), a fresh PostgreSQL database, and several `orderflow api` and
+//! `orderflow worker` processes, each of which can be killed, paused and restarted.
+
+use crate::ChaosConfig;
+use anyhow::{Context, bail};
+use orderflow_store::{NewProduct, Store};
+use rust_decimal::Decimal;
+use sqlx::ConnectOptions;
+use sqlx::postgres::PgConnectOptions;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::str::FromStr;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+/// A child process that can be (re)started, killed, paused and resumed.
+pub struct Process {
+    pub name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    child: Option<Child>,
+    paused: bool,
+}
+
+impl Process {
+    fn new(
+        name: &str,
+        program: &Path,
+        args: &[&str],
+        env: Vec<(String, String)>,
+        logs: &Path,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            program: program.to_owned(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env,
+            log: logs.join(format!("{name}.log")),
+            child: None,
+            paused: false,
+        }
+    }
+
+    pub fn start(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {} ({})", self.name, self.program.display()))?;
+        self.child = Some(child);
+        self.paused = false;
+        Ok(())
+    }
+
+    fn pid(&self) -> Option<i32> {
+        self.child.as_ref().and_then(|c| c.id()).map(|id| id as i32)
+    }
+
+    fn signal(&self, signal: i32) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: sending a signal to our own child process; no memory is involved.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+
+    /// SIGKILL: a crash, with no chance to clean up.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            self.signal_child(&child, libc::SIGCONT);
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        self.paused = false;
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited after `grace`.
+    pub async fn stop(&mut self, grace: Duration) {
+        if let Some(mut child) = self.child.take() {
+            self.signal_child(&child, libc::SIGCONT);
+            self.signal_child(&child, libc::SIGTERM);
+            if tokio::time::timeout(grace, child.wait()).await.is_err() {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+        }
+    }
+
+    fn signal_child(&self, child: &Child, signal: i32) {
+        if let Some(pid) = child.id() {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid as i32, signal) };
+        }
+    }
+
+    /// SIGSTOP: the process freezes mid-whatever, holding its connections and leases.
+    pub fn pause(&mut self) {
+        self.signal(libc::SIGSTOP);
+        self.paused = true;
+    }
+
+    pub fn resume(&mut self) {
+        self.signal(libc::SIGCONT);
+        self.paused = false;
+    }
+
+    /// Whether the process is alive (it may be paused).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+}
+
+pub struct Cluster {
+    pub temporal: Process,
+    pub temporal_address: String,
+    temporal_cli: PathBuf,
+    pub apis: Vec<Process>,
+    pub api_urls: Vec<String>,
+    pub workers: Vec<Process>,
+    pub store: Store,
+    pub database: PgConnectOptions,
+    pub database_name: String,
+    pub task_queue: String,
+    /// Units each product started with: available + reserved + sold must stay equal to it.
+    pub initial_stock: BTreeMap<String, i32>,
+}
+
+/// The chaos catalog: plenty of most things, very little of a few, and one product so expensive
+/// that two of them are declined by the payment provider.
+pub const PLENTIFUL: [(&str, &str); 6] = [
+    ("chaos-a", "12.50"),
+    ("chaos-b", "49.99"),
+    ("chaos-c", "99.00"),
+    ("chaos-d", "250.00"),
+    ("chaos-e", "19.95"),
+    ("chaos-f", "5.00"),
+];
+pub const SCARCE: [(&str, &str, i32); 3] = [
+    ("chaos-scarce-1", "30.00", 15),
+    ("chaos-scarce-2", "30.00", 10),
+    ("chaos-scarce-3", "30.00", 5),
+];
+pub const LUXURY: (&str, &str) = ("chaos-luxury", "6000.00");
+
+impl Cluster {
+    pub async fn start(config: &ChaosConfig) -> anyhow::Result<Self> {
+        let logs = config.work_dir.join("logs");
+        std::fs::create_dir_all(&logs)?;
+
+        // A database of its own, created afresh.
+        let server = PgConnectOptions::from_str(&config.database_url).context("DATABASE_URL")?;
+        let database_name = format!("orderflow_chaos_{}", config.seed);
+        drop_database(&server, &database_name).await?;
+        let database = server.clone().database(&database_name);
+        orderflow_store::create_database_if_missing(&database).await?;
+        let store = Store::connect_lazy(database.clone(), 4);
+        store.migrate().await?;
+        let initial_stock = load_catalog(&store).await?;
+        let mut url = url::Url::parse(&config.database_url).context("DATABASE_URL")?;
+        url.set_path(&database_name);
+
+        // Temporal, on ports of its own so it never disturbs a dev server.
+        let temporal_address = format!("127.0.0.1:{}", config.temporal_port);
+        let state = config.work_dir.join("temporal.db");
+        let _ = std::fs::remove_file(&state);
+        let port = config.temporal_port.to_string();
+        let state = state.to_string_lossy().into_owned();
+        let mut temporal = Process::new(
+            "temporal",
+            &config.temporal_cli,
+            &[
+                "server",
+                "start-dev",
+                "--headless",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--db-filename",
+                &state,
+                "--log-level",
+                "warn",
+            ],
+            vec![],
+            &logs,
+        );
+        temporal.start()?;
+        let task_queue = format!("chaos-{}", config.seed);
+        let common = vec![
+            ("DATABASE_URL".to_owned(), url.to_string()),
+            ("DATABASE_MAX_CONNECTIONS".to_owned(), "5".to_owned()),
+            ("TEMPORAL_HOST".to_owned(), "127.0.0.1".to_owned()),
+            ("TEMPORAL_PORT".to_owned(), port.clone()),
+            ("TEMPORAL_TASK_QUEUE".to_owned(), task_queue.clone()),
+            ("RUST_LOG".to_owned(), "info,temporalio_sdk_core=warn".to_owned()),
+        ];
+
+        let mut cluster = Self {
+            temporal,
+            temporal_address,
+            temporal_cli: config.temporal_cli.clone(),
+            apis: Vec::new(),
+            api_urls: Vec::new(),
+            workers: Vec::new(),
+            store,
+            database,
+            database_name,
+            task_queue,
+            initial_stock,
+        };
+        cluster.wait_for_temporal().await?;
+
+        for i in 0..config.apis {
+            let port = config.http_port + i as u16;
+            let mut env = common.clone();
+            env.push(("HTTP_HOST".into(), "127.0.0.1".into()));
+            env.push(("HTTP_PORT".into(), port.to_string()));
+            let mut api =
+                Process::new(&format!("api-{i}"), &config.orderflow_bin, &["api"], env, &logs);
+            api.start()?;
+            cluster.apis.push(api);
+            cluster.api_urls.push(format!("http://127.0.0.1:{port}"));
+        }
+        for i in 0..config.workers {
+            let mut env = common.clone();
+            // A little latency and a few transient failures widen the windows faults land in.
+            env.push(("PAYMENT_DELAY_MS".into(), "10".into()));
+            env.push(("INVENTORY_DELAY_MS".into(), "5".into()));
+            env.push(("PAYMENT_TRANSIENT_FAILURE_RATE".into(), "0.05".into()));
+            env.push(("NOTIFICATION_FAILURE_RATE".into(), "0.05".into()));
+            let mut worker = Process::new(
+                &format!("worker-{i}"),
+                &config.orderflow_bin,
+                &["worker"],
+                env,
+                &logs,
+            );
+            worker.start()?;
+            cluster.workers.push(worker);
+        }
+        cluster.wait_for_apis().await?;
+        Ok(cluster)
+    }
+
+    /// Waits until the dev server serves the default namespace.
+    pub async fn wait_for_temporal(&self) -> anyhow::Result<()> {
+        for _ in 0..300 {
+            let ready = Command::new(&self.temporal_cli)
+                .args([
+                    "operator",
+                    "namespace",
+                    "describe",
+                    "default",
+                    "--address",
+                    &self.temporal_address,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .await
+                .is_ok_and(|s| s.success());
+            if ready {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        bail!(
+            "the Temporal dev server did not become ready; see {}",
+            self.temporal.log_path().display()
+        )
+    }
+
+    pub async fn wait_for_apis(&self) -> anyhow::Result<()> {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+        for url in &self.api_urls {
+            let mut ready = false;
+            for _ in 0..600 {
+                if http
+                    .get(format!("{url}/health"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+                {
+                    ready = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if !ready {
+                bail!("{url} did not become healthy");
+            }
+        }
+        Ok(())
+    }
+
+    /// After the faults: every process running again and none paused.
+    pub async fn heal(&mut self) -> anyhow::Result<()> {
+        if !self.temporal.is_running() {
+            self.temporal.start()?;
+        }
+        self.wait_for_temporal().await?;
+        for process in self.apis.iter_mut().chain(self.workers.iter_mut()) {
+            if process.paused {
+                process.resume();
+            }
+            if !process.is_running() {
+                process.start()?;
+            }
+        }
+        self.wait_for_apis().await
+    }
+
+    pub async fn shutdown(&mut self) {
+        for process in self.apis.iter_mut().chain(self.workers.iter_mut()) {
+            process.stop(Duration::from_secs(10)).await;
+        }
+        self.temporal.stop(Duration::from_secs(10)).await;
+    }
+
+    pub fn worker_logs(&self) -> Vec<PathBuf> {
+        self.workers.iter().map(|w| w.log_path().to_owned()).collect()
+    }
+}
+
+async fn load_catalog(store: &Store) -> anyhow::Result<BTreeMap<String, i32>> {
+    let mut products: Vec<(&str, &str, i32)> =
+        PLENTIFUL.iter().map(|(id, price)| (*id, *price, 100_000)).collect();
+    products.extend(SCARCE);
+    products.push((LUXURY.0, LUXURY.1, 100_000));
+    let mut initial = BTreeMap::new();
+    for (id, price, available) in products {
+        store
+            .add_product(&NewProduct {
+                id: id.into(),
+                name: format!("Chaos {id}"),
+                sku: id.to_uppercase(),
+                price: Decimal::from_str(price)?,
+                available,
+            })
+            .await?;
+        initial.insert(id.to_owned(), available);
+    }
+    Ok(initial)
+}
+
+async fn drop_database(server: &PgConnectOptions, name: &str) -> anyhow::Result<()> {
+    let mut admin = server.clone().database("postgres").connect().await?;
+    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! Faults, injected one after another on a seeded schedule while the load runs.
+
+use crate::cluster::Cluster;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fault {
+    /// SIGKILL a worker, restart it after a pause.
+    KillWorker,
+    /// SIGKILL an API process, restart it after a pause.
+    KillApi,
+    /// SIGKILL the Temporal dev server and start it again on the same state.
+    RestartTemporal,
+    /// Restart PostgreSQL (immediate shutdown: a crash for its clients). Needs root and a local
+    /// Debian cluster; otherwise the service's connections are terminated instead.
+    RestartPostgres,
+    /// `pg_terminate_backend` every connection of the service.
+    TerminateBackends,
+    /// SIGSTOP a worker for longer than an activity's timeout, then SIGCONT.
+    PauseWorker,
+}
+
+impl Fault {
+    const ALL: [Fault; 6] = [
+        Fault::KillWorker,
+        Fault::KillApi,
+        Fault::RestartTemporal,
+        Fault::RestartPostgres,
+        Fault::TerminateBackends,
+        Fault::PauseWorker,
+    ];
+
+    fn name(&self) -> &'static str {
+        match self {
+            Fault::KillWorker => "kill-worker",
+            Fault::KillApi => "kill-api",
+            Fault::RestartTemporal => "restart-temporal",
+            Fault::RestartPostgres => "restart-postgres",
+            Fault::TerminateBackends => "terminate-backends",
+            Fault::PauseWorker => "pause-worker",
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How many of each fault: `kill-worker=3,kill-api=2,...`.
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan(pub BTreeMap<Fault, usize>);
+
+impl FromStr for FaultPlan {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut plan = BTreeMap::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, count) =
+                part.split_once('=').ok_or_else(|| format!("{part:?} is not name=count"))?;
+            let fault = Fault::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| {
+                format!(
+                    "unknown fault {name:?}; known: {}",
+                    Fault::ALL.map(|f| f.name()).join(", ")
+                )
+            })?;
+            let count = count.parse().map_err(|_| format!("{count:?} is not a count"))?;
+            plan.insert(fault, count);
+        }
+        Ok(Self(plan))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FaultRecord {
+    pub at: Duration,
+    pub fault: Fault,
+    pub detail: String,
+}
+
+/// Injects every planned fault in a seeded order with seeded pauses in between.
+pub async fn inject(
+    cluster: &mut Cluster,
+    plan: &FaultPlan,
+    seed: u64,
+    started: Instant,
+) -> Vec<FaultRecord> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xFA17);
+    let mut schedule: Vec<Fault> =
+        plan.0.iter().flat_map(|(f, n)| std::iter::repeat_n(*f, *n)).collect();
+    schedule.shuffle(&mut rng);
+    let mut records = Vec::new();
+    for fault in schedule {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(1_000..3_000))).await;
+        let at = started.elapsed();
+        let detail = match inject_one(cluster, fault, &mut rng).await {
+            Ok(detail) => detail,
+            Err(e) => format!("failed to inject: {e:#}"),
+        };
+        println!("  [{:>6.1}s] {fault}: {detail}", at.as_secs_f64());
+        records.push(FaultRecord { at, fault, detail });
+    }
+    records
+}
+
+async fn inject_one(
+    cluster: &mut Cluster,
+    fault: Fault,
+    rng: &mut StdRng,
+) -> anyhow::Result<String> {
+    match fault {
+        Fault::KillWorker | Fault::KillApi => {
+            let processes =
+                if fault == Fault::KillWorker { &mut cluster.workers } else { &mut cluster.apis };
+            let i = rng.random_range(0..processes.len());
+            let down = Duration::from_millis(rng.random_range(500..3_000));
+            processes[i].kill().await;
+            tokio::time::sleep(down).await;
+            processes[i].start()?;
+            Ok(format!("{} killed, restarted after {:.1}s", processes[i].name, down.as_secs_f64()))
+        }
+        Fault::PauseWorker => {
+            let i = rng.random_range(0..cluster.workers.len());
+            // Longer than an activity's start-to-close timeout (10 s): its work is retried
+            // elsewhere while it is frozen, and its late results must do no harm.
+            let frozen = Duration::from_millis(rng.random_range(12_000..15_000));
+            cluster.workers[i].pause();
+            tokio::time::sleep(frozen).await;
+            cluster.workers[i].resume();
+            Ok(format!("{} frozen for {:.1}s", cluster.workers[i].name, frozen.as_secs_f64()))
+        }
+        Fault::RestartTemporal => {
+            let started = Instant::now();
+            cluster.temporal.kill().await;
+            tokio::time::sleep(Duration::from_millis(rng.random_range(500..2_000))).await;
+            cluster.temporal.start()?;
+            cluster.wait_for_temporal().await?;
+            Ok(format!("killed and back in {:.1}s", started.elapsed().as_secs_f64()))
+        }
+        Fault::TerminateBackends => {
+            let n = terminate_backends(cluster).await?;
+            Ok(format!("{n} connections terminated"))
+        }
+        Fault::RestartPostgres => match local_cluster(cluster).await {
+            Some(version) => {
+                let started = Instant::now();
+                let status = Command::new("pg_ctlcluster")
+                    .args([
+                        "--skip-systemctl-redirect",
+                        &version,
+                        "main",
+                        "restart",
+                        "-m",
+                        "immediate",
+                    ])
+                    .status()
+                    .await?;
+                anyhow::ensure!(status.success(), "pg_ctlcluster {version} main restart failed");
+                Ok(format!(
+                    "PostgreSQL {version} restarted in {:.1}s",
+                    started.elapsed().as_secs_f64()
+                ))
+            }
+            None => {
+                let n = terminate_backends(cluster).await?;
+                Ok(format!(
+                    "cannot restart PostgreSQL here (needs root and a local cluster); {n} connections terminated instead"
+                ))
+            }
+        },
+    }
+}
+
+async fn terminate_backends(cluster: &Cluster) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&cluster.database_name)
+    .fetch_one(cluster.store.pool())
+    .await?)
+}
+
+/// The local Debian PostgreSQL cluster's version, if the service's database is on it and we
+/// may restart it (root).
+async fn local_cluster(cluster: &Cluster) -> Option<String> {
+    let host = cluster.database.get_host();
+    let local = matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with('/');
+    // SAFETY: geteuid has no preconditions.
+    if !local || unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let mut versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|v| std::path::Path::new(&format!("/etc/postgresql/{v}/main")).exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}

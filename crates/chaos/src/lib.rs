@@ -1,0 +1,212 @@
+//! The chaos suite: OrderFlow as a cluster (several API and worker processes, one Temporal dev
+//! server, one PostgreSQL database) under a seeded storm of orders and faults, then a check of
+//! every invariant an order system must keep. `orderflow-chaos --help` for the options; a
+//! small run is part of `make test`, a big one is `make chaos`.
+
+mod check;
+pub mod cluster;
+pub mod faults;
+mod load;
+
+pub use faults::{Fault, FaultPlan, FaultRecord};
+
+use anyhow::Context;
+use cluster::Cluster;
+use load::{Load, OrderAttempt};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+
+#[derive(Debug, Clone)]
+pub struct ChaosConfig {
+    pub orderflow_bin: PathBuf,
+    pub temporal_cli: PathBuf,
+    /// The PostgreSQL server; the run creates its own database on it.
+    pub database_url: String,
+    pub seed: u64,
+    pub orders: usize,
+    pub concurrency: usize,
+    pub apis: usize,
+    pub workers: usize,
+    pub faults: FaultPlan,
+    pub temporal_port: u16,
+    /// The first API listens here, the next on the port after, ...
+    pub http_port: u16,
+    pub work_dir: PathBuf,
+    pub quiescence_timeout: Duration,
+    /// How many finished workflows to replay against the workflow code.
+    pub replay_sample: usize,
+}
+
+pub struct Report {
+    pub seed: u64,
+    pub orders: usize,
+    pub acknowledged: usize,
+    pub requests: usize,
+    pub by_kind: BTreeMap<String, usize>,
+    pub cancels: BTreeMap<String, usize>,
+    pub outcomes: BTreeMap<String, usize>,
+    pub faults: Vec<FaultRecord>,
+    pub load_duration: Duration,
+    pub time_to_quiescence: Duration,
+    pub checks: usize,
+    pub replayed: usize,
+    pub violations: Vec<String>,
+    pub work_dir: PathBuf,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Runs the whole thing: start the cluster, load + faults, heal, wait for quiescence, check.
+pub async fn run(config: ChaosConfig) -> anyhow::Result<Report> {
+    println!(
+        "chaos: seed {} — {} orders, {} API + {} worker processes",
+        config.seed, config.orders, config.apis, config.workers
+    );
+    let mut cluster = Cluster::start(&config).await.context("starting the cluster")?;
+    let result = storm_and_check(&config, &mut cluster).await;
+    cluster.shutdown().await;
+    result
+}
+
+async fn storm_and_check(config: &ChaosConfig, cluster: &mut Cluster) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let progress = Arc::new(AtomicUsize::new(0));
+    let load = Load {
+        api_urls: cluster.api_urls.clone(),
+        orders: config.orders,
+        concurrency: config.concurrency,
+        seed: config.seed,
+    };
+    let load = tokio::spawn(load.run(progress.clone()));
+    let reporter = tokio::spawn(report_progress(progress.clone(), config.orders, started));
+    let faults = faults::inject(cluster, &config.faults, config.seed, started).await;
+    let attempts = load.await.context("the load generator")?;
+    reporter.abort();
+    let load_duration = started.elapsed();
+    println!(
+        "chaos: load and faults done after {:.1}s; healing and waiting for quiescence",
+        load_duration.as_secs_f64()
+    );
+
+    cluster.heal().await?;
+    let temporal = connect(&cluster.temporal_address).await?;
+    let quiet_since = Instant::now();
+    wait_for_quiescence(cluster, &temporal, &attempts, config.quiescence_timeout).await;
+    let time_to_quiescence = quiet_since.elapsed();
+
+    let findings = check::check(cluster, &temporal, &attempts, config.replay_sample).await?;
+    let mut by_kind = BTreeMap::new();
+    let mut cancels = BTreeMap::new();
+    for attempt in &attempts {
+        *by_kind.entry(format!("{:?}", attempt.kind).to_lowercase()).or_default() += 1;
+        if let Some(code) = attempt.cancel {
+            *cancels.entry(code.to_string()).or_default() += 1;
+        }
+    }
+    Ok(Report {
+        seed: config.seed,
+        orders: attempts.len(),
+        acknowledged: attempts.iter().filter(|a| a.workflow_id().is_some()).count(),
+        requests: attempts.iter().map(|a| a.requests).sum(),
+        by_kind,
+        cancels,
+        outcomes: findings.outcomes,
+        faults,
+        load_duration,
+        time_to_quiescence,
+        checks: findings.checks,
+        replayed: findings.replayed,
+        violations: findings.violations,
+        work_dir: config.work_dir.clone(),
+    })
+}
+
+async fn report_progress(progress: Arc<AtomicUsize>, total: usize, started: Instant) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let done = progress.load(Ordering::Relaxed);
+        println!("  [{:>6.1}s] {done}/{total} customers done", started.elapsed().as_secs_f64());
+        if done == total {
+            return;
+        }
+    }
+}
+
+/// Quiet: no workflow of the run is open and every acknowledged order has ended.
+async fn wait_for_quiescence(
+    cluster: &Cluster,
+    temporal: &Client,
+    attempts: &[OrderAttempt],
+    timeout: Duration,
+) {
+    let acknowledged: Vec<&str> = attempts.iter().filter_map(OrderAttempt::workflow_id).collect();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let running = temporal
+            .count_workflows(
+                format!("TaskQueue = '{}' AND ExecutionStatus = 'Running'", cluster.task_queue),
+                Default::default(),
+            )
+            .await
+            .map(|c| c.count())
+            .unwrap_or(usize::MAX);
+        let unfinished: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM orders WHERE workflow_id = ANY($1)
+               AND status NOT IN ('completed', 'failed', 'cancelled')",
+        )
+        .bind(&acknowledged)
+        .fetch_one(cluster.store.pool())
+        .await
+        .unwrap_or(i64::MAX);
+        if running == 0 && unfinished == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    println!("chaos: not quiet after {timeout:?}; checking anyway");
+}
+
+async fn connect(address: &str) -> anyhow::Result<Client> {
+    let url = Url::parse(&format!("http://{address}"))?;
+    let connection = Connection::connect(ConnectionOptions::new(url).build()).await?;
+    Ok(Client::new(connection, ClientOptions::new("default").build())?)
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "==================== chaos report ====================")?;
+        writeln!(f, "seed                 {}", self.seed)?;
+        writeln!(
+            f,
+            "orders               {} placed ({:?}), {} HTTP requests",
+            self.orders, self.by_kind, self.requests
+        )?;
+        writeln!(f, "acknowledged (2xx)   {}", self.acknowledged)?;
+        writeln!(f, "outcomes in the DB   {:?}", self.outcomes)?;
+        writeln!(f, "cancel answers       {:?}", self.cancels)?;
+        let mut by_fault: BTreeMap<String, usize> = BTreeMap::new();
+        for record in &self.faults {
+            *by_fault.entry(record.fault.to_string()).or_default() += 1;
+        }
+        writeln!(f, "faults injected      {} {:?}", self.faults.len(), by_fault)?;
+        writeln!(f, "load + faults        {:.1}s", self.load_duration.as_secs_f64())?;
+        writeln!(f, "time to quiescence   {:.1}s", self.time_to_quiescence.as_secs_f64())?;
+        writeln!(f, "histories replayed   {}", self.replayed)?;
+        writeln!(f, "invariants checked   {}", self.checks)?;
+        writeln!(f, "violations           {}", self.violations.len())?;
+        for violation in &self.violations {
+            writeln!(f, "  ✗ {violation}")?;
+        }
+        writeln!(f, "logs                 {}", self.work_dir.join("logs").display())?;
+        write!(f, "result               {}", if self.passed() { "PASS" } else { "FAIL" })
+    }
+}

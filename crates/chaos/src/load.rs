@@ -1,0 +1,232 @@
+//! Customers: many concurrent clients placing a seeded mix of orders, retrying the way a careful
+//! client does (only with an Idempotency-Key), sending duplicates, and cancelling at random
+//! moments. Everything a client was told is recorded for the checker.
+
+use crate::cluster::{LUXURY, PLENTIFUL, SCARCE};
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Normal,
+    Scarce,
+    Declined,
+}
+
+/// What happened to one order, from the client's side.
+#[derive(Debug, Clone)]
+pub struct OrderAttempt {
+    pub kind: Kind,
+    pub idempotency_key: Option<String>,
+    /// Every 2xx answer's workflow id (several when the request was repeated).
+    pub acknowledged: Vec<String>,
+    /// Requests sent, including retries and duplicates.
+    pub requests: usize,
+    /// The final answer to a cancellation request, if one was made.
+    pub cancel: Option<u16>,
+}
+
+impl OrderAttempt {
+    pub fn workflow_id(&self) -> Option<&str> {
+        self.acknowledged.first().map(String::as_str)
+    }
+}
+
+pub struct Load {
+    pub api_urls: Vec<String>,
+    pub orders: usize,
+    pub concurrency: usize,
+    pub seed: u64,
+}
+
+impl Load {
+    pub async fn run(self, progress: Arc<AtomicUsize>) -> Vec<OrderAttempt> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .pool_max_idle_per_host(self.concurrency)
+            .build()
+            .expect("an HTTP client");
+        let urls = Arc::new(self.api_urls);
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let mut tasks = tokio::task::JoinSet::new();
+        for index in 0..self.orders {
+            let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+            let (http, urls, progress) = (http.clone(), urls.clone(), progress.clone());
+            let seed = self.seed;
+            tasks.spawn(async move {
+                let attempt = Customer::new(http, urls, seed, index).order().await;
+                progress.fetch_add(1, Ordering::Relaxed);
+                drop(permit);
+                (index, attempt)
+            });
+        }
+        let mut attempts: Vec<(usize, OrderAttempt)> = tasks.join_all().await;
+        attempts.sort_by_key(|(i, _)| *i);
+        attempts.into_iter().map(|(_, a)| a).collect()
+    }
+}
+
+struct Customer {
+    http: reqwest::Client,
+    urls: Arc<Vec<String>>,
+    seed: u64,
+    index: usize,
+}
+
+/// A response the client could act on: the status and the body.
+type Answer = Option<(u16, Value)>;
+
+impl Customer {
+    fn new(http: reqwest::Client, urls: Arc<Vec<String>>, seed: u64, index: usize) -> Self {
+        Self { http, urls, seed, index }
+    }
+
+    async fn order(self) -> OrderAttempt {
+        // One stream per order: the same seed makes the same decisions for order n, whatever
+        // the timing of the others.
+        let mut rng = StdRng::seed_from_u64(
+            self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.index as u64,
+        );
+        let (kind, body) = self.choose_order(&mut rng);
+        let key =
+            rng.random_bool(0.35).then(|| format!("chaos-{}-{}", self.index, rng.random::<u32>()));
+        let duplicate = key.is_some() && rng.random_bool(0.4);
+        let cancel_after =
+            rng.random_bool(0.2).then(|| Duration::from_millis(rng.random_range(0..400)));
+        let mut attempt = OrderAttempt {
+            kind,
+            idempotency_key: key.clone(),
+            acknowledged: Vec::new(),
+            requests: 0,
+            cancel: None,
+        };
+
+        let answers = if duplicate {
+            // The same request twice at once, as a client whose first try timed out might.
+            let (mut first, mut second) =
+                (StdRng::seed_from_u64(rng.random()), StdRng::seed_from_u64(rng.random()));
+            let (a, b) = tokio::join!(
+                self.place(&mut first, &body, key.as_deref()),
+                self.place(&mut second, &body, key.as_deref())
+            );
+            vec![a, b]
+        } else {
+            vec![self.place(&mut rng, &body, key.as_deref()).await]
+        };
+        for (requests, answer) in answers {
+            attempt.requests += requests;
+            if let Some((code, body)) = answer
+                && (200..300).contains(&code)
+            {
+                attempt
+                    .acknowledged
+                    .push(body["workflow_id"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        if duplicate && !attempt.acknowledged.is_empty() {
+            // And once more later, as a client retrying after a lost reply.
+            let (requests, answer) = self.place(&mut rng, &body, key.as_deref()).await;
+            attempt.requests += requests;
+            if let Some((code, body)) = answer
+                && (200..300).contains(&code)
+            {
+                attempt
+                    .acknowledged
+                    .push(body["workflow_id"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        if let (Some(delay), Some(workflow_id)) =
+            (cancel_after, attempt.workflow_id().map(str::to_owned))
+        {
+            tokio::time::sleep(delay).await;
+            attempt.cancel = self.cancel(&mut rng, &workflow_id).await;
+        }
+        attempt
+    }
+
+    fn choose_order(&self, rng: &mut StdRng) -> (Kind, Value) {
+        let roll: f64 = rng.random();
+        let (kind, lines): (Kind, Vec<(&str, &str, u32)>) = if roll < 0.15 {
+            let (id, price, _) = *SCARCE.choose(rng).expect("scarce products");
+            (Kind::Scarce, vec![(id, price, rng.random_range(1..=2))])
+        } else if roll < 0.25 {
+            (Kind::Declined, vec![(LUXURY.0, LUXURY.1, 2)])
+        } else {
+            let count = rng.random_range(1..=4);
+            let products: Vec<_> = PLENTIFUL.choose_multiple(rng, count).collect();
+            (
+                Kind::Normal,
+                products
+                    .into_iter()
+                    .map(|(id, price)| (*id, *price, rng.random_range(1..=3)))
+                    .collect(),
+            )
+        };
+        let items: Vec<Value> = lines
+            .into_iter()
+            .map(|(id, price, quantity)| json!({"product_id": id, "name": id, "quantity": quantity, "price": price}))
+            .collect();
+        (
+            kind,
+            json!({"customer_id": format!("chaos-customer-{}", self.index % 97), "items": items}),
+        )
+    }
+
+    /// Places the order. A client with an Idempotency-Key retries (on another API instance)
+    /// until it gets an answer; one without may not, since a retry could order twice.
+    async fn place(&self, rng: &mut StdRng, body: &Value, key: Option<&str>) -> (usize, Answer) {
+        let tries = if key.is_some() { 30 } else { 1 };
+        let mut requests = 0;
+        for attempt in 0..tries {
+            let url = format!("{}/api/orders", self.api(rng));
+            let mut request = self.http.post(url).json(body);
+            if let Some(key) = key {
+                request = request.header("Idempotency-Key", key);
+            }
+            requests += 1;
+            match answer(request.send().await).await {
+                Some((code, body)) if code < 500 => return (requests, Some((code, body))),
+                other if attempt + 1 == tries => return (requests, other),
+                _ => back_off(rng, attempt).await,
+            }
+        }
+        (requests, None)
+    }
+
+    /// Cancels; retried on errors (asking twice is harmless). Returns the last status received.
+    async fn cancel(&self, rng: &mut StdRng, workflow_id: &str) -> Option<u16> {
+        let mut last = None;
+        for attempt in 0..30 {
+            let url = format!("{}/api/orders/cancel?workflow_id={workflow_id}", self.api(rng));
+            match answer(self.http.post(url).send().await).await {
+                Some((code, _)) if code < 500 => return Some(code),
+                Some((code, _)) => last = Some(code),
+                None => {}
+            }
+            back_off(rng, attempt).await;
+        }
+        last
+    }
+
+    fn api(&self, rng: &mut StdRng) -> String {
+        self.urls.choose(rng).expect("at least one API").clone()
+    }
+}
+
+async fn back_off(rng: &mut StdRng, attempt: usize) {
+    let ms = (100u64 << attempt.min(4)).min(2_000) + rng.random_range(0..100);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+async fn answer(response: Result<reqwest::Response, reqwest::Error>) -> Answer {
+    let response = response.ok()?;
+    let code = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Some((code, body))
+}

@@ -1,0 +1,94 @@
+use clap::Parser;
+use orderflow_chaos::{ChaosConfig, FaultPlan};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Runs OrderFlow as a cluster on loopback, fires orders at it while injecting faults, then
+/// checks every invariant. Exits non-zero on any violation; the seed reproduces the run.
+#[derive(Parser)]
+#[command(name = "orderflow-chaos", version)]
+struct Args {
+    /// Orders to place.
+    #[arg(long, default_value_t = 2000)]
+    orders: usize,
+    /// Seed of every random choice (orders, faults, their timing). Default: from the clock.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Clients placing orders at once.
+    #[arg(long, default_value_t = 24)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 2)]
+    apis: usize,
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// How many of each fault, e.g. `kill-worker=4,kill-api=3,pause-worker=2`. Known faults:
+    /// kill-worker, kill-api, restart-temporal, restart-postgres, terminate-backends, pause-worker.
+    #[arg(
+        long,
+        default_value = "kill-worker=4,kill-api=3,restart-temporal=2,restart-postgres=1,terminate-backends=2,pause-worker=2"
+    )]
+    faults: FaultPlan,
+    /// PostgreSQL server to create the run's database on.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres:password@localhost:5432/orderflow"
+    )]
+    database_url: String,
+    /// The `orderflow` binary. Default: next to this one.
+    #[arg(long)]
+    orderflow_bin: Option<PathBuf>,
+    /// The Temporal CLI, to run a dev server of the run's own.
+    #[arg(long, env = "TEMPORAL_CLI", default_value = "temporal")]
+    temporal_cli: PathBuf,
+    #[arg(long, default_value_t = 17233)]
+    temporal_port: u16,
+    #[arg(long, default_value_t = 18080)]
+    http_port: u16,
+    /// Where logs and the Temporal state go. Default: .data/chaos-<seed>.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Seconds to wait for every order to finish after the faults.
+    #[arg(long, default_value_t = 300)]
+    quiescence_timeout: u64,
+    /// Finished workflows to replay against the current workflow code.
+    #[arg(long, default_value_t = 500)]
+    replay_sample: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as u64 % 1_000_000)
+    });
+    let orderflow_bin = match args.orderflow_bin {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("orderflow"),
+    };
+    let config = ChaosConfig {
+        orderflow_bin,
+        temporal_cli: args.temporal_cli,
+        database_url: args.database_url,
+        seed,
+        orders: args.orders,
+        concurrency: args.concurrency,
+        apis: args.apis,
+        workers: args.workers,
+        faults: args.faults,
+        temporal_port: args.temporal_port,
+        http_port: args.http_port,
+        work_dir: args.work_dir.unwrap_or_else(|| PathBuf::from(format!(".data/chaos-{seed}"))),
+        quiescence_timeout: Duration::from_secs(args.quiescence_timeout),
+        replay_sample: args.replay_sample,
+    };
+    let report = orderflow_chaos::run(config).await?;
+    println!("{report}");
+    if !report.passed() {
+        eprintln!("chaos: invariants violated; reproduce with --seed {seed}");
+        std::process::exit(1);
+    }
+    Ok(())
+}
