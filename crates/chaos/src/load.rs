@@ -98,7 +98,7 @@ impl Customer {
             rng.random_bool(0.35).then(|| format!("chaos-{}-{}", self.index, rng.random::<u32>()));
         let duplicate = key.is_some() && rng.random_bool(0.4);
         let cancel_after =
-            rng.random_bool(0.2).then(|| Duration::from_millis(rng.random_range(0..400)));
+            rng.random_bool(0.2).then(|| Duration::from_millis(rng.random_range(0..1500)));
         let mut attempt = OrderAttempt {
             kind,
             idempotency_key: key.clone(),

@@ -41,6 +41,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub http: HttpConfig,
     #[command(flatten)]
+    pub worker: WorkerConfig,
+    #[command(flatten)]
     pub simulation: SimulationConfig,
 }
 
@@ -60,6 +62,8 @@ pub struct WorkerArgs {
     pub database: DatabaseConfig,
     #[command(flatten)]
     pub temporal: TemporalConfig,
+    #[command(flatten)]
+    pub worker: WorkerConfig,
     #[command(flatten)]
     pub simulation: SimulationConfig,
 }
@@ -153,6 +157,32 @@ pub struct HttpConfig {
     pub http_host: String,
     #[arg(long, env = "HTTP_PORT", value_name = "HTTP_PORT", default_value_t = 8080)]
     pub http_port: u16,
+}
+
+/// How much one worker process takes on at once.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerConfig {
+    /// Workflow tasks processed at once.
+    #[arg(long, env = "WORKER_WORKFLOW_SLOTS", value_name = "WORKER_WORKFLOW_SLOTS", default_value_t = 100, value_parser = clap::value_parser!(u16).range(2..))]
+    pub workflow_slots: u16,
+    /// Activities (steps) run at once. Each holds a database connection while it runs, so
+    /// more slots than DATABASE_MAX_CONNECTIONS only queue on the pool.
+    #[arg(long, env = "WORKER_ACTIVITY_SLOTS", value_name = "WORKER_ACTIVITY_SLOTS", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..))]
+    pub activity_slots: u16,
+    /// Workflows kept in memory between their tasks (the sticky cache).
+    #[arg(
+        long,
+        env = "WORKER_MAX_CACHED_WORKFLOWS",
+        value_name = "WORKER_MAX_CACHED_WORKFLOWS",
+        default_value_t = 1000
+    )]
+    pub max_cached_workflows: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self { workflow_slots: 100, activity_slots: 100, max_cached_workflows: 1000 }
+    }
 }
 
 /// Knobs of the simulated payment provider, inventory and notifier. All deterministic.

@@ -1,7 +1,5 @@
 use clap::Parser;
-use orderflow::config::{
-    ApiArgs, Cli, Command, HttpConfig, MigrateArgs, ServeArgs, SimulationConfig, WorkerArgs,
-};
+use orderflow::config::{ApiArgs, Cli, Command, HttpConfig, MigrateArgs, ServeArgs, WorkerArgs};
 use orderflow::{
     Dependencies, build_worker, connect_store, connect_temporal, migrate, serve_http,
     shutdown_signal,
@@ -29,7 +27,8 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let deps = dependencies(&args.database, &args.temporal).await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
-    let mut worker = build_worker(&runtime, &deps, &args.temporal.task_queue, &args.simulation)?;
+    let mut worker =
+        build_worker(&runtime, &deps, &args.temporal.task_queue, &args.worker, &args.simulation)?;
     let listener = bind(&args.http).await?;
     let ctx = ApiContext {
         store: deps.store.clone(),
@@ -67,8 +66,8 @@ async fn api(args: ApiArgs) -> anyhow::Result<()> {
 async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let deps = dependencies(&args.database, &args.temporal).await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
-    let simulation: SimulationConfig = args.simulation;
-    let mut worker = build_worker(&runtime, &deps, &args.temporal.task_queue, &simulation)?;
+    let mut worker =
+        build_worker(&runtime, &deps, &args.temporal.task_queue, &args.worker, &args.simulation)?;
     let stop = worker.shutdown_handle();
     tokio::spawn(async move {
         shutdown_signal().await;

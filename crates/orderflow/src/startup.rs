@@ -1,4 +1,4 @@
-use crate::config::{DatabaseConfig, SimulationConfig, TemporalConfig};
+use crate::config::{DatabaseConfig, SimulationConfig, TemporalConfig, WorkerConfig};
 use anyhow::Context;
 use orderflow_activities::OrderSteps;
 use orderflow_api::ApiContext;
@@ -9,6 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio::net::TcpListener;
 
@@ -49,6 +50,7 @@ pub fn build_worker(
     runtime: &Runtime,
     deps: &Dependencies,
     task_queue: &str,
+    worker: &WorkerConfig,
     simulation: &SimulationConfig,
 ) -> anyhow::Result<Worker> {
     let steps = OrderSteps {
@@ -64,7 +66,16 @@ pub fn build_worker(
         )),
         inventory_delay: simulation.inventory_delay,
     };
+    let slots = |n: u16| FixedSizeSlotSupplier::new(usize::from(n));
+    let tuner = TunerHolder::builder()
+        .workflow_task_slot_supplier(slots(worker.workflow_slots))
+        .activity_task_slot_supplier(slots(worker.activity_slots))
+        .local_activity_task_slot_supplier(slots(worker.activity_slots))
+        .nexus_task_slot_supplier(slots(1))
+        .build();
     let options = WorkerOptions::new(task_queue)
+        .max_cached_workflows(worker.max_cached_workflows)
+        .tuner(tuner)
         .register_workflow::<OrderWorkflow>()?
         .register_activities(steps)
         .build();

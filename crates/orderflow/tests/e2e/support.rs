@@ -2,7 +2,7 @@
 //! PostgreSQL database and the Temporal server `make test` started, with a task queue of its
 //! own so that tests running in parallel never pick up each other's workflows.
 
-use orderflow::config::{SimulationConfig, TemporalConfig};
+use orderflow::config::{SimulationConfig, TemporalConfig, WorkerConfig};
 use orderflow::{Dependencies, build_worker, connect_temporal, serve_http};
 use orderflow_api::{ApiContext, Orchestrator, OrderAccepted};
 use orderflow_domain::{OrderState, WorkflowId};
@@ -237,8 +237,14 @@ impl WorkerThread {
                     temporal: connect_temporal(&temporal).await.expect("connect to Temporal"),
                 };
                 let sdk = Runtime::from_current_tokio(Default::default()).expect("an SDK runtime");
-                let mut worker =
-                    build_worker(&sdk, &deps, &temporal.task_queue, &simulation).expect("a worker");
+                let mut worker = build_worker(
+                    &sdk,
+                    &deps,
+                    &temporal.task_queue,
+                    &WorkerConfig::default(),
+                    &simulation,
+                )
+                .expect("a worker");
                 let shutdown = worker.shutdown_handle();
                 tokio::spawn(async move {
                     let _ = stopped.await;
