@@ -3,7 +3,7 @@
 //! restarted and the service's database connections are cut. Every invariant must hold.
 //! `make chaos` runs the big one. CHAOS_SEED=<n> reproduces a run.
 
-use orderflow_chaos::ChaosConfig;
+use orderflow_testbed::chaos::ChaosConfig;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ async fn invariants_hold_under_faults() {
         quiescence_timeout: Duration::from_secs(180),
         replay_sample: 300,
     };
-    let report = orderflow_chaos::run(config).await.expect("the chaos run completes");
+    let report = orderflow_testbed::chaos::run(config).await.expect("the chaos run completes");
     println!("{report}");
     assert_eq!(report.faults.len(), 6);
     assert!(report.acknowledged >= 250, "most orders are acknowledged despite the faults");

@@ -1,8 +1,7 @@
 //! OrderFlow as a small cluster on loopback: its own Temporal dev server (persistent state, so
-//! it can be killed and restarted), a fresh PostgreSQL database, and several `orderflow api` and
-//! `orderflow worker` processes, each of which can be killed, paused and restarted.
+//! it can be killed and restarted), a fresh PostgreSQL database, and `orderflow api`, `orderflow
+//! worker` and `orderflow serve` processes, each of which can be killed, paused and restarted.
 
-use crate::ChaosConfig;
 use anyhow::{Context, bail};
 use orderflow_store::{NewProduct, Store};
 use rust_decimal::Decimal;
@@ -61,7 +60,7 @@ impl Process {
         Ok(())
     }
 
-    fn pid(&self) -> Option<i32> {
+    pub fn pid(&self) -> Option<i32> {
         self.child.as_ref().and_then(|c| c.id()).map(|id| id as i32)
     }
 
@@ -125,13 +124,40 @@ impl Process {
     }
 }
 
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub orderflow_bin: PathBuf,
+    pub temporal_cli: PathBuf,
+    /// The PostgreSQL server; the cluster gets a fresh database `database_name` on it.
+    pub database_url: String,
+    pub database_name: String,
+    pub temporal_port: u16,
+    /// Extra arguments of `temporal server start-dev`, e.g. SQLite pragmas.
+    pub temporal_args: Vec<String>,
+    /// The first HTTP process listens here, the next on the port after, ...
+    pub http_port: u16,
+    pub apis: usize,
+    pub workers: usize,
+    /// `orderflow serve` processes (API and worker in one).
+    pub servers: usize,
+    /// Extra environment of the processes that run a worker.
+    pub worker_env: Vec<(String, String)>,
+    pub task_queue: String,
+    /// (id, price, units in stock)
+    pub products: Vec<(String, String, i32)>,
+    pub work_dir: PathBuf,
+}
+
 pub struct Cluster {
     pub temporal: Process,
     pub temporal_address: String,
     temporal_cli: PathBuf,
     pub apis: Vec<Process>,
-    pub api_urls: Vec<String>,
     pub workers: Vec<Process>,
+    pub servers: Vec<Process>,
+    /// Every process that serves HTTP (APIs, then servers).
+    pub api_urls: Vec<String>,
     pub store: Store,
     pub database: PgConnectOptions,
     pub database_name: String,
@@ -140,39 +166,21 @@ pub struct Cluster {
     pub initial_stock: BTreeMap<String, i32>,
 }
 
-/// The chaos catalog: plenty of most things, very little of a few, and one product so expensive
-/// that two of them are declined by the payment provider.
-pub const PLENTIFUL: [(&str, &str); 6] = [
-    ("chaos-a", "12.50"),
-    ("chaos-b", "49.99"),
-    ("chaos-c", "99.00"),
-    ("chaos-d", "250.00"),
-    ("chaos-e", "19.95"),
-    ("chaos-f", "5.00"),
-];
-pub const SCARCE: [(&str, &str, i32); 3] = [
-    ("chaos-scarce-1", "30.00", 15),
-    ("chaos-scarce-2", "30.00", 10),
-    ("chaos-scarce-3", "30.00", 5),
-];
-pub const LUXURY: (&str, &str) = ("chaos-luxury", "6000.00");
-
 impl Cluster {
-    pub async fn start(config: &ChaosConfig) -> anyhow::Result<Self> {
+    pub async fn start(config: &ClusterConfig) -> anyhow::Result<Self> {
         let logs = config.work_dir.join("logs");
         std::fs::create_dir_all(&logs)?;
 
         // A database of its own, created afresh.
         let server = PgConnectOptions::from_str(&config.database_url).context("DATABASE_URL")?;
-        let database_name = format!("orderflow_chaos_{}", config.seed);
-        drop_database(&server, &database_name).await?;
-        let database = server.clone().database(&database_name);
+        drop_database(&server, &config.database_name).await?;
+        let database = server.clone().database(&config.database_name);
         orderflow_store::create_database_if_missing(&database).await?;
         let store = Store::connect_lazy(database.clone(), 4);
         store.migrate().await?;
-        let initial_stock = load_catalog(&store).await?;
+        let initial_stock = load_catalog(&store, &config.products).await?;
         let mut url = url::Url::parse(&config.database_url).context("DATABASE_URL")?;
-        url.set_path(&database_name);
+        url.set_path(&config.database_name);
 
         // Temporal, on ports of its own so it never disturbs a dev server.
         let temporal_address = format!("127.0.0.1:{}", config.temporal_port);
@@ -180,33 +188,28 @@ impl Cluster {
         let _ = std::fs::remove_file(&state);
         let port = config.temporal_port.to_string();
         let state = state.to_string_lossy().into_owned();
-        let mut temporal = Process::new(
-            "temporal",
-            &config.temporal_cli,
-            &[
-                "server",
-                "start-dev",
-                "--headless",
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                &port,
-                "--db-filename",
-                &state,
-                "--log-level",
-                "warn",
-            ],
-            vec![],
-            &logs,
-        );
+        let mut args = vec![
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--db-filename",
+            &state,
+            "--log-level",
+            "warn",
+        ];
+        args.extend(config.temporal_args.iter().map(String::as_str));
+        let mut temporal = Process::new("temporal", &config.temporal_cli, &args, vec![], &logs);
         temporal.start()?;
-        let task_queue = format!("chaos-{}", config.seed);
         let common = vec![
             ("DATABASE_URL".to_owned(), url.to_string()),
             ("DATABASE_MAX_CONNECTIONS".to_owned(), "5".to_owned()),
             ("TEMPORAL_HOST".to_owned(), "127.0.0.1".to_owned()),
             ("TEMPORAL_PORT".to_owned(), port.clone()),
-            ("TEMPORAL_TASK_QUEUE".to_owned(), task_queue.clone()),
+            ("TEMPORAL_TASK_QUEUE".to_owned(), config.task_queue.clone()),
             ("RUST_LOG".to_owned(), "info,temporalio_sdk_core=warn".to_owned()),
         ];
 
@@ -215,43 +218,44 @@ impl Cluster {
             temporal_address,
             temporal_cli: config.temporal_cli.clone(),
             apis: Vec::new(),
-            api_urls: Vec::new(),
             workers: Vec::new(),
+            servers: Vec::new(),
+            api_urls: Vec::new(),
             store,
             database,
-            database_name,
-            task_queue,
+            database_name: config.database_name.clone(),
+            task_queue: config.task_queue.clone(),
             initial_stock,
         };
         cluster.wait_for_temporal().await?;
 
-        for i in 0..config.apis {
-            let port = config.http_port + i as u16;
-            let mut env = common.clone();
-            env.push(("HTTP_HOST".into(), "127.0.0.1".into()));
-            env.push(("HTTP_PORT".into(), port.to_string()));
-            let mut api =
-                Process::new(&format!("api-{i}"), &config.orderflow_bin, &["api"], env, &logs);
-            api.start()?;
-            cluster.apis.push(api);
-            cluster.api_urls.push(format!("http://127.0.0.1:{port}"));
-        }
-        for i in 0..config.workers {
-            let mut env = common.clone();
-            // A little latency and a few transient failures widen the windows faults land in.
-            env.push(("PAYMENT_DELAY_MS".into(), "10".into()));
-            env.push(("INVENTORY_DELAY_MS".into(), "5".into()));
-            env.push(("PAYMENT_TRANSIENT_FAILURE_RATE".into(), "0.05".into()));
-            env.push(("NOTIFICATION_FAILURE_RATE".into(), "0.05".into()));
-            let mut worker = Process::new(
-                &format!("worker-{i}"),
-                &config.orderflow_bin,
-                &["worker"],
-                env,
-                &logs,
-            );
-            worker.start()?;
-            cluster.workers.push(worker);
+        let mut http_port = config.http_port;
+        let start =
+            |name: String, role: &str, env: Vec<(String, String)>| -> anyhow::Result<Process> {
+                let mut process = Process::new(&name, &config.orderflow_bin, &[role], env, &logs);
+                process.start()?;
+                Ok(process)
+            };
+        let roles = [("api", config.apis), ("serve", config.servers), ("worker", config.workers)];
+        for (role, count) in roles {
+            for i in 0..count {
+                let mut env = common.clone();
+                if role != "api" {
+                    env.extend(config.worker_env.iter().cloned());
+                }
+                if role != "worker" {
+                    env.push(("HTTP_HOST".into(), "127.0.0.1".into()));
+                    env.push(("HTTP_PORT".into(), http_port.to_string()));
+                    cluster.api_urls.push(format!("http://127.0.0.1:{http_port}"));
+                    http_port += 1;
+                }
+                let process = start(format!("{role}-{i}"), role, env)?;
+                match role {
+                    "api" => cluster.apis.push(process),
+                    "serve" => cluster.servers.push(process),
+                    _ => cluster.workers.push(process),
+                }
+            }
         }
         cluster.wait_for_apis().await?;
         Ok(cluster)
@@ -309,12 +313,13 @@ impl Cluster {
     }
 
     /// After the faults: every process running again and none paused.
+    /// After the faults: every process running again and none paused.
     pub async fn heal(&mut self) -> anyhow::Result<()> {
         if !self.temporal.is_running() {
             self.temporal.start()?;
         }
         self.wait_for_temporal().await?;
-        for process in self.apis.iter_mut().chain(self.workers.iter_mut()) {
+        for process in self.processes_mut() {
             if process.paused {
                 process.resume();
             }
@@ -326,34 +331,38 @@ impl Cluster {
     }
 
     pub async fn shutdown(&mut self) {
-        for process in self.apis.iter_mut().chain(self.workers.iter_mut()) {
+        for process in self.processes_mut() {
             process.stop(Duration::from_secs(10)).await;
         }
         self.temporal.stop(Duration::from_secs(10)).await;
     }
 
+    fn processes_mut(&mut self) -> impl Iterator<Item = &mut Process> {
+        self.apis.iter_mut().chain(self.servers.iter_mut()).chain(self.workers.iter_mut())
+    }
+
+    /// The logs of every process that runs a worker.
     pub fn worker_logs(&self) -> Vec<PathBuf> {
-        self.workers.iter().map(|w| w.log_path().to_owned()).collect()
+        self.workers.iter().chain(&self.servers).map(|w| w.log_path().to_owned()).collect()
     }
 }
 
-async fn load_catalog(store: &Store) -> anyhow::Result<BTreeMap<String, i32>> {
-    let mut products: Vec<(&str, &str, i32)> =
-        PLENTIFUL.iter().map(|(id, price)| (*id, *price, 100_000)).collect();
-    products.extend(SCARCE);
-    products.push((LUXURY.0, LUXURY.1, 100_000));
+async fn load_catalog(
+    store: &Store,
+    products: &[(String, String, i32)],
+) -> anyhow::Result<BTreeMap<String, i32>> {
     let mut initial = BTreeMap::new();
     for (id, price, available) in products {
         store
             .add_product(&NewProduct {
-                id: id.into(),
-                name: format!("Chaos {id}"),
+                id: id.clone(),
+                name: format!("Product {id}"),
                 sku: id.to_uppercase(),
                 price: Decimal::from_str(price)?,
-                available,
+                available: *available,
             })
             .await?;
-        initial.insert(id.to_owned(), available);
+        initial.insert(id.clone(), *available);
     }
     Ok(initial)
 }

@@ -4,14 +4,13 @@
 //! small run is part of `make test`, a big one is `make chaos`.
 
 mod check;
-pub mod cluster;
 pub mod faults;
 mod load;
 
 pub use faults::{Fault, FaultPlan, FaultRecord};
 
+use crate::cluster::{Cluster, ClusterConfig};
 use anyhow::Context;
-use cluster::Cluster;
 use load::{Load, OrderAttempt};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -65,13 +64,65 @@ impl Report {
     }
 }
 
+/// The chaos catalog: plenty of most things, very little of a few, and one product so expensive
+/// that two of them are declined by the payment provider.
+const PLENTIFUL: [(&str, &str); 6] = [
+    ("chaos-a", "12.50"),
+    ("chaos-b", "49.99"),
+    ("chaos-c", "99.00"),
+    ("chaos-d", "250.00"),
+    ("chaos-e", "19.95"),
+    ("chaos-f", "5.00"),
+];
+const SCARCE: [(&str, &str, i32); 3] = [
+    ("chaos-scarce-1", "30.00", 15),
+    ("chaos-scarce-2", "30.00", 10),
+    ("chaos-scarce-3", "30.00", 5),
+];
+const LUXURY: (&str, &str) = ("chaos-luxury", "6000.00");
+
+impl ChaosConfig {
+    fn cluster(&self) -> ClusterConfig {
+        let mut products: Vec<(String, String, i32)> = PLENTIFUL
+            .iter()
+            .map(|(id, price)| (id.to_string(), price.to_string(), 100_000))
+            .collect();
+        products
+            .extend(SCARCE.iter().map(|(id, price, n)| (id.to_string(), price.to_string(), *n)));
+        products.push((LUXURY.0.into(), LUXURY.1.into(), 100_000));
+        let env = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        ClusterConfig {
+            orderflow_bin: self.orderflow_bin.clone(),
+            temporal_cli: self.temporal_cli.clone(),
+            database_url: self.database_url.clone(),
+            database_name: format!("orderflow_chaos_{}", self.seed),
+            temporal_port: self.temporal_port,
+            temporal_args: Vec::new(),
+            http_port: self.http_port,
+            apis: self.apis,
+            workers: self.workers,
+            servers: 0,
+            // A little latency and a few transient failures widen the windows faults land in.
+            worker_env: vec![
+                env("PAYMENT_DELAY_MS", "10"),
+                env("INVENTORY_DELAY_MS", "5"),
+                env("PAYMENT_TRANSIENT_FAILURE_RATE", "0.05"),
+                env("NOTIFICATION_FAILURE_RATE", "0.05"),
+            ],
+            task_queue: format!("chaos-{}", self.seed),
+            products,
+            work_dir: self.work_dir.clone(),
+        }
+    }
+}
+
 /// Runs the whole thing: start the cluster, load + faults, heal, wait for quiescence, check.
 pub async fn run(config: ChaosConfig) -> anyhow::Result<Report> {
     println!(
         "chaos: seed {} — {} orders, {} API + {} worker processes",
         config.seed, config.orders, config.apis, config.workers
     );
-    let mut cluster = Cluster::start(&config).await.context("starting the cluster")?;
+    let mut cluster = Cluster::start(&config.cluster()).await.context("starting the cluster")?;
     let result = storm_and_check(&config, &mut cluster).await;
     cluster.shutdown().await;
     result

@@ -2,7 +2,7 @@
 //! client does (only with an Idempotency-Key), sending duplicates, and cancelling at random
 //! moments. Everything a client was told is recorded for the checker.
 
-use crate::cluster::{LUXURY, PLENTIFUL, SCARCE};
+use super::{LUXURY, PLENTIFUL, SCARCE};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};

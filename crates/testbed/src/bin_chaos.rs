@@ -1,5 +1,5 @@
 use clap::Parser;
-use orderflow_chaos::{ChaosConfig, FaultPlan};
+use orderflow_testbed::chaos::{ChaosConfig, FaultPlan};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -84,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
         quiescence_timeout: Duration::from_secs(args.quiescence_timeout),
         replay_sample: args.replay_sample,
     };
-    let report = orderflow_chaos::run(config).await?;
+    let report = orderflow_testbed::chaos::run(config).await?;
     println!("{report}");
     if !report.passed() {
         eprintln!("chaos: invariants violated; reproduce with --seed {seed}");

@@ -1,8 +1,8 @@
 //! The invariants, checked from PostgreSQL, Temporal and the clients' records once the cluster
 //! is quiet. Each returns the orders that break it (a few examples, and how many).
 
+use super::load::OrderAttempt;
 use crate::cluster::Cluster;
-use crate::load::OrderAttempt;
 use futures::StreamExt;
 use orderflow_workflow::OrderWorkflow;
 use std::collections::{BTreeMap, HashMap};

@@ -1,0 +1,102 @@
+use clap::Parser;
+use orderflow_testbed::bench::{BenchConfig, baseline::Shape};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Measures OrderFlow over HTTP (`orderflow serve`, own Temporal dev server, fresh database)
+/// next to the engine baseline, and writes JSON + SVG results.
+#[derive(Parser)]
+#[command(name = "orderflow-bench", version)]
+struct Args {
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Orders (or baseline workflows) in flight in the saturated phases.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Open-loop rates, as fractions of the saturated rate.
+    #[arg(long, value_delimiter = ',', default_value = "0.25,0.5,0.75,0.9")]
+    sweep: Vec<f64>,
+    /// Connections reading the status endpoint.
+    #[arg(long, default_value_t = 32)]
+    status_connections: usize,
+    /// `temporal server start-dev` SQLite pragmas, e.g. `journal_mode=WAL,synchronous=NORMAL`.
+    #[arg(long, value_delimiter = ',', default_value = "journal_mode=WAL,synchronous=NORMAL")]
+    sqlite_pragma: Vec<String>,
+    /// Run the baseline's steps as regular (not local) activities.
+    #[arg(long)]
+    baseline_regular_activities: bool,
+    /// Start baseline workflows without eager start.
+    #[arg(long)]
+    baseline_no_eager: bool,
+    /// `KEY=VALUE` environment for the `orderflow serve` process (repeatable).
+    #[arg(long = "service-env", value_parser = parse_env)]
+    service_env: Vec<(String, String)>,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres:password@localhost:5432/orderflow"
+    )]
+    database_url: String,
+    #[arg(long)]
+    orderflow_bin: Option<PathBuf>,
+    #[arg(long, env = "TEMPORAL_CLI", default_value = "temporal")]
+    temporal_cli: PathBuf,
+    #[arg(long, default_value_t = 17333)]
+    temporal_port: u16,
+    #[arg(long, default_value_t = 18180)]
+    http_port: u16,
+    /// Results go to <out>.json and <out>.svg.
+    #[arg(long, default_value = "bench-results/latest")]
+    out: PathBuf,
+    /// A name for this configuration in the results.
+    #[arg(long, default_value = "default")]
+    label: String,
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let orderflow_bin = match args.orderflow_bin {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("orderflow"),
+    };
+    let config = BenchConfig {
+        orderflow_bin,
+        temporal_cli: args.temporal_cli,
+        database_url: args.database_url,
+        temporal_port: args.temporal_port,
+        http_port: args.http_port,
+        temporal_args: args
+            .sqlite_pragma
+            .iter()
+            .flat_map(|p| ["--sqlite-pragma".to_owned(), p.clone()])
+            .collect(),
+        service_env: args.service_env,
+        baseline: Shape {
+            local_activities: !args.baseline_regular_activities,
+            eager_start: !args.baseline_no_eager,
+        },
+        phase: Duration::from_secs(args.seconds),
+        concurrency: args.concurrency,
+        sweep: args.sweep,
+        status_connections: args.status_connections,
+        work_dir: PathBuf::from(".data/bench"),
+        label: args.label,
+    };
+    let report = orderflow_testbed::bench::run(config).await?;
+    report.save(&args.out)?;
+    println!("{report}");
+    println!(
+        "results: {} and {}",
+        args.out.with_extension("json").display(),
+        args.out.with_extension("svg").display()
+    );
+    Ok(())
+}
