@@ -6,7 +6,7 @@ HTTP_PORT ?= 8080
 TEMPORAL_UI_PORT ?= 8233
 BASE_URL := http://localhost:$(HTTP_PORT)
 
-.PHONY: help deps fmt lint test check build dev chaos health create-order get-status cancel-order temporal-ui logs
+.PHONY: help deps fmt lint test check build dev chaos bench health create-order get-status cancel-order temporal-ui logs
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ build: ## Release build of the binary (target/release/orderflow)
 
 dev: ## Run OrderFlow (API + worker) in the foreground, with everything it needs
 	bash scripts/dev.sh
+
+bench: ## Benchmark OrderFlow against the engine baseline (make bench ARGS="--seconds 30")
+	bash scripts/bench.sh $(ARGS)
 
 chaos: ## The big chaos run: 2000 orders under every fault (make chaos ARGS="--seed 42 --orders 5000")
 	bash scripts/chaos.sh $(ARGS)

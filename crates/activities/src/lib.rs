@@ -6,7 +6,7 @@ use orderflow_domain::{ErrorCode, NewOrder, OrderId};
 use orderflow_providers::{ChargeError, Notifier, PaymentGateway};
 use orderflow_store::Store;
 use orderflow_workflow::{
-    NotificationRequest, PaymentReceipt, PaymentRequest, ReleaseRequest, StepReport, activity,
+    NotificationRequest, OrderEnd, PaymentReceipt, PaymentRequest, StepReport, activity,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,9 +72,21 @@ impl OrderSteps {
         // The order id is the provider's idempotency key: a charge repeated after a crash
         // between "charged" and "recorded" is the same charge.
         match self.payments.charge(&order.to_string(), request.amount).await {
-            Ok(payment_id) => {
-                self.store.record_capture(order, &payment_id, request.amount).await?;
+            Ok(payment_id)
+                if self.store.record_capture(order, &payment_id, request.amount).await? =>
+            {
                 Ok(PaymentReceipt { payment_id, attempt: attempt(&ctx) })
+            }
+            Ok(_) => {
+                // The order was closed while this charge was under way (a worker that froze or
+                // lost its workflow): give the money back at once.
+                self.payments.refund(&order.to_string()).await?;
+                Err(ActivityError::application(
+                    ApplicationFailure::builder("the order was closed; the charge was refunded")
+                        .type_name("order_closed".to_owned())
+                        .non_retryable(true)
+                        .build(),
+                ))
             }
             Err(ChargeError::Declined(reason)) => {
                 self.store.record_decline(order, request.amount, &reason).await?;
@@ -115,6 +127,16 @@ impl OrderSteps {
         Ok(report(&ctx))
     }
 
+    #[activity(definition = activity::CloseOrder)]
+    pub async fn close_order(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        request: OrderEnd,
+    ) -> Result<StepReport, ActivityError> {
+        self.store.close_order(request.order_id, &request.ending).await?;
+        Ok(report(&ctx))
+    }
+
     #[activity(definition = activity::RefundPayment)]
     pub async fn refund_payment(
         self: Arc<Self>,
@@ -130,7 +152,7 @@ impl OrderSteps {
     pub async fn release_stock(
         self: Arc<Self>,
         ctx: ActivityContext,
-        request: ReleaseRequest,
+        request: OrderEnd,
     ) -> Result<StepReport, ActivityError> {
         self.store.release_stock(request.order_id, &request.ending).await?;
         Ok(report(&ctx))

@@ -17,17 +17,13 @@ use temporalio_client::{
 /// How long the API waits for Temporal (and, for updates and queries, for a worker).
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The workflow task timeout of an order (Temporal's default is 10 s).
+const WORKFLOW_TASK_TIMEOUT: Duration = Duration::from_secs(2);
+
 #[derive(Clone)]
 pub struct Orchestrator {
     client: Client,
     task_queue: String,
-}
-
-/// Whether `start` started the workflow or found it started already.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Started {
-    Now,
-    Before,
 }
 
 /// What Temporal knows of an order's workflow.
@@ -58,17 +54,23 @@ impl Orchestrator {
 
     /// Starts the order's workflow. Starting it again is not an error (its id is the order's,
     /// and the reuse policy forbids a second run), which is what makes retries safe.
-    pub async fn start(&self, order: NewOrder) -> Result<Started, ApiError> {
+    pub async fn start(&self, order: NewOrder) -> Result<(), ApiError> {
         let options = WorkflowStartOptions::new(
             self.task_queue.clone(),
             order.order_id.workflow_id().to_string(),
         )
         .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+        // With a worker in this process (`orderflow serve`), the server hands the first
+        // workflow task straight back in the start response: one round trip saved per order.
+        .enable_eager_workflow_start(true)
+        // Steps run as local activities inside a workflow task; a long step keeps that task
+        // open and the worker heartbeats it at 80% of this timeout. Only then can a pending
+        // cancel update reach the workflow, so this bounds how long a cancel request waits.
+        .task_timeout(WORKFLOW_TASK_TIMEOUT)
         .rpc_options(rpc_options())
         .build();
         match self.client.start_workflow(OrderWorkflow::run, order, options).await {
-            Ok(_) => Ok(Started::Now),
-            Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(Started::Before),
+            Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
             Err(WorkflowStartError::Rpc(status)) => Err(unavailable(&status)),
             Err(other) => Err(ApiError::Internal(other.into())),
         }

@@ -1,7 +1,7 @@
 //! The original service's order endpoints: create, status, cancel, state.
 
 use crate::extract::OrderRef;
-use crate::orchestrator::{Cancellation, Execution, Started};
+use crate::orchestrator::{Cancellation, Execution};
 use crate::{ApiContext, ApiError, AppJson};
 use axum::Json;
 use axum::extract::State;
@@ -106,18 +106,15 @@ pub async fn create_order(
     ))
 }
 
-/// A request repeated with its Idempotency-Key: the answer is the order the first one created.
-/// Its workflow is started only if the first attempt did not get that far (no order row yet):
-/// an order that has run is never run again, even after Temporal has forgotten its workflow.
+/// A request repeated with its Idempotency-Key: the answer (200) is the order the first one
+/// created. Its workflow is started only if the first attempt may not have got that far (no
+/// order row yet; starting twice is harmless): an order that has run is never run again, even
+/// after Temporal has forgotten its workflow.
 async fn repeated(ctx: &ApiContext, order: NewOrder) -> Result<Response, ApiError> {
     record_ids(order.order_id);
     let workflow_id = order.order_id.workflow_id();
-    if ctx.store.order(order.order_id).await?.is_none()
-        && ctx.orchestrator.start(order).await? == Started::Now
-    {
-        tracing::info!("order accepted on a repeated request");
-        let message = "Order accepted; processing started".into();
-        return Ok(accepted(StatusCode::CREATED, workflow_id, OrderStatus::Pending, message));
+    if ctx.store.order(order.order_id).await?.is_none() {
+        ctx.orchestrator.start(order).await?;
     }
     let (status, message, _) = current_status(ctx, workflow_id).await?.unwrap_or((
         OrderStatus::Pending,

@@ -17,6 +17,8 @@ pub enum Step {
     ProcessPayment,
     ConfirmOrder,
     NotifyCustomer,
+    /// Records that the order will not complete (failed or cancelled) before compensating.
+    CloseOrder,
     RefundPayment,
     ReleaseStock,
 }
@@ -29,6 +31,7 @@ impl Step {
             Self::ProcessPayment => "process_payment",
             Self::ConfirmOrder => "confirm_order",
             Self::NotifyCustomer => "notify_customer",
+            Self::CloseOrder => "close_order",
             Self::RefundPayment => "refund_payment",
             Self::ReleaseStock => "release_stock",
         }
@@ -41,6 +44,7 @@ impl Step {
             Self::ProcessPayment,
             Self::ConfirmOrder,
             Self::NotifyCustomer,
+            Self::CloseOrder,
             Self::RefundPayment,
             Self::ReleaseStock,
         ]

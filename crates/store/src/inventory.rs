@@ -4,6 +4,10 @@
 //! keeps concurrent orders from deadlocking. Reservation is a conditional decrement
 //! (`available >= quantity` in the UPDATE itself), so there is no read-then-write race and
 //! N concurrent orders for the last K units sell exactly K.
+//!
+//! Closed orders are fenced: once an order is failed or cancelled (`close_order`), reserving or
+//! confirming it does nothing. A step that a frozen or partitioned worker runs late, after the
+//! workflow has moved on without it, therefore cannot hold or sell stock for a closed order.
 
 use crate::{Result, Store};
 use orderflow_domain::{OrderEnding, OrderId};
@@ -24,8 +28,11 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn reserve_stock(&self, id: OrderId) -> Result<Result<(), InsufficientStock>> {
         let mut tx = self.pool.begin().await?;
-        if !lock_order(&mut tx, id).await? {
+        let Some(status) = lock_order(&mut tx, id).await? else {
             return Err(sqlx::Error::RowNotFound);
+        };
+        if is_closed(&status) {
+            return Ok(Ok(()));
         }
         let already: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM reservations WHERE order_id = $1)")
@@ -87,7 +94,7 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn confirm_order(&self, id: OrderId) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        if lock_order(&mut tx, id).await? {
+        if lock_order(&mut tx, id).await?.is_some_and(|status| !is_closed(&status)) {
             let sold = settle_reservations(&mut tx, id, "sold").await?;
             for (product_id, quantity) in &sold {
                 sqlx::query(
@@ -116,7 +123,7 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn release_stock(&self, id: OrderId, ending: &OrderEnding) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        if lock_order(&mut tx, id).await? {
+        if lock_order(&mut tx, id).await?.is_some() {
             let released = settle_reservations(&mut tx, id, "released").await?;
             for (product_id, quantity) in &released {
                 sqlx::query(
@@ -129,35 +136,60 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            let (code, message) = match ending {
-                OrderEnding::Failed { code, message } => {
-                    (Some(code.as_str()), Some(message.as_str()))
-                }
-                OrderEnding::Cancelled => (None, None),
-            };
-            sqlx::query(
-                "UPDATE orders SET status = $2, error_code = $3, error_message = $4,
-                        current_step = 'release_stock', completed_at = now(), updated_at = now()
-                 WHERE id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')",
-            )
-            .bind(id.as_uuid())
-            .bind(ending.status().as_str())
-            .bind(code)
-            .bind(message)
-            .execute(&mut *tx)
-            .await?;
+            end_order(&mut tx, id, ending, "release_stock").await?;
+        }
+        tx.commit().await
+    }
+
+    /// Ends the order failed or cancelled (unless it has ended already), which fences it: see
+    /// the module comment. The first step of rolling an order back.
+    #[tracing::instrument(skip(self))]
+    pub async fn close_order(&self, id: OrderId, ending: &OrderEnding) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if lock_order(&mut tx, id).await?.is_some() {
+            end_order(&mut tx, id, ending, "close_order").await?;
         }
         tx.commit().await
     }
 }
 
-/// Locks the order row for the rest of the transaction; `false` if there is no such order.
-async fn lock_order(tx: &mut PgConnection, id: OrderId) -> Result<bool> {
-    let row: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM orders WHERE id = $1 FOR UPDATE")
+async fn end_order(
+    tx: &mut PgConnection,
+    id: OrderId,
+    ending: &OrderEnding,
+    step: &str,
+) -> Result<()> {
+    let (code, message) = match ending {
+        OrderEnding::Failed { code, message } => (Some(code.as_str()), Some(message.as_str())),
+        OrderEnding::Cancelled => (None, None),
+    };
+    sqlx::query(
+        "UPDATE orders SET status = $2, error_code = $3, error_message = $4,
+                current_step = $5, completed_at = now(), updated_at = now()
+         WHERE id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')",
+    )
+    .bind(id.as_uuid())
+    .bind(ending.status().as_str())
+    .bind(code)
+    .bind(message)
+    .bind(step)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Failed or cancelled: nothing may be reserved, sold or charged for it any more.
+pub(crate) fn is_closed(status: &str) -> bool {
+    matches!(status, "failed" | "cancelled")
+}
+
+/// Locks the order row for the rest of the transaction and returns its status; `None` if
+/// there is no such order.
+pub(crate) async fn lock_order(tx: &mut PgConnection, id: OrderId) -> Result<Option<String>> {
+    sqlx::query_scalar("SELECT status FROM orders WHERE id = $1 FOR UPDATE")
         .bind(id.as_uuid())
         .fetch_optional(tx)
-        .await?;
-    Ok(row.is_some())
+        .await
 }
 
 /// Moves the order's held reservations to `to`, returning (product, quantity) sorted by product

@@ -1,3 +1,4 @@
+use crate::inventory::{is_closed, lock_order};
 use crate::{Result, Store};
 use orderflow_domain::{Money, OrderId};
 use rust_decimal::Decimal;
@@ -24,14 +25,19 @@ impl Store {
     }
 
     /// Records a captured payment. The order's one payment row makes a second capture of the
-    /// same order impossible; recording the same capture again changes nothing.
+    /// same order impossible; recording the same capture again changes nothing. Records nothing
+    /// and returns `false` if the order is closed (failed or cancelled, see `close_order`): the
+    /// caller must then give the money back.
     pub async fn record_capture(
         &self,
         order: OrderId,
         payment_id: &str,
         amount: Money,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
+        if lock_order(&mut tx, order).await?.is_none_or(|status| is_closed(&status)) {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO payments (order_id, payment_id, amount, status) VALUES ($1, $2, $3, 'captured')
              ON CONFLICT (order_id) DO NOTHING",
@@ -46,7 +52,8 @@ impl Store {
             .bind(payment_id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn record_decline(&self, order: OrderId, amount: Money, reason: &str) -> Result<()> {

@@ -273,3 +273,43 @@ async fn the_demo_catalog_is_the_original_one_and_loading_it_again_changes_nothi
     );
     assert_eq!(products.iter().map(|p| p.available + p.reserved).sum::<i32>(), 375);
 }
+
+/// A step run late by a worker that froze or lost its workflow must not hold stock, sell stock
+/// or keep money for an order that has since been closed.
+#[tokio::test]
+async fn a_closed_order_is_fenced_against_late_steps() {
+    let store = store().await;
+    add_product(&store, "p", 10).await;
+    let ending = OrderEnding::Cancelled;
+
+    // Closed before its reservation ran: the late reservation holds nothing.
+    let never_reserved = placed(&store, &[("p", 2)]).await;
+    store.close_order(never_reserved, &ending).await.unwrap();
+    store.close_order(never_reserved, &ending).await.unwrap(); // a retry
+    store.reserve_stock(never_reserved).await.unwrap().unwrap();
+    assert_eq!(stock(&store, "p").await, (10, 0, 0));
+    assert_eq!(store.order(never_reserved).await.unwrap().unwrap().status, "cancelled");
+
+    // Closed while holding stock: a late confirmation sells nothing; release gives it back.
+    let reserved = placed(&store, &[("p", 3)]).await;
+    store.reserve_stock(reserved).await.unwrap().unwrap();
+    store.close_order(reserved, &ending).await.unwrap();
+    store.confirm_order(reserved).await.unwrap();
+    assert_eq!(stock(&store, "p").await, (7, 3, 0));
+    store.release_stock(reserved, &ending).await.unwrap();
+    assert_eq!(stock(&store, "p").await, (10, 0, 0));
+    assert_eq!(store.order(reserved).await.unwrap().unwrap().status, "cancelled");
+
+    // A late capture is refused, so the caller refunds it.
+    let amount = Money::parse("amount", Decimal::new(1000, 2)).unwrap();
+    assert!(!store.record_capture(reserved, "pay_late", amount).await.unwrap());
+    assert!(store.payment(reserved).await.unwrap().is_none());
+
+    // A completed order is not reopened by closing it.
+    let done = placed(&store, &[("p", 1)]).await;
+    store.reserve_stock(done).await.unwrap().unwrap();
+    assert!(store.record_capture(done, "pay_done", amount).await.unwrap());
+    store.confirm_order(done).await.unwrap();
+    store.close_order(done, &ending).await.unwrap();
+    assert_eq!(store.order(done).await.unwrap().unwrap().status, "completed");
+}

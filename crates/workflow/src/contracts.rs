@@ -34,8 +34,9 @@ pub struct NotificationRequest {
     pub message: String,
 }
 
+/// How an order that will not complete ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReleaseRequest {
+pub struct OrderEnd {
     pub order_id: OrderId,
     pub ending: OrderEnding,
 }
@@ -101,6 +102,14 @@ impl OrderActivities {
         unimplemented!()
     }
 
+    /// Records that the order ends failed or cancelled, before its compensations. From then on
+    /// no step can hold stock for it or capture a payment for it, even one still running on a
+    /// worker that lost track of it (see `orderflow_store` for the fences).
+    #[activity(name = "close_order")]
+    pub fn close_order(_: OrderEnd) -> Result<StepReport, ActivityError> {
+        unimplemented!()
+    }
+
     /// Compensation: refunds the order's payment if one was captured.
     #[activity(name = "refund_payment")]
     pub fn refund_payment(_: OrderId) -> Result<StepReport, ActivityError> {
@@ -109,7 +118,7 @@ impl OrderActivities {
 
     /// Compensation: releases held stock and ends the order failed or cancelled.
     #[activity(name = "release_stock")]
-    pub fn release_stock(_: ReleaseRequest) -> Result<StepReport, ActivityError> {
+    pub fn release_stock(_: OrderEnd) -> Result<StepReport, ActivityError> {
         unimplemented!()
     }
 }

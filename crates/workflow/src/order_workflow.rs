@@ -5,24 +5,31 @@
 //! always completes and returns the final [`OrderState`].
 
 use crate::contracts::{
-    Attempted, CancelAccepted, NotificationRequest, OrderActivities, PaymentRequest, ReleaseRequest,
+    Attempted, CancelAccepted, NotificationRequest, OrderActivities, OrderEnd, PaymentRequest,
 };
-use crate::step_options;
+use crate::step_options::StepPolicy;
 use chrono::{DateTime, Utc};
 use orderflow_domain::{ErrorCode, NewOrder, OrderEnding, OrderState, Step};
 use std::time::SystemTime;
 use temporalio_common::ActivityDefinition;
-use temporalio_common::error::{IncomingError, RetryState};
+use temporalio_common::error::RetryState;
+use temporalio_common::protos::temporal::api::failure::v1::{Failure, failure::FailureInfo};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, SyncWorkflowContext, WorkflowContext,
-    WorkflowContextView, WorkflowResult,
+    ActivityExecutionError, SyncWorkflowContext, WorkflowContext, WorkflowContextView,
+    WorkflowResult,
 };
+
+/// Orders started since this patch run their steps as local activities (see `StepPolicy`);
+/// orders started before it keep regular activities, so their histories still replay.
+pub const LOCAL_STEPS_PATCH: &str = "local-activity-steps";
 
 #[workflow]
 pub struct OrderWorkflow {
     order: NewOrder,
     state: OrderState,
+    /// Whether steps run as local activities (decided once, by `LOCAL_STEPS_PATCH`).
+    local_steps: bool,
 }
 
 /// Why the forward path stopped before the order completed.
@@ -37,11 +44,13 @@ impl OrderWorkflow {
     pub fn new(ctx: &WorkflowContextView, order: NewOrder) -> Self {
         // The start time recorded in history: deterministic, like all workflow time.
         let state = OrderState::new(&order, clock(ctx.start_time()));
-        Self { order, state }
+        Self { order, state, local_steps: false }
     }
 
     #[run(name = "OrderWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<OrderState> {
+        let local_steps = ctx.patched(LOCAL_STEPS_PATCH);
+        ctx.state_mut(|w| w.local_steps = local_steps);
         if let Err(halt) = go_forward(ctx).await {
             roll_back(ctx, halt).await;
         }
@@ -90,21 +99,15 @@ async fn go_forward(ctx: &Ctx) -> Result<(), Halt> {
         Step::CreateOrder,
         OrderActivities::create_order,
         order.clone(),
-        step_options::until_done(),
+        StepPolicy::until_done(),
     )
     .await
     .map_err(failure)?;
     stop_if_cancelled(ctx)?;
 
-    run_step(
-        ctx,
-        Step::ReserveStock,
-        OrderActivities::reserve_stock,
-        id,
-        step_options::until_done(),
-    )
-    .await
-    .map_err(failure)?;
+    run_step(ctx, Step::ReserveStock, OrderActivities::reserve_stock, id, StepPolicy::until_done())
+        .await
+        .map_err(failure)?;
     stop_if_cancelled(ctx)?;
 
     let payment = PaymentRequest { order_id: id, amount: order.total };
@@ -113,7 +116,7 @@ async fn go_forward(ctx: &Ctx) -> Result<(), Halt> {
         Step::ProcessPayment,
         OrderActivities::process_payment,
         payment,
-        step_options::payment(),
+        StepPolicy::payment(),
     )
     .await
     .map_err(payment_failure)?;
@@ -126,7 +129,7 @@ async fn go_forward(ctx: &Ctx) -> Result<(), Halt> {
         Step::ConfirmOrder,
         OrderActivities::confirm_order,
         id,
-        step_options::until_done(),
+        StepPolicy::point_of_no_return(),
     )
     .await
     .map_err(failure)?;
@@ -135,10 +138,15 @@ async fn go_forward(ctx: &Ctx) -> Result<(), Halt> {
     Ok(())
 }
 
-/// Compensations, newest first: refund the payment if one may have been taken, then release
-/// the stock (which also records how the order ended). Both are idempotent and retried until
-/// they succeed, and they run on their own cancellation tokens: a cancelled workflow still
-/// gives the customer's money and the shop's stock back.
+/// Compensations, newest first: refund the payment, then release the stock. Both are
+/// idempotent and retried until they succeed, and they run on their own cancellation tokens: a
+/// cancelled workflow still gives the customer's money and the shop's stock back.
+///
+/// With local steps, a step may have had its effect without the workflow knowing (a worker ran
+/// it, then died or froze before its workflow task completed, and the workflow was replayed
+/// elsewhere). So the rollback does not trust its own history: it first closes the order, which
+/// fences out any such step still running (it can no longer hold stock or keep a payment), then
+/// refunds and releases whatever is there.
 async fn roll_back(ctx: &Ctx, halt: Halt) {
     let id = ctx.state(|w| w.order.order_id);
     let ending = match halt {
@@ -148,28 +156,43 @@ async fn roll_back(ctx: &Ctx, halt: Halt) {
         }
         Halt::Cancelled => OrderEnding::Cancelled,
     };
-    let payment_attempted =
-        ctx.state(|w| w.state.step_history.iter().any(|r| r.step == Step::ProcessPayment));
-    let declined = matches!(ending, OrderEnding::Failed { code: ErrorCode::PaymentDeclined, .. });
-    if payment_attempted && !declined {
-        // Retried until it succeeds; an error here means a non-retryable bug, already recorded
-        // in the step history, and releasing the stock must still happen.
+    let end = OrderEnd { order_id: id, ending };
+    // Retried until they succeed: an error here is a non-retryable bug, already recorded in the
+    // step history, and the compensations after it must still run.
+    let refund = if ctx.state(|w| w.local_steps) {
+        let _ = run_step(
+            ctx,
+            Step::CloseOrder,
+            OrderActivities::close_order,
+            end.clone(),
+            StepPolicy::until_done(),
+        )
+        .await;
+        true
+    } else {
+        // Orders started before local steps: their history is the truth.
+        let payment_attempted =
+            ctx.state(|w| w.state.step_history.iter().any(|r| r.step == Step::ProcessPayment));
+        let declined =
+            matches!(end.ending, OrderEnding::Failed { code: ErrorCode::PaymentDeclined, .. });
+        payment_attempted && !declined
+    };
+    if refund {
         let _ = run_step(
             ctx,
             Step::RefundPayment,
             OrderActivities::refund_payment,
             id,
-            step_options::until_done(),
+            StepPolicy::until_done(),
         )
         .await;
     }
-    let release = ReleaseRequest { order_id: id, ending };
     let _ = run_step(
         ctx,
         Step::ReleaseStock,
         OrderActivities::release_stock,
-        release,
-        step_options::until_done(),
+        end,
+        StepPolicy::until_done(),
     )
     .await;
     let now = clock(ctx.workflow_time());
@@ -190,7 +213,7 @@ async fn notify_customer(ctx: &Ctx) {
         Step::NotifyCustomer,
         OrderActivities::notify_customer,
         request,
-        step_options::notification(),
+        StepPolicy::notification(),
     )
     .await
     .is_ok();
@@ -215,23 +238,24 @@ async fn run_step<A>(
     step: Step,
     activity: A,
     input: A::Input,
-    options: ActivityOptions,
+    policy: StepPolicy,
 ) -> Result<A::Output, ActivityExecutionError>
 where
     A: ActivityDefinition,
     A::Output: Attempted,
 {
-    let max_attempts = options.retry_policy.as_ref().map_or(0, |p| p.maximum_attempts());
+    let max_attempts = policy.max_attempts();
     let started = clock(ctx.workflow_time());
     ctx.state_mut(|w| w.state.begin(step, started));
-    let result = ctx.execute_activity(activity, input, options).await;
+    let result = if policy.may_run_locally && ctx.state(|w| w.local_steps) {
+        ctx.execute_local_activity(activity, input, policy.local()).await
+    } else {
+        ctx.execute_activity(activity, input, policy.remote()).await
+    };
     let ended = clock(ctx.workflow_time());
     let (attempts, error) = match &result {
         Ok(output) => (output.attempt(), None),
-        Err(e) => {
-            let exhausted = matches!(e, ActivityExecutionError::Failed(f) if f.retry_state() == RetryState::MaximumAttemptsReached);
-            (if exhausted { max_attempts } else { 1 }, Some(message(e)))
-        }
+        Err(e) => (if retries_exhausted(e) { max_attempts } else { 1 }, Some(message(e))),
     };
     ctx.state_mut(|w| w.state.end_step(ended, attempts, error));
     result
@@ -253,19 +277,37 @@ fn payment_failure(e: ActivityExecutionError) -> Halt {
     }
 }
 
+/// The step's own error. A regular activity's failure wraps it as its cause; a local
+/// activity's failure is the error itself.
+fn root_failure(e: &ActivityExecutionError) -> Option<&Failure> {
+    e.cause().map(|cause| cause.failure()).or_else(|| e.failure())
+}
+
 fn application_type(e: &ActivityExecutionError) -> Option<&str> {
-    match e.cause()? {
-        IncomingError::Application(app) => app.type_name(),
+    match &root_failure(e)?.failure_info {
+        Some(FailureInfo::ApplicationFailureInfo(info)) => Some(info.r#type.as_str()),
         _ => None,
     }
 }
 
+/// Whether the step failed because its retry policy ran out of attempts. Regular activities
+/// say so; a local activity's failure does not, but a retryable application error can only
+/// reach the workflow once the attempts are spent.
+fn retries_exhausted(e: &ActivityExecutionError) -> bool {
+    if let ActivityExecutionError::Failed(f) = e
+        && f.retry_state() == RetryState::MaximumAttemptsReached
+    {
+        return true;
+    }
+    matches!(
+        root_failure(e).and_then(|f| f.failure_info.as_ref()),
+        Some(FailureInfo::ApplicationFailureInfo(info)) if !info.non_retryable
+    )
+}
+
 /// The most specific message: the activity's own error rather than "activity task failed".
 fn message(e: &ActivityExecutionError) -> String {
-    match e.cause() {
-        Some(cause) => cause.failure().message.clone(),
-        None => e.to_string(),
-    }
+    root_failure(e).map_or_else(|| e.to_string(), |f| f.message.clone())
 }
 
 fn clock(time: Option<SystemTime>) -> DateTime<Utc> {

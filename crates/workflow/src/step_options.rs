@@ -1,12 +1,13 @@
-//! Timeouts and retry policies of each kind of step.
+//! How each kind of step is run: its retry policy, with one timeout and cancellation rule for
+//! all of them.
 //!
-//! Every activity has a start-to-close timeout (a hung call is abandoned and retried) and runs
-//! with its own cancellation token, so a step already started always runs to its end: the
-//! workflow decides at step boundaries whether to go on, which keeps "what happened" exact.
+//! Every step has a start-to-close timeout (a hung call is abandoned and retried) and runs with
+//! its own cancellation token, so a step already started always runs to its end: the workflow
+//! decides at step boundaries whether to go on, which keeps "what happened" exact.
 
 use std::time::Duration;
 use temporalio_common::RetryPolicy;
-use temporalio_sdk::{ActivityOptions, WorkflowCancellationToken};
+use temporalio_sdk::{ActivityOptions, LocalActivityOptions, WorkflowCancellationToken};
 
 /// Longest a single attempt of any step may take before it is abandoned and retried elsewhere
 /// (a worker that died or froze mid-step). Every step is a few database statements or one
@@ -19,42 +20,68 @@ pub const PAYMENT_ATTEMPTS: u32 = 5;
 /// Attempts at notifying the customer before giving up (the order is not affected).
 pub const NOTIFICATION_ATTEMPTS: u32 = 3;
 
-fn options(retry_policy: RetryPolicy) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(STEP_TIMEOUT)
-        .retry_policy(retry_policy)
-        .cancellation_token(WorkflowCancellationToken::new())
-        .build()
+#[derive(Debug, Clone)]
+pub struct StepPolicy {
+    retry: RetryPolicy,
+    /// Whether the step may run as a local activity (see `OrderWorkflow::run_step`).
+    pub may_run_locally: bool,
 }
 
-/// Database steps and compensations: retried until they succeed, because giving up would
-/// leave stock or money in the wrong place. An outage makes orders wait, not fail.
-pub fn until_done() -> ActivityOptions {
-    options(
-        RetryPolicy::builder()
-            .initial_interval(Duration::from_millis(200))
-            .maximum_interval(Duration::from_secs(10))
-            .build(),
-    )
-}
+impl StepPolicy {
+    /// Database steps and compensations: retried until they succeed, because giving up would
+    /// leave stock or money in the wrong place. An outage makes orders wait, not fail.
+    pub fn until_done() -> Self {
+        Self::backoff(Duration::from_millis(200), Duration::from_secs(10), 0)
+    }
 
-/// Calls to the payment provider: a few tries with backoff for technical failures.
-pub fn payment() -> ActivityOptions {
-    options(
-        RetryPolicy::builder()
-            .initial_interval(Duration::from_millis(500))
-            .maximum_interval(Duration::from_secs(5))
-            .maximum_attempts(PAYMENT_ATTEMPTS)
-            .build(),
-    )
-}
+    /// The step that cannot be undone (confirming the order): retried until done, and always a
+    /// regular activity, so that the decision to take it is in the workflow's history before
+    /// it happens. A local activity could run, then be forgotten by a workflow task that never
+    /// completed, and a replay elsewhere could accept a cancellation after all.
+    pub fn point_of_no_return() -> Self {
+        Self { may_run_locally: false, ..Self::until_done() }
+    }
 
-/// Notifying the customer: a few tries; a message that cannot be delivered is recorded.
-pub fn notification() -> ActivityOptions {
-    options(
-        RetryPolicy::builder()
-            .initial_interval(Duration::from_millis(500))
-            .maximum_interval(Duration::from_secs(5))
-            .maximum_attempts(NOTIFICATION_ATTEMPTS)
-            .build(),
-    )
+    /// Calls to the payment provider: a few tries with backoff for technical failures.
+    pub fn payment() -> Self {
+        Self::backoff(Duration::from_millis(500), Duration::from_secs(5), PAYMENT_ATTEMPTS)
+    }
+
+    /// Notifying the customer: a few tries; a message that cannot be delivered is recorded.
+    pub fn notification() -> Self {
+        Self::backoff(Duration::from_millis(500), Duration::from_secs(5), NOTIFICATION_ATTEMPTS)
+    }
+
+    fn backoff(first: Duration, longest: Duration, attempts: u32) -> Self {
+        let retry = RetryPolicy::builder()
+            .initial_interval(first)
+            .maximum_interval(longest)
+            .maximum_attempts(attempts)
+            .build();
+        Self { retry, may_run_locally: true }
+    }
+
+    /// 0 means unlimited.
+    pub fn max_attempts(&self) -> u32 {
+        self.retry.maximum_attempts()
+    }
+
+    /// As a regular activity: dispatched by the server through the task queue to any worker.
+    pub fn remote(&self) -> ActivityOptions {
+        ActivityOptions::with_start_to_close_timeout(STEP_TIMEOUT)
+            .retry_policy(self.retry.clone())
+            .cancellation_token(WorkflowCancellationToken::new())
+            .build()
+    }
+
+    /// As a local activity: run by the worker that runs the workflow, recorded in its history
+    /// when the workflow task completes. No server round trip per step; if the worker dies the
+    /// step runs again elsewhere, which every step tolerates (they are idempotent).
+    pub fn local(&self) -> LocalActivityOptions {
+        LocalActivityOptions::builder()
+            .start_to_close_timeout(STEP_TIMEOUT)
+            .retry_policy(self.retry.clone())
+            .cancellation_token(WorkflowCancellationToken::new())
+            .build()
+    }
 }

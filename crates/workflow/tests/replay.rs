@@ -2,7 +2,7 @@
 //! cancellation) against the current workflow code. A change that would break orders already
 //! running — a step added, removed or reordered without versioning — fails here, offline,
 //! before it reaches a worker. Histories are recorded by the end-to-end tests with
-//! `ORDERFLOW_RECORD_HISTORIES=crates/workflow/tests/histories cargo test -p orderflow --test e2e`.
+//! `ORDERFLOW_RECORD_HISTORIES=crates/workflow/tests/histories/local-activities cargo test -p orderflow --test e2e`.
 
 use orderflow_workflow::OrderWorkflow;
 use temporalio_client::WorkflowHistory;
@@ -10,14 +10,23 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 
 #[tokio::test]
 async fn recorded_histories_replay_with_the_current_workflow() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/histories");
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .expect("the histories folder")
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "json"))
-        .collect();
+    // One folder per version of the workflow: histories of orders started before a change must
+    // replay after it (`regular-activities`: before the `local-activity-steps` patch).
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/histories");
+    let mut paths = Vec::new();
+    for version in ["regular-activities", "local-activities"] {
+        let found: Vec<_> = std::fs::read_dir(format!("{root}/{version}"))
+            .expect("a histories folder")
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "json"))
+            .collect();
+        assert!(
+            found.len() >= 7,
+            "expected a history per path of the saga in {version}, found {found:?}"
+        );
+        paths.extend(found);
+    }
     paths.sort();
-    assert!(paths.len() >= 7, "expected a history per path of the saga, found {paths:?}");
 
     let options =
         WorkflowReplayerOptions::new().register_workflow::<OrderWorkflow>().unwrap().build();

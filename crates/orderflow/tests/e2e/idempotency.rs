@@ -64,6 +64,13 @@ async fn concurrent_retries_with_one_key_create_one_order() {
     let workflow_id = orderflow_domain::WorkflowId::parse(&ids[0].workflow_id).unwrap();
     app.outcome(workflow_id).await;
     assert_eq!(app.count("SELECT count(*) FROM orders").await, 1);
+    let runs = app
+        .temporal
+        .count_workflows(format!("WorkflowId = '{workflow_id}'"), Default::default())
+        .await
+        .unwrap()
+        .count();
+    assert_eq!(runs, 1, "one workflow run");
     assert_eq!(
         app.count("SELECT sold::bigint FROM products WHERE id = 'prod-001'").await as i32,
         1

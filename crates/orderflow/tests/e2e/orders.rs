@@ -110,15 +110,18 @@ async fn a_declined_payment_fails_the_order_and_releases_the_stock() {
             Step::CreateOrder,
             Step::ReserveStock,
             Step::ProcessPayment,
+            Step::CloseOrder,
+            Step::RefundPayment,
             Step::ReleaseStock,
             Step::NotifyCustomer
         ],
-        "a declined payment needs no refund"
+        "the rollback closes the order, then compensates newest first"
     );
     assert_eq!(state.step_history[2].status, StepStatus::Failed);
     assert_eq!(state.step_history[2].retry_count, 0, "a decline is not retried");
     assert_eq!(app.stock("prod-006").await, before);
     assert_eq!(app.count("SELECT count(*) FROM payments WHERE status = 'declined'").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 1, "the refund moved nothing");
     assert_eq!(app.status(workflow_id).await["error_code"], "payment_declined");
     app.replay(workflow_id, "payment_declined").await;
 }

@@ -97,7 +97,15 @@ impl ChaosConfig {
             database_url: self.database_url.clone(),
             database_name: format!("orderflow_chaos_{}", self.seed),
             temporal_port: self.temporal_port,
-            temporal_args: Vec::new(),
+            // The same SQLite settings as `make dev` (see scripts/bootstrap.sh).
+            temporal_args: [
+                "--sqlite-pragma",
+                "journal_mode=WAL",
+                "--sqlite-pragma",
+                "synchronous=NORMAL",
+            ]
+            .map(String::from)
+            .to_vec(),
             http_port: self.http_port,
             apis: self.apis,
             workers: self.workers,

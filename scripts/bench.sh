@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make bench`: the benchmark (release build) with its own Temporal dev server and database.
+# Options go to orderflow-bench, e.g. make bench ARGS="--seconds 30 --concurrency 128".
+source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+ensure_postgres
+ensure_temporal_cli
+cd "$ROOT"
+if [ -z "${DATABASE_URL:-}" ]; then
+  export DATABASE_URL="postgres://$POSTGRES_USER:$POSTGRES_PASSWORD@$POSTGRES_HOST:$POSTGRES_PORT/$POSTGRES_DB"
+fi
+say "building OrderFlow and the benchmark (release)"
+cargo build --quiet --release --bin orderflow --bin orderflow-bench
+exec ./target/release/orderflow-bench "$@"
