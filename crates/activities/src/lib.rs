@@ -2,11 +2,12 @@
 //! gateway or the notifier. Temporal may run any of them more than once (a retry after a
 //! timeout, a worker killed mid-step), so each is written to have the effect of running once.
 
-use orderflow_domain::{ErrorCode, NewOrder, OrderId};
+use orderflow_domain::{ErrorCode, NewOrder, OrderId, OrderStatus};
 use orderflow_providers::{ChargeError, Notifier, PaymentGateway};
 use orderflow_store::Store;
 use orderflow_workflow::{
-    NotificationRequest, OrderEnd, PaymentReceipt, PaymentRequest, StepReport, activity,
+    CancelDecision, CloseReport, NotificationRequest, OrderEnd, PaymentReceipt, PaymentRequest,
+    StepReport, activity,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,12 +82,7 @@ impl OrderSteps {
                 // The order was closed while this charge was under way (a worker that froze or
                 // lost its workflow): give the money back at once.
                 self.payments.refund(&order.to_string()).await?;
-                Err(ActivityError::application(
-                    ApplicationFailure::builder("the order was closed; the charge was refunded")
-                        .type_name("order_closed".to_owned())
-                        .non_retryable(true)
-                        .build(),
-                ))
+                Err(final_error("order_closed", "the order was closed; the charge was refunded"))
             }
             Err(ChargeError::Declined(reason)) => {
                 self.store.record_decline(order, request.amount, &reason).await?;
@@ -102,8 +98,11 @@ impl OrderSteps {
         ctx: ActivityContext,
         order: OrderId,
     ) -> Result<StepReport, ActivityError> {
-        self.store.confirm_order(order).await?;
-        Ok(report(&ctx))
+        if self.store.confirm_order(order).await? {
+            Ok(report(&ctx))
+        } else {
+            Err(final_error("order_cancelled", "the customer's cancellation was recorded first"))
+        }
     }
 
     #[activity(definition = activity::NotifyCustomer)]
@@ -132,9 +131,26 @@ impl OrderSteps {
         self: Arc<Self>,
         ctx: ActivityContext,
         request: OrderEnd,
-    ) -> Result<StepReport, ActivityError> {
-        self.store.close_order(request.order_id, &request.ending).await?;
-        Ok(report(&ctx))
+    ) -> Result<CloseReport, ActivityError> {
+        let status = self.store.close_order(request.order_id, &request.ending).await?;
+        let status = OrderStatus::parse(&status)
+            .ok_or_else(|| anyhow::anyhow!("unknown status {status}"))?;
+        Ok(CloseReport { status, attempt: attempt(&ctx) })
+    }
+
+    #[activity(definition = activity::RequestCancellation)]
+    pub async fn request_cancellation(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        order: OrderId,
+    ) -> Result<CancelDecision, ActivityError> {
+        Ok(match self.store.request_cancellation(order).await? {
+            Ok(()) => CancelDecision::Accepted,
+            Err(status) => CancelDecision::TooLate(
+                OrderStatus::parse(&status)
+                    .ok_or_else(|| anyhow::anyhow!("unknown status {status}"))?,
+            ),
+        })
     }
 
     #[activity(definition = activity::RefundPayment)]
@@ -169,9 +185,13 @@ fn report(ctx: &ActivityContext) -> StepReport {
 
 /// A business failure: final (not retried), typed with its error code for the workflow.
 fn business(code: ErrorCode, message: String) -> ActivityError {
+    final_error(code.as_str(), message)
+}
+
+fn final_error(kind: &str, message: impl Into<String>) -> ActivityError {
     ActivityError::application(
-        ApplicationFailure::builder(message)
-            .type_name(code.as_str().to_owned())
+        ApplicationFailure::builder(message.into())
+            .type_name(kind.to_owned())
             .non_retryable(true)
             .build(),
     )

@@ -235,6 +235,19 @@ impl OrderState {
         }
     }
 
+    /// The database recorded the customer's cancellation: the order will end cancelled, even if
+    /// a step had already begun (it is fenced off in the database).
+    pub fn note_cancellation_recorded(&mut self) {
+        self.is_cancelled = true;
+    }
+
+    /// Closing the order found the cancellation recorded before a failure: it ends cancelled.
+    pub fn settle_as_cancelled(&mut self) {
+        self.is_cancelled = true;
+        self.error_code = None;
+        self.error_message = None;
+    }
+
     /// Which message to send the customer now that the order has ended.
     pub fn notification(&self) -> NotificationKind {
         match self.status {

@@ -8,6 +8,10 @@
 //! Closed orders are fenced: once an order is failed or cancelled (`close_order`), reserving or
 //! confirming it does nothing. A step that a frozen or partitioned worker runs late, after the
 //! workflow has moved on without it, therefore cannot hold or sell stock for a closed order.
+//!
+//! A customer's cancellation is decided here too (`request_cancellation`): it and confirmation
+//! both take the order's row lock, so exactly one of them wins. A cancelled order is never
+//! confirmed and a confirmed order is never cancelled, whatever a workflow replay believes.
 
 use crate::{Result, Store};
 use orderflow_domain::{OrderEnding, OrderId};
@@ -28,10 +32,10 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn reserve_stock(&self, id: OrderId) -> Result<Result<(), InsufficientStock>> {
         let mut tx = self.pool.begin().await?;
-        let Some(status) = lock_order(&mut tx, id).await? else {
+        let Some(order) = lock_order(&mut tx, id).await? else {
             return Err(sqlx::Error::RowNotFound);
         };
-        if is_closed(&status) {
+        if order.is_closed() {
             return Ok(Ok(()));
         }
         let already: bool =
@@ -90,11 +94,21 @@ impl Store {
         Ok(Ok(()))
     }
 
-    /// Turns the held stock into sold stock and completes the order. Idempotent.
+    /// Turns the held stock into sold stock and completes the order; `false`, changing
+    /// nothing, if the order is closed or its cancellation was requested first. Idempotent.
     #[tracing::instrument(skip(self))]
-    pub async fn confirm_order(&self, id: OrderId) -> Result<()> {
+    pub async fn confirm_order(&self, id: OrderId) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        if lock_order(&mut tx, id).await?.is_some_and(|status| !is_closed(&status)) {
+        let Some(order) = lock_order(&mut tx, id).await? else {
+            return Err(sqlx::Error::RowNotFound);
+        };
+        if order.status == "completed" {
+            return Ok(true);
+        }
+        if order.is_closed() || order.cancel_requested {
+            return Ok(false);
+        }
+        {
             let sold = settle_reservations(&mut tx, id, "sold").await?;
             for (product_id, quantity) in &sold {
                 sqlx::query(
@@ -115,7 +129,31 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records the customer's wish to cancel, unless the order has ended already (then returns
+    /// its status). Once recorded, the order will not be confirmed and will end cancelled.
+    #[tracing::instrument(skip(self))]
+    pub async fn request_cancellation(&self, id: OrderId) -> Result<Result<(), String>> {
+        let mut tx = self.pool.begin().await?;
+        // The workflow writes the order row first; a cancellation racing it waits for it.
+        let Some(order) = lock_order(&mut tx, id).await? else {
+            return Err(sqlx::Error::RowNotFound);
+        };
+        if order.is_terminal() {
+            return Ok(Err(order.status));
+        }
+        sqlx::query(
+            "UPDATE orders SET cancel_requested_at = COALESCE(cancel_requested_at, now()), updated_at = now()
+             WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
     }
 
     /// Gives back whatever stock the order still holds and ends it failed or cancelled.
@@ -141,15 +179,22 @@ impl Store {
         tx.commit().await
     }
 
-    /// Ends the order failed or cancelled (unless it has ended already), which fences it: see
-    /// the module comment. The first step of rolling an order back.
+    /// Ends the order failed or cancelled, which fences it (see the module comment): the first
+    /// step of rolling an order back. A requested cancellation wins over a failure. Returns the
+    /// status the order ends with, which is `completed` if it was confirmed after all.
     #[tracing::instrument(skip(self))]
-    pub async fn close_order(&self, id: OrderId, ending: &OrderEnding) -> Result<()> {
+    pub async fn close_order(&self, id: OrderId, ending: &OrderEnding) -> Result<String> {
         let mut tx = self.pool.begin().await?;
-        if lock_order(&mut tx, id).await?.is_some() {
-            end_order(&mut tx, id, ending, "close_order").await?;
+        let Some(order) = lock_order(&mut tx, id).await? else {
+            return Err(sqlx::Error::RowNotFound);
+        };
+        if order.is_terminal() {
+            return Ok(order.status);
         }
-        tx.commit().await
+        let ending = if order.cancel_requested { &OrderEnding::Cancelled } else { ending };
+        end_order(&mut tx, id, ending, "close_order").await?;
+        tx.commit().await?;
+        Ok(ending.status().as_str().to_owned())
     }
 }
 
@@ -178,18 +223,32 @@ async fn end_order(
     Ok(())
 }
 
-/// Failed or cancelled: nothing may be reserved, sold or charged for it any more.
-pub(crate) fn is_closed(status: &str) -> bool {
-    matches!(status, "failed" | "cancelled")
+/// An order row, locked for the rest of the transaction.
+pub(crate) struct LockedOrder {
+    pub status: String,
+    pub cancel_requested: bool,
 }
 
-/// Locks the order row for the rest of the transaction and returns its status; `None` if
-/// there is no such order.
-pub(crate) async fn lock_order(tx: &mut PgConnection, id: OrderId) -> Result<Option<String>> {
-    sqlx::query_scalar("SELECT status FROM orders WHERE id = $1 FOR UPDATE")
-        .bind(id.as_uuid())
-        .fetch_optional(tx)
-        .await
+impl LockedOrder {
+    /// Failed or cancelled: nothing may be reserved, sold or charged for it any more.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.status.as_str(), "failed" | "cancelled")
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        self.is_closed() || self.status == "completed"
+    }
+}
+
+/// Locks the order row for the rest of the transaction; `None` if there is no such order.
+pub(crate) async fn lock_order(tx: &mut PgConnection, id: OrderId) -> Result<Option<LockedOrder>> {
+    let row: Option<(String, bool)> = sqlx::query_as(
+        "SELECT status, cancel_requested_at IS NOT NULL FROM orders WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id.as_uuid())
+    .fetch_optional(tx)
+    .await?;
+    Ok(row.map(|(status, cancel_requested)| LockedOrder { status, cancel_requested }))
 }
 
 /// Moves the order's held reservations to `to`, returning (product, quantity) sorted by product

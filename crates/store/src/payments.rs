@@ -1,4 +1,4 @@
-use crate::inventory::{is_closed, lock_order};
+use crate::inventory::lock_order;
 use crate::{Result, Store};
 use orderflow_domain::{Money, OrderId};
 use rust_decimal::Decimal;
@@ -35,7 +35,7 @@ impl Store {
         amount: Money,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        if lock_order(&mut tx, order).await?.is_none_or(|status| is_closed(&status)) {
+        if lock_order(&mut tx, order).await?.is_none_or(|o| o.is_closed()) {
             return Ok(false);
         }
         sqlx::query(

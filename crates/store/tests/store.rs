@@ -86,8 +86,8 @@ async fn reserve_confirm_moves_stock_to_sold_once() {
     assert_eq!(stock(&store, "p").await, (7, 3, 0));
     assert_eq!(store.order(id).await.unwrap().unwrap().status, "payment");
 
-    store.confirm_order(id).await.unwrap();
-    store.confirm_order(id).await.unwrap(); // a retry
+    assert!(store.confirm_order(id).await.unwrap());
+    assert!(store.confirm_order(id).await.unwrap()); // a retry
     assert_eq!(stock(&store, "p").await, (7, 0, 3));
     let row = store.order(id).await.unwrap().unwrap();
     assert_eq!(row.status, "completed");
@@ -170,7 +170,7 @@ async fn orders_locking_the_same_products_in_opposite_orders_do_not_deadlock() {
             if i % 3 == 0 {
                 store.release_stock(id, &OrderEnding::Cancelled).await
             } else {
-                store.confirm_order(id).await
+                store.confirm_order(id).await.map(|confirmed| assert!(confirmed))
             }
         }
     }))
@@ -284,8 +284,8 @@ async fn a_closed_order_is_fenced_against_late_steps() {
 
     // Closed before its reservation ran: the late reservation holds nothing.
     let never_reserved = placed(&store, &[("p", 2)]).await;
-    store.close_order(never_reserved, &ending).await.unwrap();
-    store.close_order(never_reserved, &ending).await.unwrap(); // a retry
+    assert_eq!(store.close_order(never_reserved, &ending).await.unwrap(), "cancelled");
+    assert_eq!(store.close_order(never_reserved, &ending).await.unwrap(), "cancelled"); // a retry
     store.reserve_stock(never_reserved).await.unwrap().unwrap();
     assert_eq!(stock(&store, "p").await, (10, 0, 0));
     assert_eq!(store.order(never_reserved).await.unwrap().unwrap().status, "cancelled");
@@ -294,7 +294,7 @@ async fn a_closed_order_is_fenced_against_late_steps() {
     let reserved = placed(&store, &[("p", 3)]).await;
     store.reserve_stock(reserved).await.unwrap().unwrap();
     store.close_order(reserved, &ending).await.unwrap();
-    store.confirm_order(reserved).await.unwrap();
+    assert!(!store.confirm_order(reserved).await.unwrap());
     assert_eq!(stock(&store, "p").await, (7, 3, 0));
     store.release_stock(reserved, &ending).await.unwrap();
     assert_eq!(stock(&store, "p").await, (10, 0, 0));
@@ -309,7 +309,46 @@ async fn a_closed_order_is_fenced_against_late_steps() {
     let done = placed(&store, &[("p", 1)]).await;
     store.reserve_stock(done).await.unwrap().unwrap();
     assert!(store.record_capture(done, "pay_done", amount).await.unwrap());
-    store.confirm_order(done).await.unwrap();
-    store.close_order(done, &ending).await.unwrap();
+    assert!(store.confirm_order(done).await.unwrap());
+    assert_eq!(store.close_order(done, &ending).await.unwrap(), "completed", "not reopened");
     assert_eq!(store.order(done).await.unwrap().unwrap().status, "completed");
+}
+
+/// The customer's cancellation and the confirmation race under the order's row lock: whichever
+/// commits first wins, and the other learns it.
+#[tokio::test]
+async fn cancellation_and_confirmation_exclude_each_other() {
+    let store = store().await;
+    add_product(&store, "p", 100).await;
+    let failed =
+        OrderEnding::Failed { code: ErrorCode::PaymentDeclined, message: "declined".into() };
+
+    // Cancellation first: the order is never confirmed, and closing it for a failure ends it
+    // cancelled, as the customer was promised.
+    let cancelled = placed(&store, &[("p", 2)]).await;
+    store.reserve_stock(cancelled).await.unwrap().unwrap();
+    assert_eq!(store.request_cancellation(cancelled).await.unwrap(), Ok(()));
+    assert_eq!(store.request_cancellation(cancelled).await.unwrap(), Ok(()), "asking twice");
+    assert!(!store.confirm_order(cancelled).await.unwrap(), "confirmation is refused");
+    assert_eq!(store.close_order(cancelled, &failed).await.unwrap(), "cancelled");
+    store.release_stock(cancelled, &failed).await.unwrap();
+    assert_eq!(stock(&store, "p").await, (100, 0, 0));
+    let row = store.order(cancelled).await.unwrap().unwrap();
+    assert_eq!((row.status.as_str(), row.error_code), ("cancelled", None));
+
+    // Confirmation first: the cancellation is too late.
+    let confirmed = placed(&store, &[("p", 1)]).await;
+    store.reserve_stock(confirmed).await.unwrap().unwrap();
+    assert!(store.confirm_order(confirmed).await.unwrap());
+    assert_eq!(store.request_cancellation(confirmed).await.unwrap(), Err("completed".to_owned()));
+
+    // Concurrently, many times: never both.
+    for _ in 0..20 {
+        let id = placed(&store, &[("p", 1)]).await;
+        store.reserve_stock(id).await.unwrap().unwrap();
+        let (cancel, confirm) =
+            tokio::join!(store.request_cancellation(id), store.confirm_order(id));
+        assert_ne!(cancel.unwrap().is_ok(), confirm.unwrap(), "exactly one of them wins");
+        store.release_stock(id, &OrderEnding::Cancelled).await.unwrap();
+    }
 }

@@ -41,6 +41,22 @@ pub struct OrderEnd {
     pub ending: OrderEnding,
 }
 
+/// How a closed order actually ended: `cancelled` if the customer's cancellation was recorded
+/// first, or even `completed` if it had been confirmed by a step the workflow lost track of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloseReport {
+    pub status: OrderStatus,
+    pub attempt: u32,
+}
+
+/// The database's answer to a cancellation request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CancelDecision {
+    Accepted,
+    /// The order had already ended, with this status.
+    TooLate(OrderStatus),
+}
+
 /// The answer to an accepted cancellation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CancelAccepted {
@@ -54,6 +70,12 @@ pub trait Attempted {
 }
 
 impl Attempted for StepReport {
+    fn attempt(&self) -> u32 {
+        self.attempt
+    }
+}
+
+impl Attempted for CloseReport {
     fn attempt(&self) -> u32 {
         self.attempt
     }
@@ -90,7 +112,8 @@ impl OrderActivities {
         unimplemented!()
     }
 
-    /// Moves held stock to sold and completes the order.
+    /// Moves held stock to sold and completes the order. Fails with `order_cancelled` if the
+    /// customer's cancellation was recorded first.
     #[activity(name = "confirm_order")]
     pub fn confirm_order(_: OrderId) -> Result<StepReport, ActivityError> {
         unimplemented!()
@@ -106,7 +129,14 @@ impl OrderActivities {
     /// no step can hold stock for it or capture a payment for it, even one still running on a
     /// worker that lost track of it (see `orderflow_store` for the fences).
     #[activity(name = "close_order")]
-    pub fn close_order(_: OrderEnd) -> Result<StepReport, ActivityError> {
+    pub fn close_order(_: OrderEnd) -> Result<CloseReport, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Records a customer's cancellation in the database, where it races confirmation under
+    /// the order's row lock: the answer is final.
+    #[activity(name = "request_cancellation")]
+    pub fn request_cancellation(_: OrderId) -> Result<CancelDecision, ActivityError> {
         unimplemented!()
     }
 

@@ -10,8 +10,8 @@ mod order_workflow;
 mod step_options;
 
 pub use contracts::{
-    Attempted, CancelAccepted, NotificationRequest, OrderActivities, OrderEnd, PaymentReceipt,
-    PaymentRequest, StepReport, activity,
+    Attempted, CancelAccepted, CancelDecision, CloseReport, NotificationRequest, OrderActivities,
+    OrderEnd, PaymentReceipt, PaymentRequest, StepReport, activity,
 };
 pub use order_workflow::OrderWorkflow;
 

@@ -5,19 +5,21 @@
 //! always completes and returns the final [`OrderState`].
 
 use crate::contracts::{
-    Attempted, CancelAccepted, NotificationRequest, OrderActivities, OrderEnd, PaymentRequest,
+    Attempted, CancelAccepted, CancelDecision, NotificationRequest, OrderActivities, OrderEnd,
+    PaymentRequest,
 };
 use crate::step_options::StepPolicy;
 use chrono::{DateTime, Utc};
-use orderflow_domain::{ErrorCode, NewOrder, OrderEnding, OrderState, Step};
+use orderflow_domain::{
+    CancelRefusal, ErrorCode, NewOrder, OrderEnding, OrderState, OrderStatus, Step,
+};
 use std::time::SystemTime;
 use temporalio_common::ActivityDefinition;
 use temporalio_common::error::RetryState;
 use temporalio_common::protos::temporal::api::failure::v1::{Failure, failure::FailureInfo};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, SyncWorkflowContext, WorkflowContext, WorkflowContextView,
-    WorkflowResult,
+    ActivityExecutionError, WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
 /// Orders started since this patch run their steps as local activities (see `StepPolicy`);
@@ -79,12 +81,35 @@ impl OrderWorkflow {
     }
 
     /// Accepts a cancellation; it takes effect at the next step boundary.
+    ///
+    /// The workflow's view may be behind: with local steps, a confirmation can have happened on
+    /// a worker that died before recording it. So the database has the last word: the
+    /// cancellation is recorded under the order's row lock, where it races confirmation, and
+    /// whichever commits first wins. Accepted means the order will not be confirmed.
     #[update(name = "cancel")]
-    pub fn cancel(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _input: ()) -> CancelAccepted {
-        // The validator has just checked this cannot be refused; should it be anyway, the
-        // state is unchanged and the order simply completes.
-        let _ = self.state.request_cancel();
-        CancelAccepted { status: self.state.status }
+    pub async fn cancel(
+        ctx: &mut WorkflowContext<Self>,
+        _input: (),
+    ) -> Result<CancelAccepted, Box<dyn std::error::Error + Send + Sync>> {
+        // Asked here rather than read from the state: this handler can run before `run` has
+        // (an update that arrives with the first workflow task, or on a replay elsewhere).
+        if !ctx.patched(LOCAL_STEPS_PATCH) {
+            // Orders started before local steps: the workflow's view is the truth.
+            ctx.state_mut(|w| w.state.request_cancel())?;
+            return Ok(CancelAccepted { status: ctx.state(|w| w.state.status) });
+        }
+        let order_id = ctx.state(|w| w.order.order_id);
+        let options = StepPolicy::until_done().local();
+        match ctx
+            .execute_local_activity(OrderActivities::request_cancellation, order_id, options)
+            .await?
+        {
+            CancelDecision::Accepted => {
+                ctx.state_mut(|w| w.state.note_cancellation_recorded());
+                Ok(CancelAccepted { status: ctx.state(|w| w.state.status) })
+            }
+            CancelDecision::TooLate(status) => Err(CancelRefusal::AlreadyFinished(status).into()),
+        }
     }
 }
 
@@ -124,15 +149,9 @@ async fn go_forward(ctx: &Ctx) -> Result<(), Halt> {
     stop_if_cancelled(ctx)?;
 
     // The point of no return: once this step has begun, cancellations are refused.
-    run_step(
-        ctx,
-        Step::ConfirmOrder,
-        OrderActivities::confirm_order,
-        id,
-        StepPolicy::point_of_no_return(),
-    )
-    .await
-    .map_err(failure)?;
+    run_step(ctx, Step::ConfirmOrder, OrderActivities::confirm_order, id, StepPolicy::until_done())
+        .await
+        .map_err(failure)?;
     let now = clock(ctx.workflow_time());
     ctx.state_mut(|w| w.state.complete(now));
     Ok(())
@@ -144,9 +163,10 @@ async fn go_forward(ctx: &Ctx) -> Result<(), Halt> {
 ///
 /// With local steps, a step may have had its effect without the workflow knowing (a worker ran
 /// it, then died or froze before its workflow task completed, and the workflow was replayed
-/// elsewhere). So the rollback does not trust its own history: it first closes the order, which
-/// fences out any such step still running (it can no longer hold stock or keep a payment), then
-/// refunds and releases whatever is there.
+/// elsewhere). So the roll back does not trust its own history: it first closes the order in
+/// the database, which fences out any such step still running (it can no longer hold stock or
+/// keep a payment) and says how the order really ends, then refunds and releases whatever is
+/// there.
 async fn roll_back(ctx: &Ctx, halt: Halt) {
     let id = ctx.state(|w| w.order.order_id);
     let ending = match halt {
@@ -157,10 +177,10 @@ async fn roll_back(ctx: &Ctx, halt: Halt) {
         Halt::Cancelled => OrderEnding::Cancelled,
     };
     let end = OrderEnd { order_id: id, ending };
-    // Retried until they succeed: an error here is a non-retryable bug, already recorded in the
-    // step history, and the compensations after it must still run.
+    // Every step here is retried until it succeeds: an error is a non-retryable bug, already
+    // recorded in the step history, and the steps after it must still run.
     let refund = if ctx.state(|w| w.local_steps) {
-        let _ = run_step(
+        let closed = run_step(
             ctx,
             Step::CloseOrder,
             OrderActivities::close_order,
@@ -168,6 +188,16 @@ async fn roll_back(ctx: &Ctx, halt: Halt) {
             StepPolicy::until_done(),
         )
         .await;
+        match closed.map(|report| report.status) {
+            Ok(OrderStatus::Completed) => {
+                // Confirmed after all, by a step this workflow lost track of: nothing to undo.
+                let now = clock(ctx.workflow_time());
+                ctx.state_mut(|w| w.state.complete(now));
+                return;
+            }
+            Ok(OrderStatus::Cancelled) => ctx.state_mut(|w| w.state.settle_as_cancelled()),
+            _ => {}
+        }
         true
     } else {
         // Orders started before local steps: their history is the truth.
@@ -247,7 +277,7 @@ where
     let max_attempts = policy.max_attempts();
     let started = clock(ctx.workflow_time());
     ctx.state_mut(|w| w.state.begin(step, started));
-    let result = if policy.may_run_locally && ctx.state(|w| w.local_steps) {
+    let result = if ctx.state(|w| w.local_steps) {
         ctx.execute_local_activity(activity, input, policy.local()).await
     } else {
         ctx.execute_activity(activity, input, policy.remote()).await
@@ -264,9 +294,16 @@ where
 /// A failed step as an order failure: business errors keep their code, anything else is an
 /// internal error.
 fn failure(e: ActivityExecutionError) -> Halt {
+    if application_type(&e) == Some(ORDER_CANCELLED) {
+        // Confirmation lost the race against a cancellation recorded in the database.
+        return Halt::Cancelled;
+    }
     let code = application_type(&e).and_then(ErrorCode::parse).unwrap_or(ErrorCode::InternalError);
     Halt::Failed { code, message: message(&e) }
 }
+
+/// The error type of a step refused because the customer's cancellation was recorded first.
+const ORDER_CANCELLED: &str = "order_cancelled";
 
 /// Payments fail as declined (the provider said no) or, when retries ran out on technical
 /// errors, as `payment_failed`.

@@ -23,8 +23,6 @@ pub const NOTIFICATION_ATTEMPTS: u32 = 3;
 #[derive(Debug, Clone)]
 pub struct StepPolicy {
     retry: RetryPolicy,
-    /// Whether the step may run as a local activity (see `OrderWorkflow::run_step`).
-    pub may_run_locally: bool,
 }
 
 impl StepPolicy {
@@ -32,14 +30,6 @@ impl StepPolicy {
     /// leave stock or money in the wrong place. An outage makes orders wait, not fail.
     pub fn until_done() -> Self {
         Self::backoff(Duration::from_millis(200), Duration::from_secs(10), 0)
-    }
-
-    /// The step that cannot be undone (confirming the order): retried until done, and always a
-    /// regular activity, so that the decision to take it is in the workflow's history before
-    /// it happens. A local activity could run, then be forgotten by a workflow task that never
-    /// completed, and a replay elsewhere could accept a cancellation after all.
-    pub fn point_of_no_return() -> Self {
-        Self { may_run_locally: false, ..Self::until_done() }
     }
 
     /// Calls to the payment provider: a few tries with backoff for technical failures.
@@ -58,7 +48,7 @@ impl StepPolicy {
             .maximum_interval(longest)
             .maximum_attempts(attempts)
             .build();
-        Self { retry, may_run_locally: true }
+        Self { retry }
     }
 
     /// 0 means unlimited.

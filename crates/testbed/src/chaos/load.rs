@@ -97,8 +97,12 @@ impl Customer {
         let key =
             rng.random_bool(0.35).then(|| format!("chaos-{}-{}", self.index, rng.random::<u32>()));
         let duplicate = key.is_some() && rng.random_bool(0.4);
-        let cancel_after =
-            rng.random_bool(0.2).then(|| Duration::from_millis(rng.random_range(0..1500)));
+        // Half of the cancellations come at once (while the order is still in its first steps),
+        // half at any moment in the next 1.5 s (mostly too late: 409).
+        let cancel_after = rng.random_bool(0.2).then(|| {
+            let window = if rng.random_bool(0.5) { 60 } else { 1500 };
+            Duration::from_millis(rng.random_range(0..window))
+        });
         let mut attempt = OrderAttempt {
             kind,
             idempotency_key: key.clone(),

@@ -1,0 +1,51 @@
+//! The benchmark, for a few seconds, so that it cannot rot: every phase runs and produces
+//! numbers, and the results are written. No timing is asserted (the machines are shared and
+//! noisy; figures live in BENCHMARKS.md, from `make bench`).
+
+use orderflow_testbed::bench::{BenchConfig, baseline::Shape};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmark_runs_every_phase_and_writes_its_results() {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-smoke");
+    let config = BenchConfig {
+        orderflow_bin: PathBuf::from(env!("CARGO_BIN_EXE_orderflow")),
+        temporal_cli: std::env::var("TEMPORAL_CLI").unwrap_or_else(|_| "temporal".into()).into(),
+        database_url: std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres:password@localhost:5432/orderflow".into()),
+        temporal_port: 17433,
+        http_port: 18280,
+        temporal_args: vec![],
+        service_env: vec![],
+        baseline: Shape { local_activities: true, eager_start: true },
+        phase: Duration::from_secs(2),
+        concurrency: 4,
+        sweep: vec![0.5],
+        status_connections: 4,
+        work_dir: out.join("work"),
+        label: "smoke".into(),
+    };
+    let report = orderflow_testbed::bench::run(config).await.expect("the benchmark runs");
+    println!("{report}");
+    let names: Vec<&str> = report.phases.iter().map(|p| p.name.as_str()).collect();
+    for expected in [
+        "baseline, saturated",
+        "orderflow, saturated",
+        "orderflow, one in flight",
+        "orderflow, open loop",
+        "GET /api/orders/status",
+    ] {
+        let phase =
+            report.phase(expected).unwrap_or_else(|| panic!("no phase {expected} in {names:?}"));
+        assert!(phase.completed > 0, "{expected} completed nothing");
+        assert_eq!(phase.errors, 0, "{expected} had errors");
+        assert!(phase.latency.p50_ms > 0.0 && phase.latency.max_ms >= phase.latency.p99_ms);
+    }
+    assert!(report.ratio_to_baseline > 0.0);
+    report.save(&out.join("results")).unwrap();
+    let json = std::fs::read_to_string(out.join("results.json")).unwrap();
+    assert!(json.contains("ratio_to_baseline"));
+    let svg = std::fs::read_to_string(out.join("results.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("polyline"));
+}
