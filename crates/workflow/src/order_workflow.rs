@@ -1,6 +1,12 @@
 //! `OrderWorkflow`: create → reserve stock → take payment → confirm → notify, and on failure
 //! or cancellation the compensations in reverse order (refund, release), then notify.
 //!
+//! Every step is a local activity (see `StepPolicy::local`). A local step can take effect and
+//! then be forgotten, when its worker dies before the workflow task that ran it completes; the
+//! workflow is then replayed elsewhere from an older history. So nothing here trusts the
+//! history for what cannot be repeated: PostgreSQL decides cancel against confirm, and the roll
+//! back asks it how the order really ends (see `orderflow_store`).
+//!
 //! Business outcomes (failed, cancelled) are results, not workflow failures: the workflow
 //! always completes and returns the final [`OrderState`].
 
@@ -15,23 +21,16 @@ use orderflow_domain::{
 };
 use std::time::SystemTime;
 use temporalio_common::ActivityDefinition;
-use temporalio_common::error::RetryState;
 use temporalio_common::protos::temporal::api::failure::v1::{Failure, failure::FailureInfo};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityExecutionError, WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
-/// Orders started since this patch run their steps as local activities (see `StepPolicy`);
-/// orders started before it keep regular activities, so their histories still replay.
-pub const LOCAL_STEPS_PATCH: &str = "local-activity-steps";
-
 #[workflow]
 pub struct OrderWorkflow {
     order: NewOrder,
     state: OrderState,
-    /// Whether steps run as local activities (decided once, by `LOCAL_STEPS_PATCH`).
-    local_steps: bool,
 }
 
 /// Why the forward path stopped before the order completed.
@@ -46,13 +45,11 @@ impl OrderWorkflow {
     pub fn new(ctx: &WorkflowContextView, order: NewOrder) -> Self {
         // The start time recorded in history: deterministic, like all workflow time.
         let state = OrderState::new(&order, clock(ctx.start_time()));
-        Self { order, state, local_steps: false }
+        Self { order, state }
     }
 
     #[run(name = "OrderWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<OrderState> {
-        let local_steps = ctx.patched(LOCAL_STEPS_PATCH);
-        ctx.state_mut(|w| w.local_steps = local_steps);
         if let Err(halt) = go_forward(ctx).await {
             roll_back(ctx, halt).await;
         }
@@ -82,22 +79,15 @@ impl OrderWorkflow {
 
     /// Accepts a cancellation; it takes effect at the next step boundary.
     ///
-    /// The workflow's view may be behind: with local steps, a confirmation can have happened on
-    /// a worker that died before recording it. So the database has the last word: the
-    /// cancellation is recorded under the order's row lock, where it races confirmation, and
-    /// whichever commits first wins. Accepted means the order will not be confirmed.
+    /// The workflow's view may be behind (a confirmation that ran on a worker that died before
+    /// recording it). So the database has the last word: the cancellation is recorded under the
+    /// order's row lock, where it races confirmation, and whichever commits first wins.
+    /// Accepted means the order will not be confirmed.
     #[update(name = "cancel")]
     pub async fn cancel(
         ctx: &mut WorkflowContext<Self>,
         _input: (),
     ) -> Result<CancelAccepted, Box<dyn std::error::Error + Send + Sync>> {
-        // Asked here rather than read from the state: this handler can run before `run` has
-        // (an update that arrives with the first workflow task, or on a replay elsewhere).
-        if !ctx.patched(LOCAL_STEPS_PATCH) {
-            // Orders started before local steps: the workflow's view is the truth.
-            ctx.state_mut(|w| w.state.request_cancel())?;
-            return Ok(CancelAccepted { status: ctx.state(|w| w.state.status) });
-        }
         let order_id = ctx.state(|w| w.order.order_id);
         let options = StepPolicy::until_done().local();
         match ctx
@@ -161,12 +151,9 @@ async fn go_forward(ctx: &Ctx) -> Result<(), Halt> {
 /// idempotent and retried until they succeed, and they run on their own cancellation tokens: a
 /// cancelled workflow still gives the customer's money and the shop's stock back.
 ///
-/// With local steps, a step may have had its effect without the workflow knowing (a worker ran
-/// it, then died or froze before its workflow task completed, and the workflow was replayed
-/// elsewhere). So the roll back does not trust its own history: it first closes the order in
-/// the database, which fences out any such step still running (it can no longer hold stock or
-/// keep a payment) and says how the order really ends, then refunds and releases whatever is
-/// there.
+/// The roll back does not trust the history either: it first closes the order in the database,
+/// which fences out any step still running somewhere (it can no longer hold stock or keep a
+/// payment) and says how the order really ends; then it refunds and releases whatever is there.
 async fn roll_back(ctx: &Ctx, halt: Halt) {
     let id = ctx.state(|w| w.order.order_id);
     let ending = match halt {
@@ -179,44 +166,33 @@ async fn roll_back(ctx: &Ctx, halt: Halt) {
     let end = OrderEnd { order_id: id, ending };
     // Every step here is retried until it succeeds: an error is a non-retryable bug, already
     // recorded in the step history, and the steps after it must still run.
-    let refund = if ctx.state(|w| w.local_steps) {
-        let closed = run_step(
-            ctx,
-            Step::CloseOrder,
-            OrderActivities::close_order,
-            end.clone(),
-            StepPolicy::until_done(),
-        )
-        .await;
-        match closed.map(|report| report.status) {
-            Ok(OrderStatus::Completed) => {
-                // Confirmed after all, by a step this workflow lost track of: nothing to undo.
-                let now = clock(ctx.workflow_time());
-                ctx.state_mut(|w| w.state.complete(now));
-                return;
-            }
-            Ok(OrderStatus::Cancelled) => ctx.state_mut(|w| w.state.settle_as_cancelled()),
-            _ => {}
+    let closed = run_step(
+        ctx,
+        Step::CloseOrder,
+        OrderActivities::close_order,
+        end.clone(),
+        StepPolicy::until_done(),
+    )
+    .await;
+    match closed.map(|report| report.status) {
+        Ok(OrderStatus::Completed) => {
+            // Confirmed after all, by a step this workflow lost track of: nothing to undo.
+            let now = clock(ctx.workflow_time());
+            ctx.state_mut(|w| w.state.complete(now));
+            return;
         }
-        true
-    } else {
-        // Orders started before local steps: their history is the truth.
-        let payment_attempted =
-            ctx.state(|w| w.state.step_history.iter().any(|r| r.step == Step::ProcessPayment));
-        let declined =
-            matches!(end.ending, OrderEnding::Failed { code: ErrorCode::PaymentDeclined, .. });
-        payment_attempted && !declined
-    };
-    if refund {
-        let _ = run_step(
-            ctx,
-            Step::RefundPayment,
-            OrderActivities::refund_payment,
-            id,
-            StepPolicy::until_done(),
-        )
-        .await;
+        // The customer's cancellation was recorded before the failure: it ends cancelled.
+        Ok(OrderStatus::Cancelled) => ctx.state_mut(|w| w.state.settle_as_cancelled()),
+        _ => {}
     }
+    let _ = run_step(
+        ctx,
+        Step::RefundPayment,
+        OrderActivities::refund_payment,
+        id,
+        StepPolicy::until_done(),
+    )
+    .await;
     let _ = run_step(
         ctx,
         Step::ReleaseStock,
@@ -277,11 +253,7 @@ where
     let max_attempts = policy.max_attempts();
     let started = clock(ctx.workflow_time());
     ctx.state_mut(|w| w.state.begin(step, started));
-    let result = if ctx.state(|w| w.local_steps) {
-        ctx.execute_local_activity(activity, input, policy.local()).await
-    } else {
-        ctx.execute_activity(activity, input, policy.remote()).await
-    };
+    let result = ctx.execute_local_activity(activity, input, policy.local()).await;
     let ended = clock(ctx.workflow_time());
     let (attempts, error) = match &result {
         Ok(output) => (output.attempt(), None),
@@ -314,8 +286,8 @@ fn payment_failure(e: ActivityExecutionError) -> Halt {
     }
 }
 
-/// The step's own error. A regular activity's failure wraps it as its cause; a local
-/// activity's failure is the error itself.
+/// The step's own error: a local activity's failure is the error itself (a regular
+/// activity's would wrap it as its cause).
 fn root_failure(e: &ActivityExecutionError) -> Option<&Failure> {
     e.cause().map(|cause| cause.failure()).or_else(|| e.failure())
 }
@@ -327,15 +299,9 @@ fn application_type(e: &ActivityExecutionError) -> Option<&str> {
     }
 }
 
-/// Whether the step failed because its retry policy ran out of attempts. Regular activities
-/// say so; a local activity's failure does not, but a retryable application error can only
-/// reach the workflow once the attempts are spent.
+/// Whether the step failed because its retry policy ran out of attempts: a local activity's
+/// retryable application error only reaches the workflow once the attempts are spent.
 fn retries_exhausted(e: &ActivityExecutionError) -> bool {
-    if let ActivityExecutionError::Failed(f) = e
-        && f.retry_state() == RetryState::MaximumAttemptsReached
-    {
-        return true;
-    }
     matches!(
         root_failure(e).and_then(|f| f.failure_info.as_ref()),
         Some(FailureInfo::ApplicationFailureInfo(info)) if !info.non_retryable

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 use temporalio_common::RetryPolicy;
-use temporalio_sdk::{ActivityOptions, LocalActivityOptions, WorkflowCancellationToken};
+use temporalio_sdk::{LocalActivityOptions, WorkflowCancellationToken};
 
 /// Longest a single attempt of any step may take before it is abandoned and retried elsewhere
 /// (a worker that died or froze mid-step). Every step is a few database statements or one
@@ -54,14 +54,6 @@ impl StepPolicy {
     /// 0 means unlimited.
     pub fn max_attempts(&self) -> u32 {
         self.retry.maximum_attempts()
-    }
-
-    /// As a regular activity: dispatched by the server through the task queue to any worker.
-    pub fn remote(&self) -> ActivityOptions {
-        ActivityOptions::with_start_to_close_timeout(STEP_TIMEOUT)
-            .retry_policy(self.retry.clone())
-            .cancellation_token(WorkflowCancellationToken::new())
-            .build()
     }
 
     /// As a local activity: run by the worker that runs the workflow, recorded in its history
