@@ -29,7 +29,7 @@ check: ## fmt check + lint + test
 	$(MAKE) test
 
 build: ## Release build of the binary (target/release/orderflow)
-	cargo build --release --bin orderflow
+	cargo build --release --locked --bin orderflow
 
 dev: ## Run OrderFlow (API + worker) in the foreground, with everything it needs
 	bash scripts/dev.sh

@@ -6,5 +6,13 @@ cd "$ROOT"
 if [ -z "${DATABASE_URL:-}" ]; then
   export DATABASE_URL="postgres://$POSTGRES_USER:$POSTGRES_PASSWORD@$POSTGRES_HOST:$POSTGRES_PORT/$POSTGRES_DB"
 fi
+# The dashboard's browser test: Debian's Chromium and the pinned playwright-core from npm.
+if ! command -v chromium >/dev/null 2>&1; then
+  say "installing Chromium (Debian package) for the dashboard's browser test"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+command -v node >/dev/null 2>&1 || die "Node.js is needed for the dashboard's browser test (apt-get install nodejs npm)"
+npm ci --silent --no-audit --no-fund --prefix crates/orderflow/tests/dashboard
 say "running the test suite"
 cargo test --workspace --all-targets --no-fail-fast "$@"

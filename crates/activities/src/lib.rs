@@ -2,18 +2,20 @@
 //! gateway or the notifier. Temporal may run any of them more than once (a retry after a
 //! timeout, a worker killed mid-step), so each is written to have the effect of running once.
 
-use orderflow_domain::{ErrorCode, NewOrder, OrderId, OrderStatus};
+use orderflow_domain::{ErrorCode, Money, NewOrder, OrderId, OrderStatus};
 use orderflow_providers::{ChargeError, Notifier, PaymentGateway};
-use orderflow_store::Store;
+use orderflow_store::{Confirmation, Store};
 use orderflow_workflow::{
     CancelDecision, CloseReport, NotificationRequest, OrderEnd, PaymentReceipt, PaymentRequest,
     StepReport, activity,
 };
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use temporalio_macros::activities;
 use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tracing::Instrument;
 
 /// The activity implementations and what they need. Register with
 /// `WorkerOptions::register_activities(OrderSteps { .. })`.
@@ -33,8 +35,13 @@ impl OrderSteps {
         ctx: ActivityContext,
         order: NewOrder,
     ) -> Result<StepReport, ActivityError> {
-        self.store.insert_order(&order).await?;
-        Ok(report(&ctx))
+        step("create_order", order.order_id, async {
+            if self.store.insert_order(&order).await? {
+                metrics::counter!("orderflow_orders_started_total").increment(1);
+            }
+            Ok(report(&ctx))
+        })
+        .await
     }
 
     #[activity(definition = activity::ReserveStock)]
@@ -43,14 +50,20 @@ impl OrderSteps {
         ctx: ActivityContext,
         order: OrderId,
     ) -> Result<StepReport, ActivityError> {
-        self.store.mark_validating(order).await?;
-        if !self.inventory_delay.is_zero() {
-            tokio::time::sleep(self.inventory_delay).await;
-        }
-        match self.store.reserve_stock(order).await? {
-            Ok(()) => Ok(report(&ctx)),
-            Err(shortage) => Err(business(ErrorCode::InsufficientStock, shortage.to_string())),
-        }
+        step("reserve_stock", order, async {
+            self.store.mark_validating(order).await?;
+            if !self.inventory_delay.is_zero() {
+                tokio::time::sleep(self.inventory_delay).await;
+            }
+            match self.store.reserve_stock(order).await? {
+                Ok(()) => Ok(report(&ctx)),
+                Err(shortage) => {
+                    metrics::counter!("orderflow_reservation_conflicts_total").increment(1);
+                    Err(business(ErrorCode::InsufficientStock, shortage.to_string()))
+                }
+            }
+        })
+        .await
     }
 
     #[activity(definition = activity::ProcessPayment)]
@@ -60,36 +73,7 @@ impl OrderSteps {
         request: PaymentRequest,
     ) -> Result<PaymentReceipt, ActivityError> {
         let order = request.order_id;
-        // A payment already recorded (a retry after a lost reply) is the answer: no new charge.
-        if let Some(payment) = self.store.payment(order).await? {
-            return match payment.payment_id {
-                Some(payment_id) => Ok(PaymentReceipt { payment_id, attempt: attempt(&ctx) }),
-                None => Err(business(
-                    ErrorCode::PaymentDeclined,
-                    payment.decline_reason.unwrap_or_else(|| "payment declined".into()),
-                )),
-            };
-        }
-        // The order id is the provider's idempotency key: a charge repeated after a crash
-        // between "charged" and "recorded" is the same charge.
-        match self.payments.charge(&order.to_string(), request.amount).await {
-            Ok(payment_id)
-                if self.store.record_capture(order, &payment_id, request.amount).await? =>
-            {
-                Ok(PaymentReceipt { payment_id, attempt: attempt(&ctx) })
-            }
-            Ok(_) => {
-                // The order was closed while this charge was under way (a worker that froze or
-                // lost its workflow): give the money back at once.
-                self.payments.refund(&order.to_string()).await?;
-                Err(final_error("order_closed", "the order was closed; the charge was refunded"))
-            }
-            Err(ChargeError::Declined(reason)) => {
-                self.store.record_decline(order, request.amount, &reason).await?;
-                Err(business(ErrorCode::PaymentDeclined, format!("payment declined: {reason}")))
-            }
-            Err(e @ ChargeError::Unavailable(_)) => Err(e.into()),
-        }
+        step("process_payment", order, self.take_payment(&ctx, order, request.amount)).await
     }
 
     #[activity(definition = activity::ConfirmOrder)]
@@ -98,11 +82,20 @@ impl OrderSteps {
         ctx: ActivityContext,
         order: OrderId,
     ) -> Result<StepReport, ActivityError> {
-        if self.store.confirm_order(order).await? {
-            Ok(report(&ctx))
-        } else {
-            Err(final_error("order_cancelled", "the customer's cancellation was recorded first"))
-        }
+        step("confirm_order", order, async {
+            match self.store.confirm_order(order).await? {
+                Confirmation::Confirmed => {
+                    metrics::counter!("orderflow_orders_completed_total").increment(1);
+                    Ok(report(&ctx))
+                }
+                Confirmation::AlreadyConfirmed => Ok(report(&ctx)),
+                Confirmation::Refused => Err(final_error(
+                    "order_cancelled",
+                    "the customer's cancellation was recorded first",
+                )),
+            }
+        })
+        .await
     }
 
     #[activity(definition = activity::NotifyCustomer)]
@@ -112,18 +105,27 @@ impl OrderSteps {
         request: NotificationRequest,
     ) -> Result<StepReport, ActivityError> {
         let order = request.order_id;
-        if self.store.notification_sent(order, request.kind).await? {
-            return Ok(report(&ctx));
-        }
-        let dedup_key = format!("{order}:{}", request.kind.as_str());
-        let sent = self.notifier.send(&request.customer_id, &dedup_key, &request.message).await;
-        let error = sent.as_ref().err().map(ToString::to_string);
-        let channel = self.notifier.channel();
-        self.store
-            .record_notification(order, request.kind, channel, &request.message, error.as_deref())
-            .await?;
-        sent?;
-        Ok(report(&ctx))
+        step("notify_customer", order, async {
+            if self.store.notification_sent(order, request.kind).await? {
+                return Ok(report(&ctx));
+            }
+            let dedup_key = format!("{order}:{}", request.kind.as_str());
+            let sent = self.notifier.send(&request.customer_id, &dedup_key, &request.message).await;
+            let error = sent.as_ref().err().map(ToString::to_string);
+            let channel = self.notifier.channel();
+            self.store
+                .record_notification(
+                    order,
+                    request.kind,
+                    channel,
+                    &request.message,
+                    error.as_deref(),
+                )
+                .await?;
+            sent?;
+            Ok(report(&ctx))
+        })
+        .await
     }
 
     #[activity(definition = activity::CloseOrder)]
@@ -132,10 +134,22 @@ impl OrderSteps {
         ctx: ActivityContext,
         request: OrderEnd,
     ) -> Result<CloseReport, ActivityError> {
-        let status = self.store.close_order(request.order_id, &request.ending).await?;
-        let status = OrderStatus::parse(&status)
-            .ok_or_else(|| anyhow::anyhow!("unknown status {status}"))?;
-        Ok(CloseReport { status, attempt: attempt(&ctx) })
+        step("close_order", request.order_id, async {
+            let closing = self.store.close_order(request.order_id, &request.ending).await?;
+            let status = OrderStatus::parse(&closing.status)
+                .ok_or_else(|| anyhow::anyhow!("unknown status {}", closing.status))?;
+            if closing.now {
+                match closing.error_code {
+                    Some(code) => {
+                        metrics::counter!("orderflow_orders_failed_total", "error_code" => code)
+                            .increment(1)
+                    }
+                    None => metrics::counter!("orderflow_orders_cancelled_total").increment(1),
+                }
+            }
+            Ok(CloseReport { status, attempt: attempt(&ctx) })
+        })
+        .await
     }
 
     #[activity(definition = activity::RequestCancellation)]
@@ -159,9 +173,12 @@ impl OrderSteps {
         ctx: ActivityContext,
         order: OrderId,
     ) -> Result<StepReport, ActivityError> {
-        let refund_id = self.payments.refund(&order.to_string()).await?;
-        self.store.record_refund(order, &refund_id).await?;
-        Ok(report(&ctx))
+        step("refund_payment", order, async {
+            let refund_id = self.payments.refund(&order.to_string()).await?;
+            self.store.record_refund(order, &refund_id).await?;
+            Ok(report(&ctx))
+        })
+        .await
     }
 
     #[activity(definition = activity::ReleaseStock)]
@@ -170,9 +187,67 @@ impl OrderSteps {
         ctx: ActivityContext,
         request: OrderEnd,
     ) -> Result<StepReport, ActivityError> {
-        self.store.release_stock(request.order_id, &request.ending).await?;
-        Ok(report(&ctx))
+        step("release_stock", request.order_id, async {
+            self.store.release_stock(request.order_id, &request.ending).await?;
+            Ok(report(&ctx))
+        })
+        .await
     }
+}
+
+impl OrderSteps {
+    async fn take_payment(
+        &self,
+        ctx: &ActivityContext,
+        order: OrderId,
+        amount: Money,
+    ) -> Result<PaymentReceipt, ActivityError> {
+        // A payment already recorded (a retry after a lost reply) is the answer: no new charge.
+        if let Some(payment) = self.store.payment(order).await? {
+            return match payment.payment_id {
+                Some(payment_id) => Ok(PaymentReceipt { payment_id, attempt: attempt(ctx) }),
+                None => Err(business(
+                    ErrorCode::PaymentDeclined,
+                    payment.decline_reason.unwrap_or_else(|| "payment declined".into()),
+                )),
+            };
+        }
+        // The order id is the provider's idempotency key: a charge repeated after a crash
+        // between "charged" and "recorded" is the same charge.
+        match self.payments.charge(&order.to_string(), amount).await {
+            Ok(payment_id) if self.store.record_capture(order, &payment_id, amount).await? => {
+                Ok(PaymentReceipt { payment_id, attempt: attempt(ctx) })
+            }
+            Ok(_) => {
+                // The order was closed while this charge was under way (a worker that froze or
+                // lost its workflow): give the money back at once.
+                self.payments.refund(&order.to_string()).await?;
+                Err(final_error("order_closed", "the order was closed; the charge was refunded"))
+            }
+            Err(ChargeError::Declined(reason)) => {
+                self.store.record_decline(order, amount, &reason).await?;
+                metrics::counter!("orderflow_payment_declines_total").increment(1);
+                Err(business(ErrorCode::PaymentDeclined, format!("payment declined: {reason}")))
+            }
+            Err(e @ ChargeError::Unavailable(_)) => Err(e.into()),
+        }
+    }
+}
+
+/// Runs one step in a span that names the order (so every log line about it carries its ids)
+/// and records how long it took.
+async fn step<T>(
+    name: &'static str,
+    order: OrderId,
+    work: impl Future<Output = Result<T, ActivityError>>,
+) -> Result<T, ActivityError> {
+    let started = std::time::Instant::now();
+    let span = tracing::info_span!("step", step = name, order_id = %order, workflow_id = %order.workflow_id());
+    let result = work.instrument(span).await;
+    let outcome = if result.is_ok() { "ok" } else { "error" };
+    metrics::histogram!("orderflow_step_duration_seconds", "step" => name, "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
+    result
 }
 
 fn attempt(ctx: &ActivityContext) -> u32 {

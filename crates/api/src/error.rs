@@ -21,6 +21,12 @@ pub enum ApiError {
     /// A dependency (PostgreSQL, Temporal, a worker) is not available right now; try again.
     #[error("{0}")]
     Unavailable(String),
+    /// A request for an admin endpoint without the right API key.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The admin endpoints are switched off (no API key configured).
+    #[error("{0}")]
+    Forbidden(String),
     /// Any status decided by a body extractor (413, 415, ...).
     #[error("{detail}")]
     Rejected { status: StatusCode, detail: String },
@@ -28,17 +34,30 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error, as RFC 9457 `application/problem+json`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: the status and `code` say what happened.
     #[serde(rename = "type")]
-    kind: &'static str,
-    title: &'a str,
-    status: u16,
-    detail: &'a str,
-    /// Machine-readable reason, stable across releases.
-    code: &'a str,
+    #[schema(example = "about:blank")]
+    pub kind: String,
+    #[schema(example = "Unprocessable Entity")]
+    pub title: String,
+    #[schema(example = 422)]
+    pub status: u16,
+    /// What went wrong and what to change, for a person.
+    #[schema(
+        example = "items[0].price: 0.01 is not the price of prod-001; the catalog price is 999.99"
+    )]
+    pub detail: String,
+    /// Machine-readable reason, stable across releases (`invalid_field`, `price_mismatch`,
+    /// `unknown_product`, `idempotency_key_reused`, `not_found`, `conflict`, `unavailable`, ...).
+    #[schema(example = "price_mismatch")]
+    pub code: String,
+    /// The offending field, when one is at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    #[schema(example = "items[0].price")]
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -49,6 +68,8 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Rejected { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -61,6 +82,8 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::Unprocessable { code, .. } => code,
             Self::Unavailable(_) => "unavailable",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
             Self::Rejected { status, .. } => match *status {
                 StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
                 StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
@@ -91,12 +114,12 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let problem = Problem {
-            kind: "about:blank",
-            title: status.canonical_reason().unwrap_or("Error"),
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
             status: status.as_u16(),
-            detail: &detail,
-            code: self.code(),
-            field,
+            detail,
+            code: self.code().into(),
+            field: field.map(str::to_owned),
         };
         let mut response = (status, Json(problem)).into_response();
         response.headers_mut().insert(

@@ -5,15 +5,18 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use std::time::Duration;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// `ok` when every dependency answers, else `degraded`.
     pub status: &'static str,
     pub postgres: Dependency,
     pub temporal: Dependency,
+    /// Only in `/ready`: whether a worker polls the order task queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers: Option<Dependency>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Dependency {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -29,21 +32,59 @@ impl Dependency {
     }
 }
 
-/// 200 when PostgreSQL and Temporal both answer, 503 otherwise; the body says which is down.
+/// Liveness and dependencies: 200 when PostgreSQL and Temporal both answer, 503 otherwise; the
+/// body says which is down.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Both dependencies answer", body = Health),
+        (status = 503, description = "A dependency is down", body = Health),
+    )
+)]
 pub async fn health(State(ctx): State<ApiContext>) -> (StatusCode, Json<Health>) {
-    let postgres = async {
-        match tokio::time::timeout(Duration::from_secs(2), ctx.store.ping()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer within 2 s".to_owned()),
-        }
-    };
-    let (postgres, temporal) = tokio::join!(postgres, ctx.orchestrator.ping());
-    let healthy = postgres.is_ok() && temporal.is_ok();
+    let (postgres, temporal) = tokio::join!(postgres(&ctx), ctx.orchestrator.ping());
+    answer(postgres, temporal, None)
+}
+
+/// Readiness: like `/health`, and a worker must be polling the order task queue, so that an
+/// accepted order will be processed. For load balancers and orchestrators.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready to take orders", body = Health),
+        (status = 503, description = "Not ready; the body says why", body = Health),
+    )
+)]
+pub async fn ready(State(ctx): State<ApiContext>) -> (StatusCode, Json<Health>) {
+    let (postgres, temporal, workers) =
+        tokio::join!(postgres(&ctx), ctx.orchestrator.ping(), ctx.orchestrator.workers_polling());
+    answer(postgres, temporal, Some(workers))
+}
+
+async fn postgres(ctx: &ApiContext) -> Result<(), String> {
+    match tokio::time::timeout(Duration::from_secs(2), ctx.store.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within 2 s".to_owned()),
+    }
+}
+
+fn answer(
+    postgres: Result<(), String>,
+    temporal: Result<(), String>,
+    workers: Option<Result<(), String>>,
+) -> (StatusCode, Json<Health>) {
+    let healthy =
+        postgres.is_ok() && temporal.is_ok() && workers.as_ref().is_none_or(Result::is_ok);
     let body = Health {
         status: if healthy { "ok" } else { "degraded" },
         postgres: Dependency::from(postgres),
         temporal: Dependency::from(temporal),
+        workers: workers.map(Dependency::from),
     };
     (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }

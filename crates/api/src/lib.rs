@@ -1,25 +1,40 @@
 //! OrderFlow's HTTP API. Handlers parse into domain types, talk to PostgreSQL (the store) and
-//! Temporal (the orchestrator), and answer errors as problem+json.
+//! Temporal (the orchestrator), and answer errors as problem+json. Every route is registered
+//! together with its OpenAPI description (`utoipa-axum`), so the served document at
+//! `/api/openapi.json` cannot drift from the routes.
 
+mod admin;
+mod dashboard;
 mod error;
 mod extract;
 mod health;
 mod json;
+pub mod metrics;
 mod orchestrator;
+mod order_views;
 mod orders;
 mod products;
 
-pub use error::ApiError;
+pub use admin::AdminKey;
+pub use error::{ApiError, Problem};
 pub use json::AppJson;
 pub use orchestrator::Orchestrator;
+pub use order_views::{OrderDetail, OrderPage, OrderSummary};
 pub use orders::{CreateOrderRequest, OrderAccepted, OrderStatusResponse};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::Redirect;
+use axum::routing::get;
 use orderflow_store::Store;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 /// Largest request body accepted (413 beyond): 50 lines fit in a few KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -29,17 +44,78 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct ApiContext {
     pub store: Store,
     pub orchestrator: Orchestrator,
+    /// `ADMIN_API_KEY`; without it the admin endpoints are disabled.
+    pub admin_key: Option<AdminKey>,
+    /// Where the Temporal Web UI is, for the dashboard's links.
+    pub temporal_ui_url: String,
+}
+
+impl ApiContext {
+    pub fn new(store: Store, orchestrator: Orchestrator) -> Self {
+        Self {
+            store,
+            orchestrator,
+            admin_key: None,
+            temporal_ui_url: "http://localhost:8233".into(),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "OrderFlow",
+        description = "Durable order processing on Temporal and PostgreSQL. Errors are RFC 9457 \
+                       application/problem+json. Money is a decimal string (\"999.99\").",
+        license(name = "MIT")
+    ),
+    tags(
+        (name = "orders", description = "Place, follow and cancel orders"),
+        (name = "products", description = "The catalog and its stock"),
+        (name = "admin", description = "Needs the X-API-Key header"),
+        (name = "operations", description = "Health, readiness, metrics, dashboard"),
+    ),
+    modifiers(&AdminKeyScheme)
+)]
+struct ApiDoc;
+
+struct AdminKeyScheme;
+
+impl utoipa::Modify for AdminKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
+/// Every route with its description. `/api/openapi.json` serves the description.
+pub fn routes() -> (Router<ApiContext>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(orders::create_order, order_views::list_orders))
+        .routes(routes!(orders::order_status))
+        .routes(routes!(orders::cancel_order))
+        .routes(routes!(orders::order_state))
+        .routes(routes!(order_views::order_detail))
+        .routes(routes!(products::list_products))
+        .routes(routes!(products::get_product))
+        .routes(routes!(products::restock_product))
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(metrics::render))
+        .routes(routes!(dashboard::page))
+        .split_for_parts()
 }
 
 pub fn router(ctx: ApiContext) -> Router {
-    Router::new()
-        .route("/api/orders", post(orders::create_order))
-        .route("/api/orders/status", get(orders::order_status))
-        .route("/api/orders/cancel", post(orders::cancel_order))
-        .route("/api/orders/state", get(orders::order_state))
-        .route("/api/products", get(products::list_products))
-        .route("/api/products/{id}", get(products::get_product))
-        .route("/health", get(health::health))
+    metrics::recorder();
+    let (routes, openapi) = routes();
+    let request_id = HeaderName::from_static("x-request-id");
+    routes
+        .route("/", get(|| async { Redirect::temporary("/dashboard") }))
+        .merge(SwaggerUi::new("/docs").url("/api/openapi.json", openapi))
         .fallback(|| async { ApiError::NotFound("There is nothing at this path.".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::Rejected {
@@ -47,7 +123,14 @@ pub fn router(ctx: ApiContext) -> Router {
                 detail: "This path does not accept that method.".into(),
             }
         })
+        .layer(axum::middleware::from_fn(metrics::track_http))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        // Every request gets an id (or keeps the caller's), logged with it and sent back.
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("http", method = %request.method(), uri = %request.uri(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(ctx)
 }

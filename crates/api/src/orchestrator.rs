@@ -23,6 +23,7 @@ const WORKFLOW_TASK_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Orchestrator {
     client: Client,
+    namespace: String,
     task_queue: String,
 }
 
@@ -45,7 +46,12 @@ pub enum Cancellation {
 
 impl Orchestrator {
     pub fn new(client: Client, task_queue: impl Into<String>) -> Self {
-        Self { client, task_queue: task_queue.into() }
+        use temporalio_client::NamespacedClient;
+        Self { namespace: client.namespace(), client, task_queue: task_queue.into() }
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
     }
 
     pub fn client(&self) -> &Client {
@@ -114,6 +120,33 @@ impl Orchestrator {
             Err(WorkflowQueryError::NotFound(_)) => Ok(None),
             Err(WorkflowQueryError::Rpc(status)) => Err(unavailable(&status)),
             Err(other) => Err(ApiError::Internal(other.into())),
+        }
+    }
+
+    /// Whether any worker is polling the order task queue right now (for `/ready`).
+    pub async fn workers_polling(&self) -> Result<(), String> {
+        use temporalio_client::tonic::Request;
+        use temporalio_common::protos::temporal::api::enums::v1::{TaskQueueKind, TaskQueueType};
+        use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
+        use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
+        let mut request = Request::new(DescribeTaskQueueRequest {
+            namespace: self.namespace.clone(),
+            task_queue: Some(TaskQueue {
+                name: self.task_queue.clone(),
+                kind: TaskQueueKind::Normal as i32,
+                ..Default::default()
+            }),
+            task_queue_type: TaskQueueType::Workflow as i32,
+            ..Default::default()
+        });
+        request.set_timeout(Duration::from_secs(2));
+        let mut service = self.client.connection().workflow_service();
+        let response =
+            service.describe_task_queue(request).await.map_err(|s| s.message().to_owned())?;
+        if response.into_inner().pollers.is_empty() {
+            Err(format!("no worker polls the task queue {}", self.task_queue))
+        } else {
+            Ok(())
         }
     }
 

@@ -1,5 +1,6 @@
 //! The original service's order endpoints: create, status, cancel, state.
 
+use crate::error::Problem;
 use crate::extract::OrderRef;
 use crate::orchestrator::{Cancellation, Execution};
 use crate::{ApiContext, ApiError, AppJson};
@@ -15,22 +16,29 @@ use orderflow_store::KeyClaim;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 /// `POST /api/orders` body, exactly the original's shape.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"customer_id": "customer-001", "items": [{"product_id": "prod-001", "name": "iPhone 15 Pro", "quantity": 1, "price": 999.99}]}))]
 pub struct CreateOrderRequest {
+    /// 1–64 characters of `A-Z a-z 0-9 - _ . : @`.
     pub customer_id: String,
     pub items: Vec<OrderItemRequest>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One line of an order: 1–50 lines, each product once.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct OrderItemRequest {
     pub product_id: String,
     /// Informational: the catalog's name is what the order records.
     #[serde(default)]
     pub name: Option<String>,
+    /// A whole number from 1 to 1000.
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i64,
     /// Must equal the catalog price (a JSON number like `999.99`, or a string `"999.99"`).
+    #[schema(value_type = f64, example = 999.99)]
     pub price: Decimal,
 }
 
@@ -49,7 +57,7 @@ impl CreateOrderRequest {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrderAccepted {
     pub workflow_id: String,
     pub order_id: String,
@@ -57,7 +65,7 @@ pub struct OrderAccepted {
     pub message: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrderStatusResponse {
     pub workflow_id: String,
     pub order_id: String,
@@ -67,6 +75,27 @@ pub struct OrderStatusResponse {
     pub error_code: Option<String>,
 }
 
+/// Place an order.
+///
+/// Prices and totals come from the catalog: each item's `price` must equal the catalog price.
+/// With an `Idempotency-Key`, repeating the request returns the same order (200) and starts
+/// nothing; the same key with another body is refused (422).
+#[utoipa::path(
+    post,
+    path = "/api/orders",
+    tag = "orders",
+    request_body = CreateOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1–255 visible ASCII characters.")),
+    responses(
+        (status = 201, description = "Accepted; processing started", body = OrderAccepted, headers(("Location" = String, description = "The order's status URL"))),
+        (status = 200, description = "Already accepted for this Idempotency-Key", body = OrderAccepted),
+        (status = 400, description = "Not JSON, or a malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not sent as JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values, unknown product, price differing from the catalog, or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "PostgreSQL or Temporal unavailable; nothing was created", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(order_id, workflow_id))]
 pub async fn create_order(
     State(ctx): State<ApiContext>,
@@ -152,6 +181,19 @@ fn record_ids(order_id: OrderId) {
     span.record("workflow_id", tracing::field::display(order_id.workflow_id()));
 }
 
+/// An order's status, from PostgreSQL (answers even when no worker runs).
+#[utoipa::path(
+    get,
+    path = "/api/orders/status",
+    tag = "orders",
+    params(("workflow_id" = String, Query, description = "`order-{order_id}`, as returned when the order was placed")),
+    responses(
+        (status = 200, description = "The order's status", body = OrderStatusResponse),
+        (status = 400, description = "workflow_id missing", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A dependency is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn order_status(
     State(ctx): State<ApiContext>,
     OrderRef(workflow_id): OrderRef,
@@ -167,6 +209,23 @@ pub async fn order_status(
     }))
 }
 
+/// Cancel an order.
+///
+/// 202 when the cancellation is recorded before the order is confirmed: the order will end
+/// `cancelled`, its stock released and any payment refunded. 409 when it is too late.
+#[utoipa::path(
+    post,
+    path = "/api/orders/cancel",
+    tag = "orders",
+    params(("workflow_id" = String, Query, description = "`order-{order_id}`")),
+    responses(
+        (status = 202, description = "Cancellation accepted", body = OrderStatusResponse),
+        (status = 400, description = "workflow_id missing", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too late: confirmed, failed or already finished", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No worker answered in time", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip(ctx), fields(%workflow_id))]
 pub async fn cancel_order(
     State(ctx): State<ApiContext>,
@@ -196,6 +255,19 @@ pub async fn cancel_order(
     }
 }
 
+/// The workflow's state object: every step with its times, retries and errors.
+#[utoipa::path(
+    get,
+    path = "/api/orders/state",
+    tag = "orders",
+    params(("workflow_id" = String, Query, description = "`order-{order_id}`")),
+    responses(
+        (status = 200, description = "The state object", body = OrderState),
+        (status = 400, description = "workflow_id missing", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No worker answered in time", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn order_state(
     State(ctx): State<ApiContext>,
     OrderRef(workflow_id): OrderRef,

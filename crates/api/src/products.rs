@@ -1,21 +1,125 @@
+use crate::error::Problem;
 use crate::{ApiContext, ApiError};
 use axum::Json;
 use axum::extract::{Path, State};
 use orderflow_store::ProductRow;
+use rust_decimal::Decimal;
+use serde::Serialize;
 
-pub async fn list_products(
-    State(ctx): State<ApiContext>,
-) -> Result<Json<Vec<ProductRow>>, ApiError> {
-    Ok(Json(ctx.store.list_products().await?))
+/// A product and its stock.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Product {
+    #[schema(example = "prod-001")]
+    pub id: String,
+    pub name: String,
+    pub sku: String,
+    #[schema(value_type = String, example = "999.99")]
+    pub price: Decimal,
+    /// Units that can still be ordered.
+    pub available: i32,
+    /// Units held by orders in flight.
+    pub reserved: i32,
+    /// Units of completed orders.
+    pub sold: i32,
 }
 
+impl From<ProductRow> for Product {
+    fn from(p: ProductRow) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            sku: p.sku,
+            price: p.price,
+            available: p.available,
+            reserved: p.reserved,
+            sold: p.sold,
+        }
+    }
+}
+
+/// The catalog with its stock.
+#[utoipa::path(
+    get,
+    path = "/api/products",
+    tag = "products",
+    responses(
+        (status = 200, description = "Every product", body = Vec<Product>),
+        (status = 503, description = "PostgreSQL unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_products(State(ctx): State<ApiContext>) -> Result<Json<Vec<Product>>, ApiError> {
+    Ok(Json(ctx.store.list_products().await?.into_iter().map(Product::from).collect()))
+}
+
+/// One product with its stock.
+#[utoipa::path(
+    get,
+    path = "/api/products/{id}",
+    tag = "products",
+    params(("id" = String, Path, description = "e.g. prod-001")),
+    responses(
+        (status = 200, description = "The product", body = Product),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_product(
     State(ctx): State<ApiContext>,
     Path(id): Path<String>,
-) -> Result<Json<ProductRow>, ApiError> {
+) -> Result<Json<Product>, ApiError> {
     ctx.store
         .product(&id)
         .await?
-        .map(Json)
+        .map(|p| Json(p.into()))
         .ok_or_else(|| ApiError::NotFound(format!("No product has id {id}.")))
+}
+
+/// How many units arrived.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct Restock {
+    /// 1 to 1,000,000.
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub quantity: i64,
+}
+
+/// Add stock to a product (admin).
+///
+/// Needs the `X-API-Key` header to equal `ADMIN_API_KEY`. Without `ADMIN_API_KEY` configured the
+/// admin endpoints are disabled (403), not open.
+#[utoipa::path(
+    post,
+    path = "/api/products/{id}/restock",
+    tag = "admin",
+    params(("id" = String, Path, description = "e.g. prod-001")),
+    request_body = Restock,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The product with its new stock", body = Product),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Admin endpoints are disabled", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Quantity out of range", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[tracing::instrument(skip(ctx, _admin, body))]
+pub async fn restock_product(
+    State(ctx): State<ApiContext>,
+    _admin: crate::admin::Admin,
+    Path(id): Path<String>,
+    crate::AppJson(body): crate::AppJson<Restock>,
+) -> Result<Json<Product>, ApiError> {
+    let units = i32::try_from(body.quantity)
+        .ok()
+        .filter(|q| (1..=1_000_000).contains(q))
+        .ok_or_else(|| ApiError::Unprocessable {
+            code: "invalid_field",
+            detail: "quantity: must be a whole number from 1 to 1000000".into(),
+            field: Some("quantity".into()),
+        })?;
+    let product = ctx
+        .store
+        .restock(&id, units)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("No product has id {id}.")))?;
+    tracing::info!(units, available = product.available, "restocked");
+    Ok(Json(product.into()))
 }

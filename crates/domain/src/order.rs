@@ -127,6 +127,7 @@ pub struct NewOrder {
 
 /// Where an order is. The six values of the original service, unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// Accepted, not yet looked at.
@@ -191,6 +192,7 @@ impl fmt::Display for OrderStatus {
 
 /// Why an order failed, as a stable machine-readable code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// Some product did not have enough units left.

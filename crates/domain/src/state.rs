@@ -10,6 +10,7 @@ use std::fmt;
 
 /// The steps of the saga, forward and compensating, in the names the state object shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     CreateOrder,
@@ -69,6 +70,7 @@ impl fmt::Display for Step {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Started,
@@ -78,6 +80,7 @@ pub enum StepStatus {
 
 /// One execution of one step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepRecord {
     pub step: Step,
     pub status: StepStatus,
@@ -120,6 +123,7 @@ pub enum CancelRefusal {
 
 /// The workflow's view of an order. Field names follow the original service's state object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderState {
     pub order_id: OrderId,
     pub customer_id: CustomerId,

@@ -58,6 +58,9 @@ pub struct ApiArgs {
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
+    /// Serve /metrics (Prometheus) on this port; a worker has no HTTP API otherwise.
+    #[arg(long, env = "METRICS_PORT", value_name = "METRICS_PORT")]
+    pub metrics_port: Option<u16>,
     #[command(flatten)]
     pub database: DatabaseConfig,
     #[command(flatten)]
@@ -157,6 +160,17 @@ pub struct HttpConfig {
     pub http_host: String,
     #[arg(long, env = "HTTP_PORT", value_name = "HTTP_PORT", default_value_t = 8080)]
     pub http_port: u16,
+    /// Key for the admin endpoints (X-API-Key). Unset: the admin endpoints are disabled.
+    #[arg(long, env = "ADMIN_API_KEY", value_name = "ADMIN_API_KEY", hide_env_values = true)]
+    pub admin_api_key: Option<String>,
+    /// Where the Temporal Web UI is, for the dashboard's links.
+    #[arg(
+        long,
+        env = "TEMPORAL_UI_URL",
+        value_name = "TEMPORAL_UI_URL",
+        default_value = "http://localhost:8233"
+    )]
+    pub temporal_ui_url: String,
 }
 
 /// How much one worker process takes on at once.

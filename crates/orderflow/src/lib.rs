@@ -6,7 +6,7 @@ mod startup;
 mod telemetry;
 
 pub use startup::{
-    Dependencies, build_worker, connect_store, connect_temporal, migrate, serve_http,
-    shutdown_signal,
+    Dependencies, api_context, build_worker, connect_store, connect_temporal, migrate, serve_http,
+    serve_metrics, shutdown_signal,
 };
 pub use telemetry::init_tracing;

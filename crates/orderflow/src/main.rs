@@ -1,10 +1,9 @@
 use clap::Parser;
 use orderflow::config::{ApiArgs, Cli, Command, HttpConfig, MigrateArgs, ServeArgs, WorkerArgs};
 use orderflow::{
-    Dependencies, build_worker, connect_store, connect_temporal, migrate, serve_http,
-    shutdown_signal,
+    Dependencies, api_context, build_worker, connect_store, connect_temporal, migrate, serve_http,
+    serve_metrics, shutdown_signal,
 };
-use orderflow_api::{ApiContext, Orchestrator};
 use temporalio_sdk::Runtime;
 use tokio::net::TcpListener;
 
@@ -30,10 +29,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut worker =
         build_worker(&runtime, &deps, &args.temporal.task_queue, &args.worker, &args.simulation)?;
     let listener = bind(&args.http).await?;
-    let ctx = ApiContext {
-        store: deps.store.clone(),
-        orchestrator: Orchestrator::new(deps.temporal.clone(), args.temporal.task_queue.clone()),
-    };
+    let ctx = api_context(&deps, &args.http, &args.temporal.task_queue)?;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(serve_http(listener, ctx, async {
         let _ = http_stopped.await;
@@ -56,10 +52,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn api(args: ApiArgs) -> anyhow::Result<()> {
     let deps = dependencies(&args.database, &args.temporal).await?;
     let listener = bind(&args.http).await?;
-    let ctx = ApiContext {
-        store: deps.store,
-        orchestrator: Orchestrator::new(deps.temporal, args.temporal.task_queue),
-    };
+    let ctx = api_context(&deps, &args.http, &args.temporal.task_queue)?;
     serve_http(listener, ctx, shutdown_signal()).await
 }
 
@@ -69,10 +62,17 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let mut worker =
         build_worker(&runtime, &deps, &args.temporal.task_queue, &args.worker, &args.simulation)?;
     let stop = worker.shutdown_handle();
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         shutdown_signal().await;
+        let _ = stop_metrics.send(());
         stop();
     });
+    if let Some(port) = args.metrics_port {
+        tokio::spawn(serve_metrics(port, async {
+            let _ = metrics_stopped.await;
+        }));
+    }
     tracing::info!(task_queue = %args.temporal.task_queue, "worker started");
     worker.run().await?;
     Ok(())

@@ -1,7 +1,7 @@
-use crate::config::{DatabaseConfig, SimulationConfig, TemporalConfig, WorkerConfig};
+use crate::config::{DatabaseConfig, HttpConfig, SimulationConfig, TemporalConfig, WorkerConfig};
 use anyhow::Context;
 use orderflow_activities::OrderSteps;
-use orderflow_api::ApiContext;
+use orderflow_api::{AdminKey, ApiContext, Orchestrator};
 use orderflow_providers::{SimulatedNotifier, SimulatedPaymentGateway};
 use orderflow_store::Store;
 use orderflow_workflow::OrderWorkflow;
@@ -80,6 +80,42 @@ pub fn build_worker(
         .register_activities(steps)
         .build();
     Ok(Worker::new(runtime, deps.temporal.clone(), options)?)
+}
+
+/// The API's context from the configuration.
+pub fn api_context(
+    deps: &Dependencies,
+    http: &HttpConfig,
+    task_queue: &str,
+) -> anyhow::Result<ApiContext> {
+    let admin_key = match http.admin_api_key.as_deref() {
+        None => None,
+        Some(key) => Some(
+            AdminKey::new(key).ok_or_else(|| anyhow::anyhow!("ADMIN_API_KEY must not be empty"))?,
+        ),
+    };
+    if admin_key.is_none() {
+        tracing::info!("admin endpoints disabled (no ADMIN_API_KEY)");
+    }
+    Ok(ApiContext {
+        admin_key,
+        temporal_ui_url: http.temporal_ui_url.trim_end_matches('/').to_owned(),
+        ..ApiContext::new(deps.store.clone(), Orchestrator::new(deps.temporal.clone(), task_queue))
+    })
+}
+
+/// Serves only `/metrics`, for worker processes.
+pub async fn serve_metrics(
+    port: u16,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(("0.0.0.0", port)).await?;
+    tracing::info!("metrics on http://0.0.0.0:{port}/metrics");
+    orderflow_api::metrics::recorder();
+    let app =
+        axum::Router::new().route("/metrics", axum::routing::get(orderflow_api::metrics::render));
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    Ok(())
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.

@@ -94,43 +94,41 @@ impl Store {
         Ok(Ok(()))
     }
 
-    /// Turns the held stock into sold stock and completes the order; `false`, changing
-    /// nothing, if the order is closed or its cancellation was requested first. Idempotent.
+    /// Turns the held stock into sold stock and completes the order, unless the order is closed
+    /// or its cancellation was requested first. Idempotent.
     #[tracing::instrument(skip(self))]
-    pub async fn confirm_order(&self, id: OrderId) -> Result<bool> {
+    pub async fn confirm_order(&self, id: OrderId) -> Result<Confirmation> {
         let mut tx = self.pool.begin().await?;
         let Some(order) = lock_order(&mut tx, id).await? else {
             return Err(sqlx::Error::RowNotFound);
         };
         if order.status == "completed" {
-            return Ok(true);
+            return Ok(Confirmation::AlreadyConfirmed);
         }
         if order.is_closed() || order.cancel_requested {
-            return Ok(false);
+            return Ok(Confirmation::Refused);
         }
-        {
-            let sold = settle_reservations(&mut tx, id, "sold").await?;
-            for (product_id, quantity) in &sold {
-                sqlx::query(
-                    "UPDATE products SET reserved = reserved - $2, sold = sold + $2, updated_at = now()
-                     WHERE id = $1",
-                )
-                .bind(product_id)
-                .bind(quantity)
-                .execute(&mut *tx)
-                .await?;
-            }
+        let sold = settle_reservations(&mut tx, id, "sold").await?;
+        for (product_id, quantity) in &sold {
             sqlx::query(
-                "UPDATE orders SET status = 'completed', current_step = 'notify_customer',
-                        completed_at = now(), updated_at = now()
-                 WHERE id = $1 AND status <> 'completed'",
+                "UPDATE products SET reserved = reserved - $2, sold = sold + $2, updated_at = now()
+                 WHERE id = $1",
             )
-            .bind(id.as_uuid())
+            .bind(product_id)
+            .bind(quantity)
             .execute(&mut *tx)
             .await?;
         }
+        sqlx::query(
+            "UPDATE orders SET status = 'completed', current_step = 'notify_customer',
+                    completed_at = now(), updated_at = now()
+             WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Confirmation::Confirmed)
     }
 
     /// Records the customer's wish to cancel, unless the order has ended already (then returns
@@ -183,18 +181,22 @@ impl Store {
     /// step of rolling an order back. A requested cancellation wins over a failure. Returns the
     /// status the order ends with, which is `completed` if it was confirmed after all.
     #[tracing::instrument(skip(self))]
-    pub async fn close_order(&self, id: OrderId, ending: &OrderEnding) -> Result<String> {
+    pub async fn close_order(&self, id: OrderId, ending: &OrderEnding) -> Result<Closing> {
         let mut tx = self.pool.begin().await?;
         let Some(order) = lock_order(&mut tx, id).await? else {
             return Err(sqlx::Error::RowNotFound);
         };
         if order.is_terminal() {
-            return Ok(order.status);
+            return Ok(Closing { status: order.status, error_code: None, now: false });
         }
         let ending = if order.cancel_requested { &OrderEnding::Cancelled } else { ending };
         end_order(&mut tx, id, ending, "close_order").await?;
         tx.commit().await?;
-        Ok(ending.status().as_str().to_owned())
+        let error_code = match ending {
+            OrderEnding::Failed { code, .. } => Some(code.as_str()),
+            OrderEnding::Cancelled => None,
+        };
+        Ok(Closing { status: ending.status().as_str().to_owned(), error_code, now: true })
     }
 }
 
@@ -221,6 +223,27 @@ async fn end_order(
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// What `confirm_order` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    Confirmed,
+    /// It had been confirmed before (a retried step).
+    AlreadyConfirmed,
+    /// Closed, or the customer's cancellation came first: nothing was sold.
+    Refused,
+}
+
+/// How `close_order` left the order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closing {
+    /// `failed`, `cancelled`, or `completed` if it had been confirmed after all.
+    pub status: String,
+    /// Why it failed, when this call failed it.
+    pub error_code: Option<&'static str>,
+    /// Whether this call closed it (rather than finding it ended).
+    pub now: bool,
 }
 
 /// An order row, locked for the rest of the transaction.

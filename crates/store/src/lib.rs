@@ -14,8 +14,8 @@ mod products;
 pub mod testing;
 
 pub use idempotency::KeyClaim;
-pub use inventory::InsufficientStock;
-pub use orders::OrderRow;
+pub use inventory::{Closing, Confirmation, InsufficientStock};
+pub use orders::{NotificationRow, OrderFilter, OrderItemRow, OrderRow, ReservationRow};
 pub use payments::PaymentRow;
 pub use products::{NewProduct, ProductRow};
 

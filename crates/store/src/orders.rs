@@ -92,3 +92,91 @@ impl Store {
         Ok(())
     }
 }
+
+/// Which orders to list: newest first, optionally one customer's or in one status, and only
+/// those older than `before` (the cursor: the last order of the previous page).
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub customer_id: Option<String>,
+    pub status: Option<OrderStatus>,
+    pub before: Option<OrderId>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderItemRow {
+    pub product_id: String,
+    pub name: String,
+    pub quantity: i32,
+    pub unit_price: Decimal,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReservationRow {
+    pub product_id: String,
+    pub quantity: i32,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NotificationRow {
+    pub kind: String,
+    pub channel: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Store {
+    pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderRow>> {
+        sqlx::query_as(
+            "SELECT id, workflow_id, customer_id, status, current_step, total_amount, error_code,
+                    error_message, payment_id, customer_notified, created_at, updated_at, completed_at
+             FROM orders
+             WHERE ($1::text IS NULL OR customer_id = $1)
+               AND ($2::text IS NULL OR status = $2)
+               AND ($3::uuid IS NULL OR id < $3)
+             ORDER BY id DESC
+             LIMIT $4",
+        )
+        .bind(filter.customer_id.as_deref())
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(filter.before.map(|id| id.as_uuid()))
+        .bind(filter.limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn order_items(&self, id: OrderId) -> Result<Vec<OrderItemRow>> {
+        sqlx::query_as(
+            "SELECT product_id, name, quantity, unit_price FROM order_items WHERE order_id = $1 ORDER BY product_id",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn reservations(&self, id: OrderId) -> Result<Vec<ReservationRow>> {
+        sqlx::query_as(
+            "SELECT product_id, quantity, status, created_at, updated_at FROM reservations
+             WHERE order_id = $1 ORDER BY product_id",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn notifications(&self, id: OrderId) -> Result<Vec<NotificationRow>> {
+        sqlx::query_as(
+            "SELECT kind, channel, status, attempts, last_error, created_at, updated_at FROM notifications
+             WHERE order_id = $1 ORDER BY created_at",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+    }
+}

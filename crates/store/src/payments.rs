@@ -12,12 +12,15 @@ pub struct PaymentRow {
     pub status: String,
     pub decline_reason: Option<String>,
     pub refund_id: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Store {
     pub async fn payment(&self, order: OrderId) -> Result<Option<PaymentRow>> {
         sqlx::query_as(
-            "SELECT payment_id, amount, status, decline_reason, refund_id FROM payments WHERE order_id = $1",
+            "SELECT payment_id, amount, status, decline_reason, refund_id, created_at, updated_at
+             FROM payments WHERE order_id = $1",
         )
         .bind(order.as_uuid())
         .fetch_optional(&self.pool)

@@ -58,6 +58,18 @@ impl Store {
         Ok(())
     }
 
+    /// Adds `units` to what can be ordered; `None` if there is no such product.
+    pub async fn restock(&self, id: &str, units: i32) -> Result<Option<ProductRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE products SET available = available + $2, updated_at = now() WHERE id = $1
+             RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(units)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
     /// The catalog entries for `ids` (unknown ids are simply absent), for pricing an order.
     pub async fn catalog(&self, ids: &[ProductId]) -> Result<Vec<CatalogProduct>> {
         let ids: Vec<&str> = ids.iter().map(ProductId::as_str).collect();

@@ -6,7 +6,7 @@ use orderflow_domain::{
     OrderLine, ProductId, Quantity,
 };
 use orderflow_store::testing::{fresh_database, server_from_env};
-use orderflow_store::{KeyClaim, NewProduct, Store};
+use orderflow_store::{Confirmation, KeyClaim, NewProduct, Store};
 use rust_decimal::Decimal;
 
 async fn store() -> Store {
@@ -86,8 +86,8 @@ async fn reserve_confirm_moves_stock_to_sold_once() {
     assert_eq!(stock(&store, "p").await, (7, 3, 0));
     assert_eq!(store.order(id).await.unwrap().unwrap().status, "payment");
 
-    assert!(store.confirm_order(id).await.unwrap());
-    assert!(store.confirm_order(id).await.unwrap()); // a retry
+    assert_eq!(store.confirm_order(id).await.unwrap(), Confirmation::Confirmed);
+    assert_eq!(store.confirm_order(id).await.unwrap(), Confirmation::AlreadyConfirmed); // a retry
     assert_eq!(stock(&store, "p").await, (7, 0, 3));
     let row = store.order(id).await.unwrap().unwrap();
     assert_eq!(row.status, "completed");
@@ -170,7 +170,7 @@ async fn orders_locking_the_same_products_in_opposite_orders_do_not_deadlock() {
             if i % 3 == 0 {
                 store.release_stock(id, &OrderEnding::Cancelled).await
             } else {
-                store.confirm_order(id).await.map(|confirmed| assert!(confirmed))
+                store.confirm_order(id).await.map(|c| assert_eq!(c, Confirmation::Confirmed))
             }
         }
     }))
@@ -284,8 +284,10 @@ async fn a_closed_order_is_fenced_against_late_steps() {
 
     // Closed before its reservation ran: the late reservation holds nothing.
     let never_reserved = placed(&store, &[("p", 2)]).await;
-    assert_eq!(store.close_order(never_reserved, &ending).await.unwrap(), "cancelled");
-    assert_eq!(store.close_order(never_reserved, &ending).await.unwrap(), "cancelled"); // a retry
+    let first = store.close_order(never_reserved, &ending).await.unwrap();
+    assert_eq!((first.status.as_str(), first.now), ("cancelled", true));
+    let retry = store.close_order(never_reserved, &ending).await.unwrap();
+    assert_eq!((retry.status.as_str(), retry.now), ("cancelled", false), "a retry changes nothing");
     store.reserve_stock(never_reserved).await.unwrap().unwrap();
     assert_eq!(stock(&store, "p").await, (10, 0, 0));
     assert_eq!(store.order(never_reserved).await.unwrap().unwrap().status, "cancelled");
@@ -294,7 +296,7 @@ async fn a_closed_order_is_fenced_against_late_steps() {
     let reserved = placed(&store, &[("p", 3)]).await;
     store.reserve_stock(reserved).await.unwrap().unwrap();
     store.close_order(reserved, &ending).await.unwrap();
-    assert!(!store.confirm_order(reserved).await.unwrap());
+    assert_eq!(store.confirm_order(reserved).await.unwrap(), Confirmation::Refused);
     assert_eq!(stock(&store, "p").await, (7, 3, 0));
     store.release_stock(reserved, &ending).await.unwrap();
     assert_eq!(stock(&store, "p").await, (10, 0, 0));
@@ -309,8 +311,8 @@ async fn a_closed_order_is_fenced_against_late_steps() {
     let done = placed(&store, &[("p", 1)]).await;
     store.reserve_stock(done).await.unwrap().unwrap();
     assert!(store.record_capture(done, "pay_done", amount).await.unwrap());
-    assert!(store.confirm_order(done).await.unwrap());
-    assert_eq!(store.close_order(done, &ending).await.unwrap(), "completed", "not reopened");
+    assert_eq!(store.confirm_order(done).await.unwrap(), Confirmation::Confirmed);
+    assert_eq!(store.close_order(done, &ending).await.unwrap().status, "completed", "not reopened");
     assert_eq!(store.order(done).await.unwrap().unwrap().status, "completed");
 }
 
@@ -329,8 +331,8 @@ async fn cancellation_and_confirmation_exclude_each_other() {
     store.reserve_stock(cancelled).await.unwrap().unwrap();
     assert_eq!(store.request_cancellation(cancelled).await.unwrap(), Ok(()));
     assert_eq!(store.request_cancellation(cancelled).await.unwrap(), Ok(()), "asking twice");
-    assert!(!store.confirm_order(cancelled).await.unwrap(), "confirmation is refused");
-    assert_eq!(store.close_order(cancelled, &failed).await.unwrap(), "cancelled");
+    assert_eq!(store.confirm_order(cancelled).await.unwrap(), Confirmation::Refused);
+    assert_eq!(store.close_order(cancelled, &failed).await.unwrap().status, "cancelled");
     store.release_stock(cancelled, &failed).await.unwrap();
     assert_eq!(stock(&store, "p").await, (100, 0, 0));
     let row = store.order(cancelled).await.unwrap().unwrap();
@@ -339,7 +341,7 @@ async fn cancellation_and_confirmation_exclude_each_other() {
     // Confirmation first: the cancellation is too late.
     let confirmed = placed(&store, &[("p", 1)]).await;
     store.reserve_stock(confirmed).await.unwrap().unwrap();
-    assert!(store.confirm_order(confirmed).await.unwrap());
+    assert_eq!(store.confirm_order(confirmed).await.unwrap(), Confirmation::Confirmed);
     assert_eq!(store.request_cancellation(confirmed).await.unwrap(), Err("completed".to_owned()));
 
     // Concurrently, many times: never both.
@@ -348,7 +350,8 @@ async fn cancellation_and_confirmation_exclude_each_other() {
         store.reserve_stock(id).await.unwrap().unwrap();
         let (cancel, confirm) =
             tokio::join!(store.request_cancellation(id), store.confirm_order(id));
-        assert_ne!(cancel.unwrap().is_ok(), confirm.unwrap(), "exactly one of them wins");
+        let confirmed = confirm.unwrap() == Confirmation::Confirmed;
+        assert_ne!(cancel.unwrap().is_ok(), confirmed, "exactly one of them wins");
         store.release_stock(id, &OrderEnding::Cancelled).await.unwrap();
     }
 }

@@ -3,8 +3,11 @@
 mod bad_input;
 mod cancel;
 mod concurrency;
+mod dashboard;
+mod deployment;
 mod fuzz;
 mod idempotency;
+mod operations;
 mod orders;
 mod support;
 mod without_worker;

@@ -217,10 +217,10 @@ async fn health_is_503_and_says_which_dependency_is_down() {
     // The same service, but its database is a port nothing listens on.
     let options =
         sqlx::postgres::PgConnectOptions::new().host("127.0.0.1").port(1).database("none");
-    let ctx = ApiContext {
-        store: orderflow_store::Store::connect_lazy(options, 1),
-        orchestrator: Orchestrator::new(app.temporal.clone(), "unused"),
-    };
+    let ctx = ApiContext::new(
+        orderflow_store::Store::connect_lazy(options, 1),
+        Orchestrator::new(app.temporal.clone(), "unused"),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(ctx)).await });

@@ -4,7 +4,7 @@
 
 use orderflow::config::{SimulationConfig, TemporalConfig, WorkerConfig};
 use orderflow::{Dependencies, build_worker, connect_temporal, serve_http};
-use orderflow_api::{ApiContext, Orchestrator, OrderAccepted};
+use orderflow_api::{AdminKey, ApiContext, Orchestrator, OrderAccepted};
 use orderflow_domain::{OrderState, WorkflowId};
 use orderflow_store::testing::{fresh_database, server_from_env};
 use orderflow_store::{NewProduct, Store};
@@ -19,6 +19,9 @@ use temporalio_client::{
 use temporalio_sdk::Runtime;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 use tokio::net::TcpListener;
+
+/// The admin API key of every test app.
+pub const ADMIN_KEY: &str = "test-admin-key";
 
 pub struct TestApp {
     pub address: String,
@@ -76,8 +79,11 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
         let address = format!("http://{}", listener.local_addr().unwrap());
         let ctx = ApiContext {
-            store: store.clone(),
-            orchestrator: Orchestrator::new(temporal.clone(), temporal_config.task_queue.clone()),
+            admin_key: AdminKey::new(ADMIN_KEY),
+            ..ApiContext::new(
+                store.clone(),
+                Orchestrator::new(temporal.clone(), temporal_config.task_queue.clone()),
+            )
         };
         tokio::spawn(serve_http(listener, ctx, std::future::pending()));
         Self {

@@ -1,0 +1,264 @@
+//! Reading orders beyond the original API: a paginated list and one order in full, both from
+//! PostgreSQL (no worker needed).
+
+use crate::error::Problem;
+use crate::{ApiContext, ApiError};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
+use orderflow_domain::{CustomerId, OrderId, OrderStatus};
+use orderflow_store::{OrderFilter, OrderRow};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+const DEFAULT_PAGE: i64 = 20;
+const MAX_PAGE: i64 = 100;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Only this customer's orders.
+    pub customer_id: Option<String>,
+    /// Only orders in this status.
+    pub status: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Orders per page, 1–100 (default 20).
+    pub limit: Option<i64>,
+}
+
+/// An order in a list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderSummary {
+    pub order_id: String,
+    pub workflow_id: String,
+    pub customer_id: String,
+    pub status: OrderStatus,
+    pub current_step: String,
+    #[schema(value_type = String, example = "999.99")]
+    pub total_amount: Decimal,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub payment_id: Option<String>,
+    pub customer_notified: bool,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// A page of orders, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderPage {
+    pub orders: Vec<OrderSummary>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderItemView {
+    pub product_id: String,
+    pub name: String,
+    pub quantity: i32,
+    #[schema(value_type = String)]
+    pub unit_price: Decimal,
+    #[schema(value_type = String)]
+    pub line_total: Decimal,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PaymentView {
+    /// `captured`, `declined` or `refunded`.
+    pub status: String,
+    pub payment_id: Option<String>,
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+    pub decline_reason: Option<String>,
+    pub refund_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NotificationView {
+    /// `order_confirmed`, `order_failed` or `order_cancelled`.
+    pub kind: String,
+    pub channel: String,
+    /// `sent` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+/// Something that happened to the order, from the rows it left in the database.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TimelineEvent {
+    pub at: DateTime<Utc>,
+    #[schema(example = "stock reserved")]
+    pub event: String,
+}
+
+/// One order in full.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderDetail {
+    #[serde(flatten)]
+    pub order: OrderSummary,
+    pub items: Vec<OrderItemView>,
+    pub payment: Option<PaymentView>,
+    pub notifications: Vec<NotificationView>,
+    pub timeline: Vec<TimelineEvent>,
+}
+
+/// Orders, newest first, with cursor pagination.
+#[utoipa::path(
+    get,
+    path = "/api/orders",
+    tag = "orders",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of orders", body = OrderPage),
+        (status = 400, description = "A filter or the cursor is invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_orders(
+    State(ctx): State<ApiContext>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<OrderPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit must be from 1 to {MAX_PAGE}")));
+    }
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(OrderStatus::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "status must be one of {}",
+                OrderStatus::ALL.map(|s| s.as_str()).join(", ")
+            ))
+        })?),
+    };
+    let customer_id = match query.customer_id.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(
+            CustomerId::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?.to_string(),
+        ),
+    };
+    let before = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(OrderId::from_uuid(
+            Uuid::try_parse(text)
+                .map_err(|_| ApiError::BadRequest("cursor is not one this API returned".into()))?,
+        )),
+    };
+    // One more than a page, to know whether there is a next one.
+    let filter = OrderFilter { customer_id, status, before, limit: limit + 1 };
+    let mut rows = ctx.store.list_orders(&filter).await?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    let orders = rows.into_iter().map(summary).collect::<Result<_, _>>()?;
+    Ok(Json(OrderPage { orders, next_cursor }))
+}
+
+/// One order: items, amounts, payment, notifications and a timeline.
+#[utoipa::path(
+    get,
+    path = "/api/orders/{order_id}",
+    tag = "orders",
+    params(("order_id" = String, Path, description = "The order's id (a UUID)")),
+    responses(
+        (status = 200, description = "The order", body = OrderDetail),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn order_detail(
+    State(ctx): State<ApiContext>,
+    Path(order_id): Path<String>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    let unknown = || ApiError::NotFound(format!("No order has id {order_id}."));
+    let id = OrderId::from_uuid(Uuid::try_parse(&order_id).map_err(|_| unknown())?);
+    let row = ctx.store.order(id).await?.ok_or_else(unknown)?;
+    let (items, reservations, payment, notifications) = tokio::try_join!(
+        ctx.store.order_items(id),
+        ctx.store.reservations(id),
+        ctx.store.payment(id),
+        ctx.store.notifications(id),
+    )?;
+
+    let mut timeline = vec![TimelineEvent { at: row.created_at, event: "order created".into() }];
+    if let Some(first) = reservations.iter().map(|r| r.created_at).min() {
+        timeline.push(TimelineEvent { at: first, event: "stock reserved".into() });
+    }
+    if let Some(p) = &payment {
+        let event = if p.status == "declined" { "payment declined" } else { "payment captured" };
+        timeline.push(TimelineEvent { at: p.created_at, event: event.into() });
+        if p.status == "refunded" {
+            timeline.push(TimelineEvent { at: p.updated_at, event: "payment refunded".into() });
+        }
+    }
+    for r in reservations.iter().filter(|r| r.status != "held") {
+        let event = format!("{} × {} {}", r.quantity, r.product_id, r.status);
+        timeline.push(TimelineEvent { at: r.updated_at, event });
+    }
+    if let Some(at) = row.completed_at {
+        timeline.push(TimelineEvent { at, event: format!("order {}", row.status) });
+    }
+    for n in &notifications {
+        let event = format!("customer notification {} {}", n.kind, n.status);
+        timeline.push(TimelineEvent { at: n.updated_at, event });
+    }
+    timeline.sort_by_key(|e| e.at);
+
+    Ok(Json(OrderDetail {
+        order: summary(row)?,
+        items: items
+            .into_iter()
+            .map(|i| OrderItemView {
+                line_total: i.unit_price * Decimal::from(i.quantity),
+                product_id: i.product_id,
+                name: i.name,
+                quantity: i.quantity,
+                unit_price: i.unit_price,
+            })
+            .collect(),
+        payment: payment.map(|p| PaymentView {
+            status: p.status,
+            payment_id: p.payment_id,
+            amount: p.amount,
+            decline_reason: p.decline_reason,
+            refund_id: p.refund_id,
+        }),
+        notifications: notifications
+            .into_iter()
+            .map(|n| NotificationView {
+                kind: n.kind,
+                channel: n.channel,
+                status: n.status,
+                attempts: n.attempts,
+                last_error: n.last_error,
+            })
+            .collect(),
+        timeline,
+    }))
+}
+
+fn summary(row: OrderRow) -> Result<OrderSummary, ApiError> {
+    let status = row.status().ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!("order {} has status {:?}", row.id, row.status))
+    })?;
+    Ok(OrderSummary {
+        order_id: row.id.to_string(),
+        workflow_id: row.workflow_id,
+        customer_id: row.customer_id,
+        status,
+        current_step: row.current_step,
+        total_amount: row.total_amount,
+        error_code: row.error_code,
+        error_message: row.error_message,
+        payment_id: row.payment_id,
+        customer_notified: row.customer_notified,
+        created_at: row.created_at,
+        completed_at: row.completed_at,
+    })
+}

@@ -1,0 +1,59 @@
+// Drives the dashboard like a person: place an order in the page and watch it complete, place
+// another and cancel it from the page, and keep a screenshot. Run by tests/dashboard.rs:
+//   node dashboard.mjs <base url> <screenshot path>
+import { chromium } from "playwright-core";
+
+const [baseUrl, screenshot] = process.argv.slice(2);
+const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  // As root in a sandbox without network: no sandbox, no background traffic.
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const fail = async (message) => {
+  const page = browser.contexts()[0]?.pages()[0];
+  if (page && screenshot) await page.screenshot({ path: screenshot, fullPage: true });
+  console.error(message);
+  await browser.close();
+  process.exit(1);
+};
+
+try {
+  const page = await browser.newPage();
+  await page.goto(`${baseUrl}/dashboard`);
+  await page.waitForSelector("#products tbody tr[data-product='prod-001']", { timeout: 15000 });
+
+  // Place an order and watch it reach completed.
+  const countRows = () => page.locator("#orders tbody tr").count();
+  await page.selectOption("#product", "prod-001");
+  await page.fill("#quantity", "1");
+  await page.click("#place");
+  await page.waitForSelector("#message:has-text('accepted')", { timeout: 15000 });
+  await page.waitForFunction(() => document.querySelectorAll("#orders tbody tr").length === 1, null, { timeout: 15000 });
+  await page.waitForSelector("#orders tbody tr[data-status='completed']", { timeout: 30000 });
+
+  // Place another and cancel it while it is still being processed.
+  await page.selectOption("#product", "prod-003");
+  await page.click("#place");
+  await page.waitForFunction(() => document.querySelectorAll("#orders tbody tr").length === 2, null, { timeout: 15000 });
+  const newest = page.locator("#orders tbody tr").first();
+  await newest.locator("button.cancel").click();
+  await page.waitForSelector("#message:has-text('Cancellation accepted')", { timeout: 15000 });
+  await page.waitForSelector("#orders tbody tr[data-status='cancelled']", { timeout: 30000 });
+
+  // The stock table follows: one iPhone sold, the cancelled AirPods back on the shelf.
+  const sold = await page.locator("#products tbody tr[data-product='prod-001'] td").nth(4).textContent();
+  if (sold.trim() !== "1") await fail(`expected 1 prod-001 sold, the page shows ${sold}`);
+  const link = await newest.locator("a").getAttribute("href");
+  if (!link.includes("/namespaces/default/workflows/order-")) await fail(`bad Temporal link ${link}`);
+  if ((await countRows()) !== 2) await fail("expected exactly two orders");
+
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log("dashboard: order completed, order cancelled, screenshot saved");
+  await browser.close();
+} catch (error) {
+  await fail(`dashboard test failed: ${error.stack ?? error}`);
+}

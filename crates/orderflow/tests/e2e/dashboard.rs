@@ -1,0 +1,47 @@
+//! The dashboard in a real browser (Debian's headless Chromium, driven by playwright-core):
+//! an order placed in the page completes, another is cancelled from the page, and a
+//! screenshot is kept in `test-artifacts/dashboard.png`. `make test` installs Chromium and the
+//! npm package; see tests/dashboard/.
+
+use crate::support::TestApp;
+use orderflow::config::SimulationConfig;
+use std::path::Path;
+use std::time::Duration;
+
+#[tokio::test]
+async fn an_order_placed_and_another_cancelled_in_the_browser() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard/dashboard.mjs");
+    let modules = script.with_file_name("node_modules");
+    assert!(
+        modules.join("playwright-core").exists(),
+        "run `npm ci --prefix crates/orderflow/tests/dashboard` (make test does) to install playwright-core"
+    );
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("dashboard.png");
+    let _ = std::fs::remove_file(&screenshot);
+
+    // Slow stock checks, so that the second order can still be cancelled when its button is
+    // clicked (an order otherwise completes within milliseconds).
+    let app = TestApp::spawn_with(SimulationConfig {
+        inventory_delay: Duration::from_millis(4500),
+        ..Default::default()
+    })
+    .await;
+    let output = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(&app.address)
+        .arg(&screenshot)
+        .output()
+        .await
+        .expect("node runs (Node.js is needed for the browser test)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
+    assert!(screenshot.exists(), "a screenshot was kept");
+
+    // What the page showed is what the database holds.
+    assert_eq!(app.count("SELECT count(*) FROM orders WHERE status = 'completed'").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM orders WHERE status = 'cancelled'").await, 1);
+    assert_eq!(app.stock("prod-003").await.1, 0, "the cancelled order holds nothing");
+}
