@@ -43,6 +43,8 @@ async fn the_benchmark_runs_every_phase_and_writes_its_results() {
         assert!(phase.latency.p50_ms > 0.0 && phase.latency.max_ms >= phase.latency.p99_ms);
     }
     assert!(report.ratio_to_baseline > 0.0);
+    let steps: Vec<&str> = report.steps.iter().map(|(s, _)| s.as_str()).collect();
+    assert!(steps.contains(&"create_order") && steps.contains(&"confirm_order"), "{steps:?}");
     report.save(&out.join("results")).unwrap();
     let json = std::fs::read_to_string(out.join("results.json")).unwrap();
     assert!(json.contains("ratio_to_baseline"));

@@ -68,6 +68,9 @@ pub struct BenchReport {
     pub phases: Vec<Phase>,
     /// OrderFlow's saturated rate ÷ the baseline's, measured in this run.
     pub ratio_to_baseline: f64,
+    /// Where an order's time goes, with one in flight: each step's duration (workflow time,
+    /// from the state objects of the last orders of that phase).
+    pub steps: Vec<(String, Percentiles)>,
 }
 
 pub async fn run(config: BenchConfig) -> anyhow::Result<BenchReport> {
@@ -154,6 +157,7 @@ async fn phases(
         )
         .await,
     );
+    let steps = step_timings(&url, cluster.store.pool()).await?;
     for fraction in &config.sweep {
         let rate = (max_rate * fraction).max(1.0);
         let name = format!("orderflow, open loop at {:.0}% ({rate:.1}/s)", fraction * 100.0);
@@ -179,7 +183,47 @@ async fn phases(
         baseline_shape: config.baseline,
         phases,
         ratio_to_baseline: ratio,
+        steps,
     })
+}
+
+/// Per-step durations of the last 100 orders, from their state objects.
+async fn step_timings(
+    url: &str,
+    pool: &sqlx::PgPool,
+) -> anyhow::Result<Vec<(String, Percentiles)>> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT workflow_id FROM orders ORDER BY id DESC LIMIT 100")
+            .fetch_all(pool)
+            .await?;
+    let http = reqwest::Client::new();
+    let mut by_step: Vec<(String, Vec<Duration>)> = Vec::new();
+    for id in ids {
+        let state: serde_json::Value = http
+            .get(format!("{url}/api/orders/state?workflow_id={id}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        for record in state["step_history"].as_array().into_iter().flatten() {
+            let (Some(step), Some(start), Some(end)) = (
+                record["step"].as_str(),
+                record["started_at"].as_str(),
+                record["completed_at"].as_str(),
+            ) else {
+                continue;
+            };
+            let took = (chrono::DateTime::parse_from_rfc3339(end)?
+                - chrono::DateTime::parse_from_rfc3339(start)?)
+            .to_std()
+            .unwrap_or_default();
+            match by_step.iter_mut().find(|(s, _)| s == step) {
+                Some((_, durations)) => durations.push(took),
+                None => by_step.push((step.to_owned(), vec![took])),
+            }
+        }
+    }
+    Ok(by_step.into_iter().map(|(step, durations)| (step, Percentiles::of(&durations))).collect())
 }
 
 async fn measure<T: Target>(
@@ -276,6 +320,10 @@ impl std::fmt::Display for BenchReport {
                 p.errors,
                 cpu.join(" / ")
             )?;
+        }
+        writeln!(f, "steps with one order in flight (p50 / p99 ms):")?;
+        for (step, p) in &self.steps {
+            writeln!(f, "  {step:<18} {:>7.1} {:>7.1}", p.p50_ms, p.p99_ms)?;
         }
         write!(f, "orderflow orders/s ÷ baseline workflows/s = {:.2}", self.ratio_to_baseline)
     }
