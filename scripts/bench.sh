@@ -5,9 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 ensure_postgres
 ensure_temporal_cli
 cd "$ROOT"
-if [ -z "${DATABASE_URL:-}" ]; then
-  export DATABASE_URL="postgres://$POSTGRES_USER:$POSTGRES_PASSWORD@$POSTGRES_HOST:$POSTGRES_PORT/$POSTGRES_DB"
-fi
+export_database_url
 say "building OrderFlow and the benchmark (release)"
 cargo build --quiet --release --bin orderflow --bin orderflow-bench
 exec ./target/release/orderflow-bench "$@"

@@ -104,6 +104,13 @@ ensure_postgres() {
   fi
 }
 
+# The URL the test suite and the test bed use (the service itself reads POSTGRES_* too).
+export_database_url() {
+  if [ -z "${DATABASE_URL:-}" ]; then
+    export DATABASE_URL="postgres://$POSTGRES_USER:$POSTGRES_PASSWORD@$POSTGRES_HOST:$POSTGRES_PORT/$POSTGRES_DB"
+  fi
+}
+
 bootstrap() {
   ensure_postgres
   ensure_temporal_cli

@@ -3,9 +3,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 bootstrap
 cd "$ROOT"
-if [ -z "${DATABASE_URL:-}" ]; then
-  export DATABASE_URL="postgres://$POSTGRES_USER:$POSTGRES_PASSWORD@$POSTGRES_HOST:$POSTGRES_PORT/$POSTGRES_DB"
-fi
+export_database_url
 # The dashboard's browser test: Debian's Chromium and the pinned playwright-core from npm.
 if ! command -v chromium >/dev/null 2>&1; then
   say "installing Chromium (Debian package) for the dashboard's browser test"

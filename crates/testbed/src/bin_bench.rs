@@ -1,5 +1,6 @@
 use clap::Parser;
 use orderflow_testbed::bench::{BenchConfig, baseline::Shape};
+use orderflow_testbed::cluster::Tools;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,6 +9,8 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(name = "orderflow-bench", version)]
 struct Args {
+    #[command(flatten)]
+    tools: Tools,
     /// Seconds per phase.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
@@ -32,16 +35,6 @@ struct Args {
     /// `KEY=VALUE` environment for the `orderflow serve` process (repeatable).
     #[arg(long = "service-env", value_parser = parse_env)]
     service_env: Vec<(String, String)>,
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres:password@localhost:5432/orderflow"
-    )]
-    database_url: String,
-    #[arg(long)]
-    orderflow_bin: Option<PathBuf>,
-    #[arg(long, env = "TEMPORAL_CLI", default_value = "temporal")]
-    temporal_cli: PathBuf,
     #[arg(long, default_value_t = 17333)]
     temporal_port: u16,
     #[arg(long, default_value_t = 18180)]
@@ -63,14 +56,11 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let orderflow_bin = match args.orderflow_bin {
-        Some(path) => path,
-        None => std::env::current_exe()?.with_file_name("orderflow"),
-    };
+    let orderflow_bin = args.tools.orderflow_bin()?;
     let config = BenchConfig {
         orderflow_bin,
-        temporal_cli: args.temporal_cli,
-        database_url: args.database_url,
+        temporal_cli: args.tools.temporal_cli,
+        database_url: args.tools.database_url,
         temporal_port: args.temporal_port,
         http_port: args.http_port,
         temporal_args: args

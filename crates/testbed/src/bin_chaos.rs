@@ -1,5 +1,6 @@
 use clap::Parser;
 use orderflow_testbed::chaos::{ChaosConfig, FaultPlan};
+use orderflow_testbed::cluster::Tools;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,6 +9,8 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(name = "orderflow-chaos", version)]
 struct Args {
+    #[command(flatten)]
+    tools: Tools,
     /// Orders to place.
     #[arg(long, default_value_t = 2000)]
     orders: usize,
@@ -28,19 +31,6 @@ struct Args {
         default_value = "kill-worker=4,kill-api=3,restart-temporal=2,restart-postgres=1,terminate-backends=2,pause-worker=2"
     )]
     faults: FaultPlan,
-    /// PostgreSQL server to create the run's database on.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres:password@localhost:5432/orderflow"
-    )]
-    database_url: String,
-    /// The `orderflow` binary. Default: next to this one.
-    #[arg(long)]
-    orderflow_bin: Option<PathBuf>,
-    /// The Temporal CLI, to run a dev server of the run's own.
-    #[arg(long, env = "TEMPORAL_CLI", default_value = "temporal")]
-    temporal_cli: PathBuf,
     #[arg(long, default_value_t = 17233)]
     temporal_port: u16,
     #[arg(long, default_value_t = 18080)]
@@ -64,14 +54,11 @@ async fn main() -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_millis() as u64 % 1_000_000)
     });
-    let orderflow_bin = match args.orderflow_bin {
-        Some(path) => path,
-        None => std::env::current_exe()?.with_file_name("orderflow"),
-    };
+    let orderflow_bin = args.tools.orderflow_bin()?;
     let config = ChaosConfig {
         orderflow_bin,
-        temporal_cli: args.temporal_cli,
-        database_url: args.database_url,
+        temporal_cli: args.tools.temporal_cli,
+        database_url: args.tools.database_url,
         seed,
         orders: args.orders,
         concurrency: args.concurrency,

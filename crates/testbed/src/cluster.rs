@@ -124,6 +124,33 @@ impl Process {
     }
 }
 
+/// What the chaos suite and the benchmark need from their command line alike.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Tools {
+    /// PostgreSQL server to create the run's database on.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres:password@localhost:5432/orderflow"
+    )]
+    pub database_url: String,
+    /// The `orderflow` binary. Default: next to this program (the same build).
+    #[arg(long)]
+    pub orderflow_bin: Option<PathBuf>,
+    /// The Temporal CLI, to run a dev server of the run's own.
+    #[arg(long, env = "TEMPORAL_CLI", default_value = "temporal")]
+    pub temporal_cli: PathBuf,
+}
+
+impl Tools {
+    pub fn orderflow_bin(&self) -> anyhow::Result<PathBuf> {
+        match &self.orderflow_bin {
+            Some(path) => Ok(path.clone()),
+            None => Ok(std::env::current_exe()?.with_file_name("orderflow")),
+        }
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {

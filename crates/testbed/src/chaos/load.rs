@@ -36,6 +36,16 @@ impl OrderAttempt {
     pub fn workflow_id(&self) -> Option<&str> {
         self.acknowledged.first().map(String::as_str)
     }
+
+    /// Counts the requests an answer took, and keeps the workflow id of a 2xx.
+    fn record(&mut self, requests: usize, answer: Answer) {
+        self.requests += requests;
+        if let Some((code, body)) = answer
+            && (200..300).contains(&code)
+        {
+            self.acknowledged.push(body["workflow_id"].as_str().unwrap_or_default().to_owned());
+        }
+    }
 }
 
 pub struct Load {
@@ -124,26 +134,12 @@ impl Customer {
             vec![self.place(&mut rng, &body, key.as_deref()).await]
         };
         for (requests, answer) in answers {
-            attempt.requests += requests;
-            if let Some((code, body)) = answer
-                && (200..300).contains(&code)
-            {
-                attempt
-                    .acknowledged
-                    .push(body["workflow_id"].as_str().unwrap_or_default().to_owned());
-            }
+            attempt.record(requests, answer);
         }
         if duplicate && !attempt.acknowledged.is_empty() {
             // And once more later, as a client retrying after a lost reply.
             let (requests, answer) = self.place(&mut rng, &body, key.as_deref()).await;
-            attempt.requests += requests;
-            if let Some((code, body)) = answer
-                && (200..300).contains(&code)
-            {
-                attempt
-                    .acknowledged
-                    .push(body["workflow_id"].as_str().unwrap_or_default().to_owned());
-            }
+            attempt.record(requests, answer);
         }
         if let (Some(delay), Some(workflow_id)) =
             (cancel_after, attempt.workflow_id().map(str::to_owned))
