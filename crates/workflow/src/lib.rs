@@ -14,10 +14,3 @@ pub use contracts::{
     OrderEnd, PaymentReceipt, PaymentRequest, StepReport, activity,
 };
 pub use order_workflow::OrderWorkflow;
-
-/// Temporal names that clients and other workers rely on. Changing one breaks running orders.
-pub mod names {
-    pub const WORKFLOW_TYPE: &str = "OrderWorkflow";
-    pub const STATE_QUERY: &str = "state";
-    pub const CANCEL_UPDATE: &str = "cancel";
-}
