@@ -51,8 +51,10 @@ impl OrderSteps {
         order: OrderId,
     ) -> Result<StepReport, ActivityError> {
         step("reserve_stock", order, async {
-            self.store.mark_validating(order).await?;
+            // `validating` is worth a write only while there is a stock check to watch; without
+            // one, the order goes from `pending` to `payment` in the reservation's transaction.
             if !self.inventory_delay.is_zero() {
+                self.store.mark_validating(order).await?;
                 tokio::time::sleep(self.inventory_delay).await;
             }
             match self.store.reserve_stock(order).await? {

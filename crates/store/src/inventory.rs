@@ -1,9 +1,13 @@
 //! Stock moves: reserve (available → reserved), confirm (reserved → sold), release
 //! (reserved → available). Each is one transaction that first locks the order row, which
-//! serialises retries of the same step, and then touches products one by one in id order, which
-//! keeps concurrent orders from deadlocking. Reservation is a conditional decrement
-//! (`available >= quantity` in the UPDATE itself), so there is no read-then-write race and
-//! N concurrent orders for the last K units sell exactly K.
+//! serialises retries of the same step, and then locks the order's products in id order before
+//! changing them, which keeps concurrent orders from deadlocking. Reservation checks every line
+//! with the products locked, so there is no read-then-write race and N concurrent orders for the
+//! last K units sell exactly K.
+//!
+//! Reserve and confirm run on every order, so each is one PL/pgSQL function (migration
+//! `..._stock_moves_in_one_statement.sql`) called in one round trip; the benchmark measured
+//! the difference (BENCHMARKS.md). The rules below are what those functions do.
 //!
 //! Closed orders are fenced: once an order is failed or cancelled (`close_order`), reserving or
 //! confirming it does nothing. A step that a frozen or partitioned worker runs late, after the
@@ -15,7 +19,7 @@
 
 use crate::{Result, Store};
 use orderflow_domain::{OrderEnding, OrderId};
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::PgConnection;
 
 /// A product did not have enough units for the order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,107 +32,38 @@ pub struct InsufficientStock {
 
 impl Store {
     /// Holds the stock of every line of the order, all or nothing. Repeating it after it
-    /// succeeded changes nothing. Moves the order to `payment`.
+    /// succeeded changes nothing. Moves the order to `payment`. One statement: the
+    /// `reserve_stock` function of the migrations.
     #[tracing::instrument(skip(self))]
     pub async fn reserve_stock(&self, id: OrderId) -> Result<Result<(), InsufficientStock>> {
-        let mut tx = self.pool.begin().await?;
-        let Some(order) = lock_order(&mut tx, id).await? else {
-            return Err(sqlx::Error::RowNotFound);
-        };
-        if order.is_closed() {
-            return Ok(Ok(()));
-        }
-        let already: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM reservations WHERE order_id = $1)")
+        let shortage: Option<(String, i32, i32)> =
+            sqlx::query_as("SELECT short_product, requested, in_stock FROM reserve_stock($1)")
                 .bind(id.as_uuid())
-                .fetch_one(&mut *tx)
+                .fetch_optional(&self.pool)
                 .await?;
-        if !already {
-            let lines: Vec<(String, i32)> = sqlx::query_as(
-                "SELECT product_id, quantity FROM order_items WHERE order_id = $1 ORDER BY product_id",
-            )
-            .bind(id.as_uuid())
-            .fetch_all(&mut *tx)
-            .await?;
-            for (product_id, quantity) in &lines {
-                let taken = sqlx::query(
-                    "UPDATE products SET available = available - $2, reserved = reserved + $2,
-                            updated_at = now()
-                     WHERE id = $1 AND available >= $2",
-                )
-                .bind(product_id)
-                .bind(quantity)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if taken == 0 {
-                    let available: i32 =
-                        sqlx::query_scalar("SELECT available FROM products WHERE id = $1")
-                            .bind(product_id)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                    tx.rollback().await?;
-                    return Ok(Err(InsufficientStock {
-                        product_id: product_id.clone(),
-                        requested: *quantity,
-                        available,
-                    }));
-                }
+        Ok(match shortage {
+            None => Ok(()),
+            Some((product_id, requested, available)) => {
+                Err(InsufficientStock { product_id, requested, available })
             }
-            sqlx::query(
-                "INSERT INTO reservations (order_id, product_id, quantity, status)
-                 SELECT order_id, product_id, quantity, 'held' FROM order_items WHERE order_id = $1",
-            )
-            .bind(id.as_uuid())
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE orders SET status = 'payment', current_step = 'process_payment', updated_at = now()
-                 WHERE id = $1 AND status IN ('pending', 'validating')",
-            )
-            .bind(id.as_uuid())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(Ok(()))
+        })
     }
 
     /// Turns the held stock into sold stock and completes the order, unless the order is closed
-    /// or its cancellation was requested first. Idempotent.
+    /// or its cancellation was requested first. Idempotent. One statement: the `confirm_order`
+    /// function of the migrations.
     #[tracing::instrument(skip(self))]
     pub async fn confirm_order(&self, id: OrderId) -> Result<Confirmation> {
-        let mut tx = self.pool.begin().await?;
-        let Some(order) = lock_order(&mut tx, id).await? else {
-            return Err(sqlx::Error::RowNotFound);
-        };
-        if order.status == "completed" {
-            return Ok(Confirmation::AlreadyConfirmed);
-        }
-        if order.is_closed() || order.cancel_requested {
-            return Ok(Confirmation::Refused);
-        }
-        let sold = settle_reservations(&mut tx, id, "sold").await?;
-        for (product_id, quantity) in &sold {
-            sqlx::query(
-                "UPDATE products SET reserved = reserved - $2, sold = sold + $2, updated_at = now()
-                 WHERE id = $1",
-            )
-            .bind(product_id)
-            .bind(quantity)
-            .execute(&mut *tx)
+        let outcome: String = sqlx::query_scalar("SELECT confirm_order($1)")
+            .bind(id.as_uuid())
+            .fetch_one(&self.pool)
             .await?;
+        match outcome.as_str() {
+            "confirmed" => Ok(Confirmation::Confirmed),
+            "already_confirmed" => Ok(Confirmation::AlreadyConfirmed),
+            "refused" => Ok(Confirmation::Refused),
+            other => Err(sqlx::Error::Protocol(format!("confirm_order answered {other:?}"))),
         }
-        sqlx::query(
-            "UPDATE orders SET status = 'completed', current_step = 'notify_customer',
-                    completed_at = now(), updated_at = now()
-             WHERE id = $1",
-        )
-        .bind(id.as_uuid())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Confirmation::Confirmed)
     }
 
     /// Records the customer's wish to cancel, unless the order has ended already (then returns
@@ -160,18 +95,10 @@ impl Store {
     pub async fn release_stock(&self, id: OrderId, ending: &OrderEnding) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         if lock_order(&mut tx, id).await?.is_some() {
-            let released = settle_reservations(&mut tx, id, "released").await?;
-            for (product_id, quantity) in &released {
-                sqlx::query(
-                    "UPDATE products SET available = available + $2, reserved = reserved - $2,
-                            updated_at = now()
-                     WHERE id = $1",
-                )
-                .bind(product_id)
-                .bind(quantity)
+            sqlx::query("SELECT settle_reservations($1, 'released')")
+                .bind(id.as_uuid())
                 .execute(&mut *tx)
                 .await?;
-            }
             end_order(&mut tx, id, ending, "release_stock").await?;
         }
         tx.commit().await
@@ -247,7 +174,7 @@ pub struct Closing {
 }
 
 /// An order row, locked for the rest of the transaction.
-pub(crate) struct LockedOrder {
+struct LockedOrder {
     pub status: String,
     pub cancel_requested: bool,
 }
@@ -264,7 +191,7 @@ impl LockedOrder {
 }
 
 /// Locks the order row for the rest of the transaction; `None` if there is no such order.
-pub(crate) async fn lock_order(tx: &mut PgConnection, id: OrderId) -> Result<Option<LockedOrder>> {
+async fn lock_order(tx: &mut PgConnection, id: OrderId) -> Result<Option<LockedOrder>> {
     let row: Option<(String, bool)> = sqlx::query_as(
         "SELECT status, cancel_requested_at IS NOT NULL FROM orders WHERE id = $1 FOR UPDATE",
     )
@@ -272,24 +199,4 @@ pub(crate) async fn lock_order(tx: &mut PgConnection, id: OrderId) -> Result<Opt
     .fetch_optional(tx)
     .await?;
     Ok(row.map(|(status, cancel_requested)| LockedOrder { status, cancel_requested }))
-}
-
-/// Moves the order's held reservations to `to`, returning (product, quantity) sorted by product
-/// so that the caller updates products in the one global lock order.
-async fn settle_reservations(
-    tx: &mut Transaction<'_, Postgres>,
-    id: OrderId,
-    to: &str,
-) -> Result<Vec<(String, i32)>> {
-    let mut moved: Vec<(String, i32)> = sqlx::query_as(
-        "UPDATE reservations SET status = $2, updated_at = now()
-         WHERE order_id = $1 AND status = 'held'
-         RETURNING product_id, quantity",
-    )
-    .bind(id.as_uuid())
-    .bind(to)
-    .fetch_all(&mut **tx)
-    .await?;
-    moved.sort();
-    Ok(moved)
 }

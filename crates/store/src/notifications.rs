@@ -23,15 +23,18 @@ impl Store {
         message: &str,
         error: Option<&str>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        // One statement: the attempt, and the order's flag when it was delivered.
         sqlx::query(
-            "INSERT INTO notifications (order_id, kind, channel, status, message, last_error)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (order_id, kind) DO UPDATE SET
-                 status = CASE WHEN notifications.status = 'sent' THEN 'sent' ELSE EXCLUDED.status END,
-                 attempts = notifications.attempts + 1,
-                 last_error = EXCLUDED.last_error,
-                 updated_at = now()",
+            "WITH attempt AS (
+                 INSERT INTO notifications (order_id, kind, channel, status, message, last_error)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (order_id, kind) DO UPDATE SET
+                     status = CASE WHEN notifications.status = 'sent' THEN 'sent' ELSE EXCLUDED.status END,
+                     attempts = notifications.attempts + 1,
+                     last_error = EXCLUDED.last_error,
+                     updated_at = now())
+             UPDATE orders SET customer_notified = true, updated_at = now()
+             WHERE id = $1 AND $6::text IS NULL",
         )
         .bind(order.as_uuid())
         .bind(kind.as_str())
@@ -39,16 +42,8 @@ impl Store {
         .bind(if error.is_none() { "sent" } else { "failed" })
         .bind(message)
         .bind(error)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
-        if error.is_none() {
-            sqlx::query(
-                "UPDATE orders SET customer_notified = true, updated_at = now() WHERE id = $1",
-            )
-            .bind(order.as_uuid())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await
+        Ok(())
     }
 }

@@ -29,44 +29,38 @@ impl OrderRow {
 }
 
 impl Store {
-    /// Writes a new order and its lines (status `pending`). Running it again for the same order
-    /// changes nothing and returns `false`.
+    /// Writes a new order and its lines (status `pending`) in one statement. Running it again
+    /// for the same order changes nothing and returns `false`.
     #[tracing::instrument(skip_all, fields(order_id = %order.order_id))]
     pub async fn insert_order(&self, order: &NewOrder) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO orders (id, workflow_id, customer_id, status, current_step, total_amount)
-             VALUES ($1, $2, $3, 'pending', 'create_order', $4)
-             ON CONFLICT (id) DO NOTHING",
+        let products: Vec<&str> = order.lines.iter().map(|l| l.product_id.as_str()).collect();
+        let names: Vec<&str> = order.lines.iter().map(|l| l.name.as_str()).collect();
+        let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity.get() as i32).collect();
+        let prices: Vec<Decimal> = order.lines.iter().map(|l| l.unit_price.amount()).collect();
+        // The lines are inserted only if the order was: an order has at least one line, so
+        // "some line inserted" is "the order was new".
+        let lines_inserted = sqlx::query(
+            "WITH new_order AS (
+                 INSERT INTO orders (id, workflow_id, customer_id, status, current_step, total_amount)
+                 VALUES ($1, $2, $3, 'pending', 'create_order', $4)
+                 ON CONFLICT (id) DO NOTHING
+                 RETURNING id)
+             INSERT INTO order_items (order_id, product_id, name, quantity, unit_price)
+             SELECT new_order.id, line.*
+             FROM new_order, UNNEST($5::text[], $6::text[], $7::int[], $8::numeric[]) AS line",
         )
         .bind(order.order_id.as_uuid())
         .bind(order.order_id.workflow_id().to_string())
         .bind(order.customer_id.as_str())
         .bind(order.total.amount())
-        .execute(&mut *tx)
+        .bind(&products)
+        .bind(&names)
+        .bind(&quantities)
+        .bind(&prices)
+        .execute(&self.pool)
         .await?
-        .rows_affected()
-            == 1;
-        if inserted {
-            let products: Vec<&str> = order.lines.iter().map(|l| l.product_id.as_str()).collect();
-            let names: Vec<&str> = order.lines.iter().map(|l| l.name.as_str()).collect();
-            let quantities: Vec<i32> =
-                order.lines.iter().map(|l| l.quantity.get() as i32).collect();
-            let prices: Vec<Decimal> = order.lines.iter().map(|l| l.unit_price.amount()).collect();
-            sqlx::query(
-                "INSERT INTO order_items (order_id, product_id, name, quantity, unit_price)
-                 SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::int[], $5::numeric[])",
-            )
-            .bind(order.order_id.as_uuid())
-            .bind(&products)
-            .bind(&names)
-            .bind(&quantities)
-            .bind(&prices)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(inserted)
+        .rows_affected();
+        Ok(lines_inserted > 0)
     }
 
     pub async fn order(&self, id: OrderId) -> Result<Option<OrderRow>> {

@@ -1,4 +1,3 @@
-use crate::inventory::lock_order;
 use crate::{Result, Store};
 use orderflow_domain::{Money, OrderId};
 use rust_decimal::Decimal;
@@ -37,26 +36,27 @@ impl Store {
         payment_id: &str,
         amount: Money,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        if lock_order(&mut tx, order).await?.is_none_or(|o| o.is_closed()) {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO payments (order_id, payment_id, amount, status) VALUES ($1, $2, $3, 'captured')
-             ON CONFLICT (order_id) DO NOTHING",
+        // One statement: lock the order unless it is closed, then record the capture and put its
+        // id on the order. A concurrent close either happens first (nothing is recorded) or
+        // waits for this one.
+        let recorded = sqlx::query(
+            "WITH open_order AS (
+                 SELECT id FROM orders WHERE id = $1 AND status NOT IN ('failed', 'cancelled')
+                 FOR UPDATE),
+             capture AS (
+                 INSERT INTO payments (order_id, payment_id, amount, status)
+                 SELECT id, $2, $3, 'captured' FROM open_order
+                 ON CONFLICT (order_id) DO NOTHING)
+             UPDATE orders SET payment_id = $2, updated_at = now()
+             FROM open_order WHERE orders.id = open_order.id",
         )
         .bind(order.as_uuid())
         .bind(payment_id)
         .bind(amount.amount())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE orders SET payment_id = $2, updated_at = now() WHERE id = $1")
-            .bind(order.as_uuid())
-            .bind(payment_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(recorded == 1)
     }
 
     pub async fn record_decline(&self, order: OrderId, amount: Money, reason: &str) -> Result<()> {

@@ -107,6 +107,21 @@ async fn reservation_is_all_or_nothing() {
     assert_eq!(stock(&store, "b").await, (1, 0, 0));
 }
 
+/// Steps run only after the workflow wrote the order; if the row is missing anyway, the step
+/// fails (and is retried) rather than succeeding on nothing.
+#[tokio::test]
+async fn stock_moves_for_an_order_that_does_not_exist_fail_and_change_nothing() {
+    let store = store().await;
+    add_product(&store, "p", 4).await;
+    let missing = OrderId::generate();
+    assert!(store.reserve_stock(missing).await.is_err());
+    assert!(store.confirm_order(missing).await.is_err());
+    let amount = Money::parse("amount", Decimal::ONE).unwrap();
+    assert!(!store.record_capture(missing, "pay_x", amount).await.unwrap());
+    assert!(store.payment(missing).await.unwrap().is_none());
+    assert_eq!(stock(&store, "p").await, (4, 0, 0));
+}
+
 #[tokio::test]
 async fn release_gives_stock_back_and_ends_the_order_once() {
     let store = store().await;
