@@ -176,8 +176,12 @@ pub struct HttpConfig {
 /// How much one worker process takes on at once.
 #[derive(Debug, Clone, Args)]
 pub struct WorkerConfig {
-    /// Workflow tasks processed at once.
-    #[arg(long, env = "WORKER_WORKFLOW_SLOTS", value_name = "WORKER_WORKFLOW_SLOTS", default_value_t = 100, value_parser = clap::value_parser!(u16).range(2..))]
+    /// Workflow tasks processed at once. Generous, because an order started while every slot is
+    /// taken cannot be started eagerly: its first task goes through the task queue, where the
+    /// dev server served such tasks only after fresher ones (up to 20 s at saturation with 100
+    /// slots, measured in BENCHMARKS.md). A slot costs little: an order's task is a few
+    /// milliseconds of steps.
+    #[arg(long, env = "WORKER_WORKFLOW_SLOTS", value_name = "WORKER_WORKFLOW_SLOTS", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(2..))]
     pub workflow_slots: u16,
     /// Activities (steps) run at once. Each holds a database connection while it runs, so
     /// more slots than DATABASE_MAX_CONNECTIONS only queue on the pool.
@@ -195,7 +199,7 @@ pub struct WorkerConfig {
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        Self { workflow_slots: 100, activity_slots: 100, max_cached_workflows: 1000 }
+        Self { workflow_slots: 1000, activity_slots: 100, max_cached_workflows: 1000 }
     }
 }
 

@@ -10,6 +10,7 @@ use temporalio_client::{
 };
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{
     ActivityOptions, LocalActivityOptions, Runtime, Worker, WorkerOptions, WorkflowContext,
     WorkflowResult,
@@ -103,7 +104,17 @@ impl BaselineHost {
                         Connection::connect(ConnectionOptions::new(url).build()).await?;
                     let client = Client::new(connection, ClientOptions::new("default").build())?;
                     let sdk = Runtime::from_current_tokio(Default::default())?;
+                    // The slots `orderflow serve` has by default (WORKER_*_SLOTS), so that
+                    // eager start succeeds as often for both.
+                    let tuner = TunerHolder::builder()
+                        .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(1000))
+                        .activity_task_slot_supplier(FixedSizeSlotSupplier::new(100))
+                        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(100))
+                        .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+                        .build();
                     let options = WorkerOptions::new(&queue)
+                        .max_cached_workflows(1000)
+                        .tuner(tuner)
                         .register_workflow::<BaselineWorkflow>()?
                         .register_activities(NoopSteps { completions: steps })
                         .build();
