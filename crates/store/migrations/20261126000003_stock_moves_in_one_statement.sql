@@ -1,5 +1,6 @@
--- The two stock moves of every order, reserve and confirm, as functions: one round trip per step
--- instead of one per statement (measured in BENCHMARKS.md). Each runs in the caller's statement,
+-- The two stock moves of every order, reserve and confirm, as functions (with
+-- settle_reservations, which release_stock uses too): one round trip per step instead of one
+-- per statement (measured in BENCHMARKS.md). Each runs in the caller's statement,
 -- so it is one transaction, and takes its locks in the one global order: the order row first,
 -- then the order's products by id. The rules are the ones crates/store/src/inventory.rs
 -- describes; the Rust methods there are thin wrappers.
