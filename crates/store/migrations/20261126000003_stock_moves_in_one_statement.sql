@@ -10,11 +10,14 @@
 CREATE FUNCTION settle_reservations(p_order uuid, p_to text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     -- Lock the products first, in id order: a multi-row UPDATE alone would lock them in the
-    -- planner's order, and two orders doing that can deadlock.
+    -- planner's order, and two orders doing that can deadlock. NO KEY UPDATE is the lock the
+    -- UPDATE takes anyway; FOR UPDATE would also block the key-share lock that inserting a new
+    -- order's lines takes on their products (the foreign key), in the customer's line order,
+    -- and deadlock with it (test: placing_orders_while_others_move_stock_does_not_deadlock).
     PERFORM 1 FROM products
       WHERE id IN (SELECT product_id FROM reservations WHERE order_id = p_order AND status = 'held')
       ORDER BY id
-        FOR UPDATE;
+        FOR NO KEY UPDATE;
     WITH moved AS (
         UPDATE reservations SET status = p_to, updated_at = now()
          WHERE order_id = p_order AND status = 'held'
@@ -46,12 +49,13 @@ BEGIN
        OR EXISTS (SELECT 1 FROM reservations WHERE order_id = p_order) THEN
         RETURN;
     END IF;
-    -- Lock every line's product in id order, then check them all before taking any units: all
-    -- or nothing without a savepoint. The CHECK (available >= 0) would stop an oversell anyway.
+    -- Lock every line's product in id order (NO KEY UPDATE: see settle_reservations), then
+    -- check them all before taking any units: all or nothing without a savepoint. The
+    -- CHECK (available >= 0) would stop an oversell anyway.
     PERFORM 1 FROM products
       WHERE id IN (SELECT product_id FROM order_items WHERE order_id = p_order)
       ORDER BY id
-        FOR UPDATE;
+        FOR NO KEY UPDATE;
     RETURN QUERY
         SELECT i.product_id, i.quantity, p.available
           FROM order_items i JOIN products p ON p.id = i.product_id
