@@ -177,10 +177,9 @@ pub struct HttpConfig {
 #[derive(Debug, Clone, Args)]
 pub struct WorkerConfig {
     /// Workflow tasks processed at once. Generous, because an order started while every slot is
-    /// taken cannot be started eagerly: its first task goes through the task queue, where the
-    /// dev server served such tasks only after fresher ones (up to 20 s at saturation with 100
-    /// slots, measured in BENCHMARKS.md). A slot costs little: an order's task is a few
-    /// milliseconds of steps.
+    /// taken cannot be started eagerly: its first task goes through the task queue, where such
+    /// tasks waited up to 20 s at saturation with 100 slots (BENCHMARKS.md). A slot costs
+    /// little: an order's task is a few milliseconds of steps.
     #[arg(long, env = "WORKER_WORKFLOW_SLOTS", value_name = "WORKER_WORKFLOW_SLOTS", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(2..))]
     pub workflow_slots: u16,
     /// Activities (steps) run at once. Each holds a database connection while it runs, so
