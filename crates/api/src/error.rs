@@ -21,6 +21,10 @@ pub enum ApiError {
     /// A dependency (PostgreSQL, Temporal, a worker) is not available right now; try again.
     #[error("{0}")]
     Unavailable(String),
+    /// More work than this process takes on at once: try again after `retry_after` seconds.
+    /// Nothing was written or started.
+    #[error("{detail}")]
+    Overloaded { retry_after: u32, detail: String },
     /// A request for an admin endpoint without the right API key.
     #[error("{0}")]
     Unauthorized(String),
@@ -51,7 +55,8 @@ pub struct Problem {
     )]
     pub detail: String,
     /// Machine-readable reason, stable across releases (`invalid_field`, `price_mismatch`,
-    /// `unknown_product`, `idempotency_key_reused`, `not_found`, `conflict`, `unavailable`, ...).
+    /// `unknown_product`, `idempotency_key_reused`, `not_found`, `conflict`, `unavailable`,
+    /// `overloaded`, ...).
     #[schema(example = "price_mismatch")]
     pub code: String,
     /// The offending field, when one is at fault.
@@ -67,7 +72,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Rejected { status, .. } => *status,
@@ -82,6 +87,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::Unprocessable { code, .. } => code,
             Self::Unavailable(_) => "unavailable",
+            Self::Overloaded { .. } => "overloaded",
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::Rejected { status, .. } => match *status {
@@ -107,6 +113,12 @@ impl IntoResponse for ApiError {
                 tracing::warn!(%detail, "dependency unavailable");
                 detail.clone()
             }
+            // Expected under load and counted in `orderflow_orders_shed_total`; a log line per
+            // refusal would only add to the load.
+            Self::Overloaded { detail, .. } => {
+                tracing::debug!(%detail, "request shed");
+                detail.clone()
+            }
             other => other.to_string(),
         };
         let field = match &self {
@@ -122,10 +134,14 @@ impl IntoResponse for ApiError {
             field: field.map(str::to_owned),
         };
         let mut response = (status, Json(problem)).into_response();
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
+        if let Self::Overloaded { retry_after, .. } = &self {
+            headers.insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
+        }
         response
     }
 }

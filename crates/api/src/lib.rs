@@ -4,6 +4,7 @@
 //! `/api/openapi.json` cannot drift from the routes.
 
 mod admin;
+pub mod admission;
 mod dashboard;
 mod error;
 mod extract;
@@ -16,6 +17,7 @@ mod orders;
 mod products;
 
 pub use admin::AdminKey;
+pub use admission::Admission;
 pub use error::{ApiError, Problem};
 pub use json::AppJson;
 pub use orchestrator::Orchestrator;
@@ -39,11 +41,20 @@ use utoipa_swagger_ui::SwaggerUi;
 /// Largest request body accepted (413 beyond): 50 lines fit in a few KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Orders in flight per API process unless configured (`MAX_ORDERS_IN_FLIGHT`).
+pub const DEFAULT_MAX_ORDERS_IN_FLIGHT: usize = 200;
+
+/// The longest an order counts as in flight (`ORDER_ADMISSION_LEASE_MS`).
+pub const DEFAULT_ADMISSION_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct ApiContext {
+    /// The API's own pool: a burst of steps on the worker cannot starve reads of connections.
     pub store: Store,
     pub orchestrator: Orchestrator,
+    /// How many orders this process lets run at once.
+    pub admission: Admission,
     /// `ADMIN_API_KEY`; without it the admin endpoints are disabled.
     pub admin_key: Option<AdminKey>,
     /// Where the Temporal Web UI is, for the dashboard's links.
@@ -53,6 +64,11 @@ pub struct ApiContext {
 impl ApiContext {
     pub fn new(store: Store, orchestrator: Orchestrator) -> Self {
         Self {
+            admission: Admission::new(
+                store.clone(),
+                DEFAULT_MAX_ORDERS_IN_FLIGHT,
+                DEFAULT_ADMISSION_LEASE,
+            ),
             store,
             orchestrator,
             admin_key: None,

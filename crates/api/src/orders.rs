@@ -93,7 +93,7 @@ pub struct OrderStatusResponse {
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not sent as JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid values, unknown product, price differing from the catalog, or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL or Temporal unavailable; nothing was created", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many orders in flight (code `overloaded`, with `Retry-After`), or PostgreSQL or Temporal unavailable; nothing was created", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying, when overloaded"))),
     )
 )]
 #[tracing::instrument(skip_all, fields(order_id, workflow_id))]
@@ -104,6 +104,8 @@ pub async fn create_order(
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let draft = request.parse()?;
+    // Before anything is read, written or started: a full process refuses at once.
+    let ticket = ctx.admission.try_admit().ok_or_else(|| overloaded(&ctx))?;
     let catalog = ctx.store.catalog(&draft.product_ids()).await?;
     let order = price_order(OrderId::generate(), &draft, &catalog)?;
 
@@ -126,6 +128,7 @@ pub async fn create_order(
     record_ids(order.order_id);
     let workflow_id = order.order_id.workflow_id();
     ctx.orchestrator.start(order).await?;
+    ticket.track(workflow_id.order_id());
     tracing::info!("order accepted");
     Ok(accepted(
         StatusCode::CREATED,
@@ -134,6 +137,21 @@ pub async fn create_order(
         "Order accepted; processing started".into(),
     ))
 }
+
+/// The answer when this process already runs as many orders as it may.
+fn overloaded(ctx: &ApiContext) -> ApiError {
+    ApiError::Overloaded {
+        retry_after: RETRY_AFTER_SECONDS,
+        detail: format!(
+            "Too many orders in flight ({} at once); nothing was created. Retry after {RETRY_AFTER_SECONDS} s.",
+            ctx.admission.limit()
+        ),
+    }
+}
+
+/// What a shed client is told to wait. Orders finish in well under a second when the service is
+/// not overloaded, so room frees up quickly; clients should add their own jitter.
+const RETRY_AFTER_SECONDS: u32 = 1;
 
 /// A request repeated with its Idempotency-Key: the answer (200) is the order the first one
 /// created. Its workflow is started only if the first attempt may not have got that far (no

@@ -2,6 +2,7 @@
 //! meaning (the original service's names where it had one). A bad value stops start-up with a
 //! message naming the variable.
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 use orderflow_domain::Money;
 use rust_decimal::Decimal;
@@ -101,17 +102,33 @@ pub struct DatabaseConfig {
         hide_env_values = true
     )]
     pub postgres_password: String,
-    /// Connections in this process's pool.
+    /// Connections of each pool of this process, unless set per pool below.
     #[arg(
         long,
         env = "DATABASE_MAX_CONNECTIONS",
         value_name = "DATABASE_MAX_CONNECTIONS",
-        default_value_t = 10
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub max_connections: u32,
+    /// Connections of the HTTP API's pool (reads, order admission).
+    #[arg(long, env = "API_DATABASE_MAX_CONNECTIONS", value_name = "API_DATABASE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_max_connections: Option<u32>,
+    /// Connections of the worker's pool (the steps). Separate from the API's, so that a burst
+    /// of requests cannot starve the steps of connections, nor a burst of steps the reads.
+    #[arg(long, env = "WORKER_DATABASE_MAX_CONNECTIONS", value_name = "WORKER_DATABASE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub worker_max_connections: Option<u32>,
 }
 
 impl DatabaseConfig {
+    pub fn api_pool_size(&self) -> u32 {
+        self.api_max_connections.unwrap_or(self.max_connections)
+    }
+
+    pub fn worker_pool_size(&self) -> u32 {
+        self.worker_max_connections.unwrap_or(self.max_connections)
+    }
+
     pub fn connect_options(&self) -> anyhow::Result<PgConnectOptions> {
         match &self.database_url {
             Some(url) => PgConnectOptions::from_str(url)
@@ -171,6 +188,16 @@ pub struct HttpConfig {
         default_value = "http://localhost:8233"
     )]
     pub temporal_ui_url: String,
+    /// Orders this API process lets run at once; beyond, new orders get 503 + Retry-After.
+    #[arg(long, env = "MAX_ORDERS_IN_FLIGHT", value_name = "MAX_ORDERS_IN_FLIGHT", default_value_t = orderflow_api::DEFAULT_MAX_ORDERS_IN_FLIGHT, value_parser = clap::value_parser!(u32).range(1..=100_000).map(|n| n as usize))]
+    pub max_orders_in_flight: usize,
+    /// The longest an order counts as in flight (one still unfinished by then waits on
+    /// something that more admissions would not make worse).
+    #[arg(long, env = "ORDER_ADMISSION_LEASE_MS", value_name = "ORDER_ADMISSION_LEASE_MS", default_value = "30000", value_parser = parse_millis(1_000, 3_600_000))]
+    pub admission_lease: Duration,
+    /// Workflow task timeout of the orders this process starts (README "Overload").
+    #[arg(long, env = "WORKFLOW_TASK_TIMEOUT_MS", value_name = "WORKFLOW_TASK_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis(1_000, 120_000))]
+    pub workflow_task_timeout: Duration,
 }
 
 /// How much one worker process takes on at once.
@@ -272,6 +299,14 @@ fn parse_delay(text: &str) -> Result<Duration, String> {
     match text.trim().parse::<u64>() {
         Ok(ms) if ms <= MAX_DELAY_MS => Ok(Duration::from_millis(ms)),
         _ => Err(format!("must be whole milliseconds from 0 to {MAX_DELAY_MS}")),
+    }
+}
+
+/// Whole milliseconds within `min..=max`.
+fn parse_millis(min: u64, max: u64) -> impl Fn(&str) -> Result<Duration, String> + Clone {
+    move |text| match text.trim().parse::<u64>() {
+        Ok(ms) if (min..=max).contains(&ms) => Ok(Duration::from_millis(ms)),
+        _ => Err(format!("must be whole milliseconds from {min} to {max}")),
     }
 }
 

@@ -24,10 +24,15 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let deps = dependencies(&args.database, &args.temporal).await?;
+    let deps = dependencies(&args.database, args.database.api_pool_size(), &args.temporal).await?;
+    // The steps get a pool of their own: a burst of requests cannot starve them of connections.
+    let steps = Dependencies {
+        store: connect_store(&args.database, args.database.worker_pool_size())?,
+        temporal: deps.temporal.clone(),
+    };
     let runtime = Runtime::from_current_tokio(Default::default())?;
     let mut worker =
-        build_worker(&runtime, &deps, &args.temporal.task_queue, &args.worker, &args.simulation)?;
+        build_worker(&runtime, &steps, &args.temporal.task_queue, &args.worker, &args.simulation)?;
     let listener = bind(&args.http).await?;
     let ctx = api_context(&deps, &args.http, &args.temporal.task_queue)?;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -50,14 +55,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn api(args: ApiArgs) -> anyhow::Result<()> {
-    let deps = dependencies(&args.database, &args.temporal).await?;
+    let deps = dependencies(&args.database, args.database.api_pool_size(), &args.temporal).await?;
     let listener = bind(&args.http).await?;
     let ctx = api_context(&deps, &args.http, &args.temporal.task_queue)?;
     serve_http(listener, ctx, shutdown_signal()).await
 }
 
 async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
-    let deps = dependencies(&args.database, &args.temporal).await?;
+    let deps =
+        dependencies(&args.database, args.database.worker_pool_size(), &args.temporal).await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
     let mut worker =
         build_worker(&runtime, &deps, &args.temporal.task_queue, &args.worker, &args.simulation)?;
@@ -81,7 +87,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
 async fn migrate_only(args: MigrateArgs) -> anyhow::Result<()> {
     let options = args.database.connect_options()?;
     orderflow_store::create_database_if_missing(&options).await?;
-    let store = connect_store(&args.database)?;
+    let store = connect_store(&args.database, 1)?;
     migrate(&store).await?;
     if args.demo_catalog {
         store.load_demo_catalog().await?;
@@ -92,9 +98,10 @@ async fn migrate_only(args: MigrateArgs) -> anyhow::Result<()> {
 
 async fn dependencies(
     database: &orderflow::config::DatabaseConfig,
+    pool_size: u32,
     temporal: &orderflow::config::TemporalConfig,
 ) -> anyhow::Result<Dependencies> {
-    let store = connect_store(database)?;
+    let store = connect_store(database, pool_size)?;
     migrate(&store).await?;
     let temporal = connect_temporal(temporal).await?;
     Ok(Dependencies { store, temporal })

@@ -1,7 +1,7 @@
 use crate::config::{DatabaseConfig, HttpConfig, SimulationConfig, TemporalConfig, WorkerConfig};
 use anyhow::Context;
 use orderflow_activities::OrderSteps;
-use orderflow_api::{AdminKey, ApiContext, Orchestrator};
+use orderflow_api::{Admission, AdminKey, ApiContext, Orchestrator};
 use orderflow_providers::{SimulatedNotifier, SimulatedPaymentGateway};
 use orderflow_store::Store;
 use orderflow_workflow::OrderWorkflow;
@@ -20,9 +20,10 @@ pub struct Dependencies {
     pub temporal: Client,
 }
 
-/// A pool over the configured database. Lazy: connections open on first use.
-pub fn connect_store(config: &DatabaseConfig) -> anyhow::Result<Store> {
-    Ok(Store::connect_lazy(config.connect_options()?, config.max_connections))
+/// A pool of `size` connections over the configured database. Lazy: connections open on first
+/// use. The API and the worker each get their own (see `DatabaseConfig`).
+pub fn connect_store(config: &DatabaseConfig, size: u32) -> anyhow::Result<Store> {
+    Ok(Store::connect_lazy(config.connect_options()?, size))
 }
 
 /// Applies migrations, waiting for PostgreSQL to answer first (it may still be starting).
@@ -97,10 +98,17 @@ pub fn api_context(
     if admin_key.is_none() {
         tracing::info!("admin endpoints disabled (no ADMIN_API_KEY)");
     }
+    let orchestrator = Orchestrator::new(deps.temporal.clone(), task_queue)
+        .with_task_timeout(http.workflow_task_timeout);
     Ok(ApiContext {
         admin_key,
         temporal_ui_url: http.temporal_ui_url.trim_end_matches('/').to_owned(),
-        ..ApiContext::new(deps.store.clone(), Orchestrator::new(deps.temporal.clone(), task_queue))
+        admission: Admission::new(
+            deps.store.clone(),
+            http.max_orders_in_flight,
+            http.admission_lease,
+        ),
+        ..ApiContext::new(deps.store.clone(), orchestrator)
     })
 }
 

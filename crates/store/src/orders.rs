@@ -74,6 +74,18 @@ impl Store {
         .await
     }
 
+    /// Which of `ids` have reached a terminal state (their `completed_at` is set).
+    pub async fn finished_orders(&self, ids: &[OrderId]) -> Result<Vec<OrderId>> {
+        let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
+        let finished: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM orders WHERE id = ANY($1) AND completed_at IS NOT NULL",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(finished.into_iter().map(OrderId::from_uuid).collect())
+    }
+
     /// Shows that stock is being checked. Only moves a `pending` order.
     pub async fn mark_validating(&self, id: OrderId) -> Result<()> {
         sqlx::query(
