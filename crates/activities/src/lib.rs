@@ -2,12 +2,12 @@
 //! gateway or the notifier. Temporal may run any of them more than once (a retry after a
 //! timeout, a worker killed mid-step), so each is written to have the effect of running once.
 
-use orderflow_domain::{ErrorCode, Money, NewOrder, OrderId, OrderStatus};
+use orderflow_domain::{DatabaseId, ErrorCode, Money, NewOrder, OrderId, OrderStatus};
 use orderflow_providers::{ChargeError, Notifier, PaymentGateway};
 use orderflow_store::{Confirmation, Store};
 use orderflow_workflow::{
-    CancelDecision, CloseReport, NotificationRequest, OrderEnd, PaymentReceipt, PaymentRequest,
-    StepReport, activity,
+    CancelDecision, CloseReport, FOREIGN_DATABASE, InDatabase, NotificationRequest,
+    ORDER_CANCELLED, OrderEnd, PaymentReceipt, PaymentRequest, StepReport, activity,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -21,6 +21,8 @@ use tracing::Instrument;
 /// `WorkerOptions::register_activities(OrderSteps { .. })`.
 pub struct OrderSteps {
     pub store: Store,
+    /// The identity of `store`'s database: steps of orders of another database are refused.
+    pub database: DatabaseId,
     pub payments: Arc<dyn PaymentGateway>,
     pub notifier: Arc<dyn Notifier>,
     /// Simulated time spent checking stock (INVENTORY_DELAY_MS), to watch an order move.
@@ -33,8 +35,9 @@ impl OrderSteps {
     pub async fn create_order(
         self: Arc<Self>,
         ctx: ActivityContext,
-        order: NewOrder,
+        order: InDatabase<NewOrder>,
     ) -> Result<StepReport, ActivityError> {
+        let order = self.admit("create_order", order)?;
         step("create_order", order.order_id, async {
             if self.store.insert_order(&order).await? {
                 metrics::counter!("orderflow_orders_started_total").increment(1);
@@ -48,8 +51,9 @@ impl OrderSteps {
     pub async fn reserve_stock(
         self: Arc<Self>,
         ctx: ActivityContext,
-        order: OrderId,
+        order: InDatabase<OrderId>,
     ) -> Result<StepReport, ActivityError> {
+        let order = self.admit("reserve_stock", order)?;
         step("reserve_stock", order, async {
             // `validating` is worth a write only while there is a stock check to watch; without
             // one, the order goes from `pending` to `payment` in the reservation's transaction.
@@ -72,8 +76,9 @@ impl OrderSteps {
     pub async fn process_payment(
         self: Arc<Self>,
         ctx: ActivityContext,
-        request: PaymentRequest,
+        request: InDatabase<PaymentRequest>,
     ) -> Result<PaymentReceipt, ActivityError> {
+        let request = self.admit("process_payment", request)?;
         let order = request.order_id;
         step("process_payment", order, self.take_payment(&ctx, order, request.amount)).await
     }
@@ -82,8 +87,9 @@ impl OrderSteps {
     pub async fn confirm_order(
         self: Arc<Self>,
         ctx: ActivityContext,
-        order: OrderId,
+        order: InDatabase<OrderId>,
     ) -> Result<StepReport, ActivityError> {
+        let order = self.admit("confirm_order", order)?;
         step("confirm_order", order, async {
             match self.store.confirm_order(order).await? {
                 Confirmation::Confirmed => {
@@ -92,7 +98,7 @@ impl OrderSteps {
                 }
                 Confirmation::AlreadyConfirmed => Ok(report(&ctx)),
                 Confirmation::Refused => Err(final_error(
-                    "order_cancelled",
+                    ORDER_CANCELLED,
                     "the customer's cancellation was recorded first",
                 )),
             }
@@ -104,8 +110,9 @@ impl OrderSteps {
     pub async fn notify_customer(
         self: Arc<Self>,
         ctx: ActivityContext,
-        request: NotificationRequest,
+        request: InDatabase<NotificationRequest>,
     ) -> Result<StepReport, ActivityError> {
+        let request = self.admit("notify_customer", request)?;
         let order = request.order_id;
         step("notify_customer", order, async {
             if self.store.notification_sent(order, request.kind).await? {
@@ -134,8 +141,9 @@ impl OrderSteps {
     pub async fn close_order(
         self: Arc<Self>,
         ctx: ActivityContext,
-        request: OrderEnd,
+        request: InDatabase<OrderEnd>,
     ) -> Result<CloseReport, ActivityError> {
+        let request = self.admit("close_order", request)?;
         step("close_order", request.order_id, async {
             let closing = self.store.close_order(request.order_id, &request.ending).await?;
             let status = OrderStatus::parse(&closing.status)
@@ -158,8 +166,9 @@ impl OrderSteps {
     pub async fn request_cancellation(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        order: OrderId,
+        order: InDatabase<OrderId>,
     ) -> Result<CancelDecision, ActivityError> {
+        let order = self.admit("request_cancellation", order)?;
         Ok(match self.store.request_cancellation(order).await? {
             Ok(()) => CancelDecision::Accepted,
             Err(status) => CancelDecision::TooLate(
@@ -173,8 +182,9 @@ impl OrderSteps {
     pub async fn refund_payment(
         self: Arc<Self>,
         ctx: ActivityContext,
-        order: OrderId,
+        order: InDatabase<OrderId>,
     ) -> Result<StepReport, ActivityError> {
+        let order = self.admit("refund_payment", order)?;
         step("refund_payment", order, async {
             let refund_id = self.payments.refund(&order.to_string()).await?;
             self.store.record_refund(order, &refund_id).await?;
@@ -187,8 +197,9 @@ impl OrderSteps {
     pub async fn release_stock(
         self: Arc<Self>,
         ctx: ActivityContext,
-        request: OrderEnd,
+        request: InDatabase<OrderEnd>,
     ) -> Result<StepReport, ActivityError> {
+        let request = self.admit("release_stock", request)?;
         step("release_stock", request.order_id, async {
             self.store.release_stock(request.order_id, &request.ending).await?;
             Ok(report(&ctx))
@@ -198,6 +209,33 @@ impl OrderSteps {
 }
 
 impl OrderSteps {
+    /// The step's input, if its order belongs to this worker's database. Otherwise two
+    /// deployments share a task queue: the step is refused before anything is touched, loudly,
+    /// and the workflow hands the order back to Temporal (see `orderflow_workflow::InDatabase`).
+    fn admit<T>(&self, step: &'static str, request: InDatabase<T>) -> Result<T, ActivityError> {
+        match request.database {
+            Some(database) if database != self.database => {
+                metrics::counter!("orderflow_foreign_orders_refused_total", "step" => step)
+                    .increment(1);
+                tracing::error!(
+                    step,
+                    order_database = %database,
+                    worker_database = %self.database,
+                    "refused a step of another database's order: two deployments share this \
+                     Temporal task queue; give each its own TEMPORAL_TASK_QUEUE or namespace"
+                );
+                Err(final_error(
+                    FOREIGN_DATABASE,
+                    format!(
+                        "this worker serves database {}, the order belongs to {database}",
+                        self.database
+                    ),
+                ))
+            }
+            _ => Ok(request.input),
+        }
+    }
+
     async fn take_payment(
         &self,
         ctx: &ActivityContext,

@@ -20,7 +20,7 @@ pub use admin::AdminKey;
 pub use admission::Admission;
 pub use error::{ApiError, Problem};
 pub use json::AppJson;
-pub use orchestrator::Orchestrator;
+pub use orchestrator::{DEFAULT_WORKFLOW_TASK_TIMEOUT, Orchestrator};
 pub use order_views::{OrderDetail, OrderPage, OrderSummary};
 pub use orders::{CreateOrderRequest, OrderAccepted, OrderStatusResponse};
 
@@ -143,10 +143,16 @@ pub fn router(ctx: ApiContext) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Every request gets an id (or keeps the caller's), logged with it and sent back.
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("http", method = %request.method(), uri = %request.uri(), request_id = %id)
-        }))
+        // Errors are logged once, where they are turned into responses (`ApiError`); the trace
+        // layer only gives every line of a request its span.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("http", method = %request.method(), uri = %request.uri(), request_id = %id)
+                })
+                .on_failure(()),
+        )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(ctx)
 }

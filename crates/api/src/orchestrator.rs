@@ -2,8 +2,8 @@
 //! read its state. Keeps the SDK's types and error cases out of the handlers.
 
 use crate::ApiError;
-use orderflow_domain::{NewOrder, OrderState, WorkflowId};
-use orderflow_workflow::{CancelAccepted, OrderWorkflow};
+use orderflow_domain::{DatabaseId, NewOrder, OrderState, WorkflowId};
+use orderflow_workflow::{CancelAccepted, OrderInput, OrderWorkflow};
 use std::time::Duration;
 use temporalio_client::errors::{
     WorkflowInteractionError, WorkflowQueryError, WorkflowStartError, WorkflowUpdateError,
@@ -27,6 +27,8 @@ pub struct Orchestrator {
     namespace: String,
     task_queue: String,
     task_timeout: Duration,
+    /// The database this API writes to: every order it starts carries it.
+    database: DatabaseId,
 }
 
 /// What Temporal knows of an order's workflow.
@@ -47,13 +49,14 @@ pub enum Cancellation {
 }
 
 impl Orchestrator {
-    pub fn new(client: Client, task_queue: impl Into<String>) -> Self {
+    pub fn new(client: Client, task_queue: impl Into<String>, database: DatabaseId) -> Self {
         use temporalio_client::NamespacedClient;
         Self {
             namespace: client.namespace(),
             client,
             task_queue: task_queue.into(),
             task_timeout: DEFAULT_WORKFLOW_TASK_TIMEOUT,
+            database,
         }
     }
 
@@ -87,7 +90,8 @@ impl Orchestrator {
         .task_timeout(self.task_timeout)
         .rpc_options(rpc_options())
         .build();
-        match self.client.start_workflow(OrderWorkflow::run, order, options).await {
+        let input = OrderInput { order, database: Some(self.database) };
+        match self.client.start_workflow(OrderWorkflow::run, input, options).await {
             Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
             Err(WorkflowStartError::Rpc(status)) => Err(unavailable(&status)),
             Err(other) => Err(ApiError::Internal(other.into())),

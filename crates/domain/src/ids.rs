@@ -135,6 +135,25 @@ impl fmt::Display for OrderId {
     }
 }
 
+/// The identity of one OrderFlow database (one deployment's data), created with its schema.
+/// Orders carry it through their workflow, so that a worker connected to another database
+/// refuses them instead of running them against the wrong data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseId(Uuid);
+
+impl DatabaseId {
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+}
+
+impl fmt::Display for DatabaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// `order-{order_id}`: the Temporal workflow id of an order. Parsing one gives back the order id,
 /// so a workflow id from a client can be looked up without asking Temporal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

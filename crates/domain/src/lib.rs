@@ -10,7 +10,7 @@ mod order;
 mod state;
 
 pub use catalog::{CatalogProduct, OrderRejection, price_order};
-pub use ids::{CustomerId, IdempotencyKey, OrderId, ProductId, WorkflowId};
+pub use ids::{CustomerId, DatabaseId, IdempotencyKey, OrderId, ProductId, WorkflowId};
 pub use money::Money;
 pub use order::{
     ErrorCode, MAX_ITEMS_PER_ORDER, NewOrder, OrderDraft, OrderEnding, OrderLine, OrderStatus,

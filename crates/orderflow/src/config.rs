@@ -3,7 +3,7 @@
 //! message naming the variable.
 
 use clap::builder::TypedValueParser;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 use orderflow_domain::Money;
 use rust_decimal::Decimal;
 use sqlx::postgres::PgConnectOptions;
@@ -225,7 +225,7 @@ pub struct WorkerConfig {
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        Self { workflow_slots: 1000, activity_slots: 100, max_cached_workflows: 1000 }
+        defaults()
     }
 }
 
@@ -275,15 +275,23 @@ pub struct SimulationConfig {
 
 impl Default for SimulationConfig {
     fn default() -> Self {
-        Self {
-            payment_decline_above: parse_money("10000.00").expect("valid default"),
-            payment_delay: Duration::ZERO,
-            inventory_delay: Duration::ZERO,
-            notification_delay: Duration::ZERO,
-            payment_transient_failure_rate: 0.0,
-            notification_failure_rate: 0.0,
-        }
+        defaults()
     }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+/// A group of settings at their defaults, as declared on the flags above (the one place where
+/// defaults live); the environment is not read.
+pub fn defaults<T: Args + FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("defaults")).mut_args(|arg| arg.env(None));
+    let matches =
+        command.try_get_matches_from(["defaults"]).expect("every setting has a valid default");
+    T::from_arg_matches(&matches).expect("the defaults form a valid configuration")
 }
 
 /// Simulated delays stay well inside the 10 s step timeout, so a delay never looks like a hang.
@@ -335,6 +343,17 @@ mod tests {
         assert!(err.to_string().contains("PAYMENT_DECLINE_ABOVE"), "{err}");
         let err = Cli::try_parse_from(["orderflow", "serve", "--http-port", "99999"]).unwrap_err();
         assert!(err.to_string().contains("HTTP_PORT"), "{err}");
+    }
+
+    #[test]
+    fn defaults_come_from_the_flags_declarations() {
+        let worker = WorkerConfig::default();
+        assert_eq!((worker.workflow_slots, worker.activity_slots), (1000, 100));
+        assert_eq!(SimulationConfig::default().payment_decline_above.to_string(), "10000.00");
+        let http = HttpConfig::default();
+        assert_eq!(http.max_orders_in_flight, orderflow_api::DEFAULT_MAX_ORDERS_IN_FLIGHT);
+        assert_eq!(http.workflow_task_timeout, orderflow_api::DEFAULT_WORKFLOW_TASK_TIMEOUT);
+        assert_eq!(http.admission_lease, orderflow_api::DEFAULT_ADMISSION_LEASE);
     }
 
     #[test]

@@ -1,3 +1,4 @@
+use anyhow::Context;
 use clap::Parser;
 use orderflow::config::{ApiArgs, Cli, Command, HttpConfig, MigrateArgs, ServeArgs, WorkerArgs};
 use orderflow::{
@@ -28,7 +29,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // The steps get a pool of their own: a burst of requests cannot starve them of connections.
     let steps = Dependencies {
         store: connect_store(&args.database, args.database.worker_pool_size())?,
-        temporal: deps.temporal.clone(),
+        ..deps.clone()
     };
     let runtime = Runtime::from_current_tokio(Default::default())?;
     let mut worker =
@@ -47,7 +48,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = stop_http.send(());
         stop_worker();
     });
-    tracing::info!(task_queue = %args.temporal.task_queue, "worker started");
+    tracing::info!(task_queue = %args.temporal.task_queue, database = %deps.database, "worker started");
     worker.run().await?;
     http.await??;
     tracing::info!("stopped");
@@ -79,7 +80,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
             let _ = metrics_stopped.await;
         }));
     }
-    tracing::info!(task_queue = %args.temporal.task_queue, "worker started");
+    tracing::info!(task_queue = %args.temporal.task_queue, database = %deps.database, "worker started");
     worker.run().await?;
     Ok(())
 }
@@ -104,7 +105,8 @@ async fn dependencies(
     let store = connect_store(database, pool_size)?;
     migrate(&store).await?;
     let temporal = connect_temporal(temporal).await?;
-    Ok(Dependencies { store, temporal })
+    let database = store.database_id().await.context("reading the database's identity")?;
+    Ok(Dependencies { store, database, temporal })
 }
 
 async fn bind(http: &HttpConfig) -> anyhow::Result<TcpListener> {

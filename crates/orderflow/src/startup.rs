@@ -1,7 +1,8 @@
 use crate::config::{DatabaseConfig, HttpConfig, SimulationConfig, TemporalConfig, WorkerConfig};
 use anyhow::Context;
 use orderflow_activities::OrderSteps;
-use orderflow_api::{Admission, AdminKey, ApiContext, Orchestrator};
+use orderflow_api::{AdminKey, Admission, ApiContext, Orchestrator};
+use orderflow_domain::DatabaseId;
 use orderflow_providers::{SimulatedNotifier, SimulatedPaymentGateway};
 use orderflow_store::Store;
 use orderflow_workflow::OrderWorkflow;
@@ -17,6 +18,8 @@ use tokio::net::TcpListener;
 #[derive(Clone)]
 pub struct Dependencies {
     pub store: Store,
+    /// The identity of the store's database, which every order carries.
+    pub database: DatabaseId,
     pub temporal: Client,
 }
 
@@ -56,6 +59,7 @@ pub fn build_worker(
 ) -> anyhow::Result<Worker> {
     let steps = OrderSteps {
         store: deps.store.clone(),
+        database: deps.database,
         payments: Arc::new(SimulatedPaymentGateway::new(
             simulation.payment_decline_above,
             simulation.payment_delay,
@@ -98,7 +102,7 @@ pub fn api_context(
     if admin_key.is_none() {
         tracing::info!("admin endpoints disabled (no ADMIN_API_KEY)");
     }
-    let orchestrator = Orchestrator::new(deps.temporal.clone(), task_queue)
+    let orchestrator = Orchestrator::new(deps.temporal.clone(), task_queue, deps.database)
         .with_task_timeout(http.workflow_task_timeout);
     Ok(ApiContext {
         admin_key,

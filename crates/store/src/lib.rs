@@ -19,6 +19,7 @@ pub use orders::{NotificationRow, OrderFilter, OrderItemRow, OrderRow, Reservati
 pub use payments::PaymentRow;
 pub use products::{NewProduct, ProductRow};
 
+use orderflow_domain::DatabaseId;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 use std::time::Duration;
@@ -60,6 +61,13 @@ impl Store {
     pub async fn load_demo_catalog(&self) -> Result<()> {
         sqlx::raw_sql(include_str!("../seed/demo_catalog.sql")).execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// This database's identity (see the migration `…_database_identity.sql`).
+    pub async fn database_id(&self) -> Result<DatabaseId> {
+        let id: uuid::Uuid =
+            sqlx::query_scalar("SELECT id FROM database_identity").fetch_one(&self.pool).await?;
+        Ok(DatabaseId::from_uuid(id))
     }
 
     /// `SELECT 1`, for health checks.

@@ -10,7 +10,8 @@ mod order_workflow;
 mod step_options;
 
 pub use contracts::{
-    Attempted, CancelAccepted, CancelDecision, CloseReport, NotificationRequest, OrderActivities,
-    OrderEnd, PaymentReceipt, PaymentRequest, StepReport, activity,
+    Attempted, CancelAccepted, CancelDecision, CloseReport, FOREIGN_DATABASE, InDatabase,
+    NotificationRequest, ORDER_CANCELLED, OrderActivities, OrderEnd, OrderInput, PaymentReceipt,
+    PaymentRequest, StepReport, activity,
 };
 pub use order_workflow::OrderWorkflow;

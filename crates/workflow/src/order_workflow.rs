@@ -11,13 +11,13 @@
 //! always completes and returns the final [`OrderState`].
 
 use crate::contracts::{
-    Attempted, CancelAccepted, CancelDecision, NotificationRequest, OrderActivities, OrderEnd,
-    PaymentRequest,
+    Attempted, CancelAccepted, CancelDecision, FOREIGN_DATABASE, InDatabase, NotificationRequest,
+    ORDER_CANCELLED, OrderActivities, OrderEnd, OrderInput, PaymentRequest,
 };
 use crate::step_options::StepPolicy;
 use chrono::{DateTime, Utc};
 use orderflow_domain::{
-    CancelRefusal, ErrorCode, NewOrder, OrderEnding, OrderState, OrderStatus, Step,
+    CancelRefusal, DatabaseId, ErrorCode, NewOrder, OrderEnding, OrderState, OrderStatus, Step,
 };
 use std::time::SystemTime;
 use temporalio_common::ActivityDefinition;
@@ -30,6 +30,8 @@ use temporalio_sdk::{
 #[workflow]
 pub struct OrderWorkflow {
     order: NewOrder,
+    /// The database the order belongs to; every step carries it (see [`InDatabase`]).
+    database: Option<DatabaseId>,
     state: OrderState,
 }
 
@@ -42,10 +44,10 @@ enum Halt {
 #[workflow_methods]
 impl OrderWorkflow {
     #[init]
-    pub fn new(ctx: &WorkflowContextView, order: NewOrder) -> Self {
+    pub fn new(ctx: &WorkflowContextView, input: OrderInput) -> Self {
         // The start time recorded in history: deterministic, like all workflow time.
-        let state = OrderState::new(&order, clock(ctx.start_time()));
-        Self { order, state }
+        let state = OrderState::new(&input.order, clock(ctx.start_time()));
+        Self { order: input.order, database: input.database, state }
     }
 
     #[run(name = "OrderWorkflow")]
@@ -88,12 +90,13 @@ impl OrderWorkflow {
         ctx: &mut WorkflowContext<Self>,
         _input: (),
     ) -> Result<CancelAccepted, Box<dyn std::error::Error + Send + Sync>> {
-        let order_id = ctx.state(|w| w.order.order_id);
+        let input = ctx.state(|w| InDatabase { database: w.database, input: w.order.order_id });
         let options = StepPolicy::until_done().local();
-        match ctx
-            .execute_local_activity(OrderActivities::request_cancellation, order_id, options)
-            .await?
-        {
+        let decision = ctx
+            .execute_local_activity(OrderActivities::request_cancellation, input, options)
+            .await
+            .inspect_err(refuse_if_foreign)?;
+        match decision {
             CancelDecision::Accepted => {
                 ctx.state_mut(|w| w.state.note_cancellation_recorded());
                 Ok(CancelAccepted { status: ctx.state(|w| w.state.status) })
@@ -239,21 +242,25 @@ fn stop_if_cancelled(ctx: &Ctx) -> Result<(), Halt> {
 }
 
 /// Runs one activity as one step of the order, recording its start, end, retries and error.
-async fn run_step<A>(
+async fn run_step<A, I>(
     ctx: &Ctx,
     step: Step,
     activity: A,
-    input: A::Input,
+    input: I,
     policy: StepPolicy,
 ) -> Result<A::Output, ActivityExecutionError>
 where
-    A: ActivityDefinition,
+    A: ActivityDefinition<Input = InDatabase<I>>,
     A::Output: Attempted,
 {
     let max_attempts = policy.max_attempts();
     let started = clock(ctx.workflow_time());
     ctx.state_mut(|w| w.state.begin(step, started));
+    let input = InDatabase { database: ctx.state(|w| w.database), input };
     let result = ctx.execute_local_activity(activity, input, policy.local()).await;
+    if let Err(e) = &result {
+        refuse_if_foreign(e);
+    }
     let ended = clock(ctx.workflow_time());
     let (attempts, error) = match &result {
         Ok(output) => (output.attempt(), None),
@@ -274,15 +281,21 @@ fn failure(e: ActivityExecutionError) -> Halt {
     Halt::Failed { code, message: message(&e) }
 }
 
-/// The error type of a step refused because the customer's cancellation was recorded first.
-const ORDER_CANCELLED: &str = "order_cancelled";
-
 /// Payments fail as declined (the provider said no) or, when retries ran out on technical
 /// errors, as `payment_failed`.
 fn payment_failure(e: ActivityExecutionError) -> Halt {
     match application_type(&e).and_then(ErrorCode::parse) {
         Some(code) => Halt::Failed { code, message: message(&e) },
         None => Halt::Failed { code: ErrorCode::PaymentFailed, message: message(&e) },
+    }
+}
+
+/// A worker connected to another deployment's database refused the step, touching nothing.
+/// Failing this workflow task (a panic in workflow code does that) records nothing of it, and
+/// Temporal hands the task to another worker: eventually one of the order's own deployment.
+fn refuse_if_foreign(e: &ActivityExecutionError) {
+    if application_type(e) == Some(FOREIGN_DATABASE) {
+        panic!("{}", message(e));
     }
 }
 

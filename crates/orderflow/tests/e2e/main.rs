@@ -9,5 +9,6 @@ mod fuzz;
 mod idempotency;
 mod operations;
 mod orders;
+mod overload;
 mod support;
 mod without_worker;

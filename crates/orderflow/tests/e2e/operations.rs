@@ -175,7 +175,10 @@ async fn restocking_needs_the_admin_key() {
 async fn without_an_admin_key_configured_the_admin_endpoints_are_disabled() {
     use orderflow_api::{ApiContext, Orchestrator, router};
     let app = TestApp::spawn().await;
-    let ctx = ApiContext::new(app.store.clone(), Orchestrator::new(app.temporal.clone(), "unused"));
+    let ctx = ApiContext::new(
+        app.store.clone(),
+        Orchestrator::new(app.temporal.clone(), "unused", app.database_id),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(ctx)).await });

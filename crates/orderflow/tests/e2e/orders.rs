@@ -219,7 +219,7 @@ async fn health_is_503_and_says_which_dependency_is_down() {
         sqlx::postgres::PgConnectOptions::new().host("127.0.0.1").port(1).database("none");
     let ctx = ApiContext::new(
         orderflow_store::Store::connect_lazy(options, 1),
-        Orchestrator::new(app.temporal.clone(), "unused"),
+        Orchestrator::new(app.temporal.clone(), "unused", app.database_id),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

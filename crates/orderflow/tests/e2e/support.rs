@@ -2,10 +2,10 @@
 //! PostgreSQL database and the Temporal server `make test` started, with a task queue of its
 //! own so that tests running in parallel never pick up each other's workflows.
 
-use orderflow::config::{SimulationConfig, TemporalConfig, WorkerConfig};
-use orderflow::{Dependencies, build_worker, connect_temporal, serve_http};
-use orderflow_api::{AdminKey, ApiContext, Orchestrator, OrderAccepted};
-use orderflow_domain::{OrderState, WorkflowId};
+use orderflow::config::{HttpConfig, SimulationConfig, TemporalConfig, WorkerConfig};
+use orderflow::{Dependencies, api_context, build_worker, connect_temporal, serve_http};
+use orderflow_api::OrderAccepted;
+use orderflow_domain::{DatabaseId, OrderState, WorkflowId};
 use orderflow_store::testing::{fresh_database, server_from_env};
 use orderflow_store::{NewProduct, Store};
 use orderflow_workflow::OrderWorkflow;
@@ -26,12 +26,14 @@ pub const ADMIN_KEY: &str = "test-admin-key";
 pub struct TestApp {
     pub address: String,
     pub store: Store,
+    pub database_id: DatabaseId,
     pub http: reqwest::Client,
     pub temporal: Client,
     database: PgConnectOptions,
     temporal_config: TemporalConfig,
     simulation: SimulationConfig,
     worker: Option<WorkerThread>,
+    foreign_workers: Vec<WorkerThread>,
 }
 
 /// The README's example order, exactly.
@@ -58,13 +60,23 @@ impl TestApp {
     }
 
     pub async fn spawn_with(simulation: SimulationConfig) -> Self {
-        let mut app = Self::spawn_without_worker(simulation).await;
+        Self::spawn_configured(simulation, HttpConfig::default()).await
+    }
+
+    /// With the API's settings too (admission limits, task timeout, ...).
+    pub async fn spawn_configured(simulation: SimulationConfig, http: HttpConfig) -> Self {
+        let mut app = Self::api_only(simulation, http).await;
         app.start_worker();
         app
     }
 
     /// The API alone: orders are accepted but nothing processes them until `start_worker`.
     pub async fn spawn_without_worker(simulation: SimulationConfig) -> Self {
+        Self::api_only(simulation, HttpConfig::default()).await
+    }
+
+    /// The API, wired as the binary wires it (`api_context`), on a free port.
+    async fn api_only(simulation: SimulationConfig, http: HttpConfig) -> Self {
         let (store, database) = fresh_database(&server_from_env()).await;
         let temporal_config = TemporalConfig {
             temporal_host: std::env::var("TEMPORAL_HOST").unwrap_or_else(|_| "localhost".into()),
@@ -78,23 +90,26 @@ impl TestApp {
         let temporal = connect_temporal(&temporal_config).await.expect("connect to Temporal");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
         let address = format!("http://{}", listener.local_addr().unwrap());
-        let ctx = ApiContext {
-            admin_key: AdminKey::new(ADMIN_KEY),
-            ..ApiContext::new(
-                store.clone(),
-                Orchestrator::new(temporal.clone(), temporal_config.task_queue.clone()),
-            )
+        let database_id = store.database_id().await.expect("the database's identity");
+        let deps = Dependencies {
+            store: store.clone(),
+            database: database_id,
+            temporal: temporal.clone(),
         };
+        let http = HttpConfig { admin_api_key: Some(ADMIN_KEY.into()), ..http };
+        let ctx = api_context(&deps, &http, &temporal_config.task_queue).expect("the API's wiring");
         tokio::spawn(serve_http(listener, ctx, std::future::pending()));
         Self {
             address,
             store,
+            database_id,
             http: reqwest::Client::new(),
             temporal,
             database,
             temporal_config,
             simulation,
             worker: None,
+            foreign_workers: Vec::new(),
         }
     }
 
@@ -103,9 +118,24 @@ impl TestApp {
     pub fn start_worker(&mut self) {
         self.worker = Some(WorkerThread::start(
             self.database.clone(),
+            self.database_id,
             self.temporal_config.clone(),
             self.simulation.clone(),
         ));
+    }
+
+    /// Another deployment's worker: its own fresh database, but this app's task queue (the
+    /// misconfiguration that deployment isolation guards against). Returns its database.
+    pub async fn start_foreign_worker(&mut self) -> Store {
+        let (store, options) = fresh_database(&server_from_env()).await;
+        let database_id = store.database_id().await.expect("the database's identity");
+        self.foreign_workers.push(WorkerThread::start(
+            options,
+            database_id,
+            self.temporal_config.clone(),
+            self.simulation.clone(),
+        ));
+        store
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -122,6 +152,11 @@ impl TestApp {
         assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
         let accepted: OrderAccepted = response.json().await.unwrap();
         WorkflowId::parse(&accepted.workflow_id).expect("an order's workflow id")
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
@@ -227,6 +262,7 @@ struct WorkerThread {
 impl WorkerThread {
     fn start(
         database: PgConnectOptions,
+        database_id: DatabaseId,
         temporal: TemporalConfig,
         simulation: SimulationConfig,
     ) -> Self {
@@ -240,6 +276,7 @@ impl WorkerThread {
             runtime.block_on(async move {
                 let deps = Dependencies {
                     store: Store::connect_lazy(database, 5),
+                    database: database_id,
                     temporal: connect_temporal(&temporal).await.expect("connect to Temporal"),
                 };
                 let sdk = Runtime::from_current_tokio(Default::default()).expect("an SDK runtime");
