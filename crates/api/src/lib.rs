@@ -17,7 +17,7 @@ mod orders;
 mod products;
 
 pub use admin::AdminKey;
-pub use admission::Admission;
+pub use admission::{Admission, Limit};
 pub use error::{ApiError, Problem};
 pub use json::AppJson;
 pub use orchestrator::{DEFAULT_WORKFLOW_TASK_TIMEOUT, Orchestrator};
@@ -47,6 +47,14 @@ pub const DEFAULT_MAX_ORDERS_IN_FLIGHT: usize = 200;
 /// The longest an order counts as in flight (`ORDER_ADMISSION_LEASE_MS`).
 pub const DEFAULT_ADMISSION_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long an admitted order may take before admission holds back: 40% of the workflow task
+/// timeout. An order runs its steps in its first workflow task, which the worker must heartbeat
+/// at 80% of the timeout; orders kept well inside that never need the heartbeat, let alone
+/// time out when a heartbeat is late (README "Overload").
+pub fn latency_target(workflow_task_timeout: std::time::Duration) -> std::time::Duration {
+    workflow_task_timeout.mul_f64(0.4)
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct ApiContext {
@@ -66,7 +74,10 @@ impl ApiContext {
         Self {
             admission: Admission::new(
                 store.clone(),
-                DEFAULT_MAX_ORDERS_IN_FLIGHT,
+                Limit::new(
+                    DEFAULT_MAX_ORDERS_IN_FLIGHT,
+                    latency_target(DEFAULT_WORKFLOW_TASK_TIMEOUT),
+                ),
                 DEFAULT_ADMISSION_LEASE,
             ),
             store,

@@ -1,7 +1,7 @@
 use crate::config::{DatabaseConfig, HttpConfig, SimulationConfig, TemporalConfig, WorkerConfig};
 use anyhow::Context;
 use orderflow_activities::OrderSteps;
-use orderflow_api::{AdminKey, Admission, ApiContext, Orchestrator};
+use orderflow_api::{Admission, AdminKey, ApiContext, Limit, Orchestrator, latency_target};
 use orderflow_domain::DatabaseId;
 use orderflow_providers::{SimulatedNotifier, SimulatedPaymentGateway};
 use orderflow_store::Store;
@@ -109,7 +109,7 @@ pub fn api_context(
         temporal_ui_url: http.temporal_ui_url.trim_end_matches('/').to_owned(),
         admission: Admission::new(
             deps.store.clone(),
-            http.max_orders_in_flight,
+            Limit::new(http.max_orders_in_flight, latency_target(http.workflow_task_timeout)),
             http.admission_lease,
         ),
         ..ApiContext::new(deps.store.clone(), orchestrator)
