@@ -27,18 +27,13 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+/// How units are sent. A burst spawns `count` units first, then releases them together; it
+/// ignores the duration.
 #[derive(Debug, Clone, Copy)]
 pub enum Mode {
-    Closed {
-        concurrency: usize,
-    },
-    Open {
-        rate: f64,
-    },
-    /// `count` units spawned first, then released together; the duration is ignored.
-    Burst {
-        count: usize,
-    },
+    Closed { concurrency: usize },
+    Open { rate: f64 },
+    Burst { count: usize },
 }
 
 /// How long an accepted order may take to reach a terminal state before it counts as
