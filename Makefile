@@ -6,7 +6,7 @@ HTTP_PORT ?= 8080
 TEMPORAL_UI_PORT ?= 8233
 BASE_URL := http://localhost:$(HTTP_PORT)
 
-.PHONY: help deps fmt lint test check build dev chaos bench health create-order get-status cancel-order temporal-ui logs
+.PHONY: help deps fmt lint test check build dev chaos bench soak health create-order get-status cancel-order temporal-ui logs
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ dev: ## Run OrderFlow (API + worker) in the foreground, with everything it needs
 
 bench: ## Benchmark OrderFlow against the engine baseline (make bench ARGS="--seconds 30")
 	bash scripts/bench.sh $(ARGS)
+
+soak: ## 30 minutes at half the saturated rate, one sample a minute (make soak ARGS="--soak-minutes 120")
+	bash scripts/bench.sh --soak-minutes 30 --out bench-results/soak $(ARGS)
 
 chaos: ## The big chaos run: 2000 orders under every fault (make chaos ARGS="--seed 42 --orders 5000")
 	bash scripts/chaos.sh $(ARGS)

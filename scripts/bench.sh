@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: the benchmark (release build) with its own Temporal dev server and database.
-# Options go to orderflow-bench, e.g. make bench ARGS="--seconds 30 --concurrency 128".
+# `make bench` and `make soak`: the benchmark (release build) with its own Temporal dev server
+# and database. Options go to orderflow-bench, e.g. make bench ARGS="--seconds 30 --concurrency 128".
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 ensure_postgres
 ensure_temporal_cli

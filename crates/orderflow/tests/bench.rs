@@ -23,6 +23,10 @@ async fn the_benchmark_runs_every_phase_and_writes_its_results() {
         concurrency: 4,
         sweep: vec![0.5],
         status_connections: 4,
+        overload: Duration::from_secs(3),
+        // Beyond the service's default of 200 orders in flight, so that it may shed.
+        burst: 250,
+        soak_minutes: None,
         work_dir: out.join("work"),
         label: "smoke".into(),
     };
@@ -35,19 +39,32 @@ async fn the_benchmark_runs_every_phase_and_writes_its_results() {
         "orderflow, one in flight",
         "orderflow, open loop",
         "GET /api/orders/status",
+        "orderflow, overload",
+        "orderflow, burst",
     ] {
         let phase =
             report.phase(expected).unwrap_or_else(|| panic!("no phase {expected} in {names:?}"));
         assert!(phase.completed > 0, "{expected} completed nothing");
         assert_eq!(phase.errors, 0, "{expected} had errors");
         assert!(phase.latency.p50_ms > 0.0 && phase.latency.max_ms >= phase.latency.p99_ms);
+        // Every request is accounted for, and every accepted order finished.
+        let ended = phase.completed + phase.shed + phase.errors + phase.unfinished;
+        assert_eq!(ended, phase.sent, "{expected}: {phase:?}");
+        assert_eq!(phase.unfinished, 0, "{expected} left accepted orders unfinished");
+        assert!(phase.service_alive && phase.service_rss_mib > 0.0, "{expected}: {phase:?}");
     }
+    // Whether anything is shed depends on timing; that every request was sent does not.
+    assert_eq!(report.phase("orderflow, burst").unwrap().sent, 250);
     assert!(report.ratio_to_baseline > 0.0);
     let steps: Vec<&str> = report.steps.iter().map(|(s, _)| s.as_str()).collect();
     assert!(steps.contains(&"create_order") && steps.contains(&"confirm_order"), "{steps:?}");
     report.save(&out.join("results")).unwrap();
     let json = std::fs::read_to_string(out.join("results.json")).unwrap();
-    assert!(json.contains("ratio_to_baseline"));
+    for field in
+        ["ratio_to_baseline", "shed", "unfinished", "workflow_task_timeouts", "service_alive"]
+    {
+        assert!(json.contains(&format!("\"{field}\"")), "no {field} in the JSON");
+    }
     let svg = std::fs::read_to_string(out.join("results.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("polyline"));
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 /// Measures OrderFlow over HTTP (`orderflow serve`, own Temporal dev server, fresh database)
 /// next to the engine baseline, and writes JSON + SVG results.
 #[derive(Parser)]
-#[command(name = "orderflow-bench", version)]
+// A later option wins over an earlier one, so that `make soak ARGS="--soak-minutes 120"` can
+// override the Makefile's own.
+#[command(name = "orderflow-bench", version, args_override_self = true)]
 struct Args {
     #[command(flatten)]
     tools: Tools,
@@ -23,6 +25,16 @@ struct Args {
     /// Connections reading the status endpoint.
     #[arg(long, default_value_t = 32)]
     status_connections: usize,
+    /// Seconds of the overload phase (open loop at twice the saturated rate).
+    #[arg(long, default_value_t = 60)]
+    overload_seconds: u64,
+    /// Orders sent at once in the burst phase.
+    #[arg(long, default_value_t = 1000)]
+    burst: usize,
+    /// Instead of the phases: a 15 s saturation, then this many minutes at half that rate,
+    /// sampled every minute (memory, file descriptors, connections, Temporal CPU).
+    #[arg(long)]
+    soak_minutes: Option<u32>,
     /// `temporal server start-dev` SQLite pragmas, e.g. `journal_mode=WAL,synchronous=NORMAL`.
     #[arg(long, value_delimiter = ',', default_value = "journal_mode=WAL,synchronous=NORMAL")]
     sqlite_pragma: Vec<String>,
@@ -77,16 +89,21 @@ async fn main() -> anyhow::Result<()> {
         concurrency: args.concurrency,
         sweep: args.sweep,
         status_connections: args.status_connections,
+        overload: Duration::from_secs(args.overload_seconds),
+        burst: args.burst,
+        soak_minutes: args.soak_minutes,
         work_dir: PathBuf::from(".data/bench"),
         label: args.label,
     };
     let report = orderflow_testbed::bench::run(config).await?;
     report.save(&args.out)?;
     println!("{report}");
-    println!(
-        "results: {} and {}",
-        args.out.with_extension("json").display(),
-        args.out.with_extension("svg").display()
-    );
+    let json = args.out.with_extension("json");
+    if report.soak.is_empty() {
+        let svg = args.out.with_extension("svg");
+        println!("results: {} and {}", json.display(), svg.display());
+    } else {
+        println!("results: {}", json.display());
+    }
     Ok(())
 }

@@ -160,6 +160,8 @@ pub struct ClusterConfig {
     pub database_url: String,
     pub database_name: String,
     pub temporal_port: u16,
+    /// Serve the dev server's Prometheus metrics on a free port ([`Cluster::temporal_metrics`]).
+    pub temporal_metrics: bool,
     /// Extra arguments of `temporal server start-dev`, e.g. SQLite pragmas.
     pub temporal_args: Vec<String>,
     /// The first HTTP process listens here, the next on the port after, ...
@@ -179,6 +181,8 @@ pub struct ClusterConfig {
 pub struct Cluster {
     pub temporal: Process,
     pub temporal_address: String,
+    /// `http://127.0.0.1:<port>/metrics` when the config asked for metrics.
+    pub temporal_metrics: Option<String>,
     temporal_cli: PathBuf,
     pub apis: Vec<Process>,
     pub workers: Vec<Process>,
@@ -228,6 +232,14 @@ impl Cluster {
             "--log-level",
             "warn",
         ];
+        // A port picked now rather than a fixed one, so that a second cluster on the machine
+        // (another benchmark run) does not collide; `start-dev` would pick a random one itself,
+        // but then we could not tell which.
+        let metrics_port =
+            if config.temporal_metrics { Some(free_port()?.to_string()) } else { None };
+        if let Some(metrics_port) = &metrics_port {
+            args.extend(["--metrics-port", metrics_port.as_str()]);
+        }
         args.extend(config.temporal_args.iter().map(String::as_str));
         let mut temporal = Process::new("temporal", &config.temporal_cli, &args, vec![], &logs);
         temporal.start()?;
@@ -243,6 +255,7 @@ impl Cluster {
         let mut cluster = Self {
             temporal,
             temporal_address,
+            temporal_metrics: metrics_port.map(|p| format!("http://127.0.0.1:{p}/metrics")),
             temporal_cli: config.temporal_cli.clone(),
             apis: Vec::new(),
             workers: Vec::new(),
@@ -340,7 +353,6 @@ impl Cluster {
     }
 
     /// After the faults: every process running again and none paused.
-    /// After the faults: every process running again and none paused.
     pub async fn heal(&mut self) -> anyhow::Result<()> {
         if !self.temporal.is_running() {
             self.temporal.start()?;
@@ -355,6 +367,46 @@ impl Cluster {
             }
         }
         self.wait_for_apis().await
+    }
+
+    /// Workflow tasks the dev server has timed out so far (needs `temporal_metrics`). A task
+    /// times out when its worker does not complete it within the workflow task timeout; the
+    /// server then schedules it again, so each one is work done twice.
+    pub async fn workflow_task_timeouts(&self) -> anyhow::Result<u64> {
+        let url = self.temporal_metrics.as_deref().context("the cluster has no metrics port")?;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        let metrics = http.get(url).send().await?.error_for_status()?.text().await?;
+        Ok(count_workflow_task_timeouts(&metrics))
+    }
+
+    /// Workflows still running, from the server's visibility store.
+    pub async fn running_workflows(&self) -> anyhow::Result<u64> {
+        let output = Command::new(&self.temporal_cli)
+            .args(["workflow", "count", "--address", &self.temporal_address, "--output", "json"])
+            .args(["--query", "ExecutionStatus=\"Running\""])
+            .stderr(Stdio::null())
+            .output()
+            .await?;
+        anyhow::ensure!(output.status.success(), "temporal workflow count failed");
+        let answer: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        // JSON of a protobuf: an int64 is a string, and a zero is left out.
+        Ok(match &answer["count"] {
+            serde_json::Value::String(n) => n.parse()?,
+            n => n.as_u64().unwrap_or(0),
+        })
+    }
+
+    /// Waits (at most `bound`) until no workflow runs: from then on, no workflow task can time
+    /// out. Returns how many still ran when it gave up (0 when none).
+    pub async fn wait_until_no_workflow_runs(&self, bound: Duration) -> anyhow::Result<u64> {
+        let deadline = std::time::Instant::now() + bound;
+        loop {
+            let running = self.running_workflows().await?;
+            if running == 0 || std::time::Instant::now() >= deadline {
+                return Ok(running);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     pub async fn shutdown(&mut self) {
@@ -372,6 +424,25 @@ impl Cluster {
     pub fn worker_logs(&self) -> Vec<PathBuf> {
         self.workers.iter().chain(&self.servers).map(|w| w.log_path().to_owned()).collect()
     }
+}
+
+/// The sum of the dev server's `start_to_close_timeout` counters for workflow tasks (one line
+/// per value of the `first_attempt` label), from its Prometheus text. No line: none so far.
+pub fn count_workflow_task_timeouts(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("start_to_close_timeout{")
+                && l.contains("operation=\"TimerActiveTaskWorkflowTaskTimeout\"")
+        })
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// A port nothing listens on at this moment, picked by the OS. Another process could take it
+/// before ours binds it; on a test machine that is unlikely enough.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 async fn load_catalog(
@@ -400,4 +471,20 @@ async fn drop_database(server: &PgConnectOptions, name: &str) -> anyhow::Result<
         .execute(&mut admin)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workflow_task_timeouts_are_summed_over_first_attempt() {
+        let metrics = r#"# TYPE start_to_close_timeout counter
+start_to_close_timeout{first_attempt="false",namespace="default",operation="TimerActiveTaskWorkflowTaskTimeout",service_name="history"} 12
+start_to_close_timeout{first_attempt="true",namespace="default",operation="TimerActiveTaskWorkflowTaskTimeout",service_name="history"} 200
+start_to_close_timeout{first_attempt="true",namespace="default",operation="TimerActiveTaskActivityTimeout",service_name="history"} 7
+"#;
+        assert_eq!(count_workflow_task_timeouts(metrics), 212);
+        assert_eq!(count_workflow_task_timeouts("# nothing timed out yet\n"), 0);
+    }
 }

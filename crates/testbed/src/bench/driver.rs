@@ -1,27 +1,44 @@
 //! Drives load: closed loop (a fixed number of clients, each waiting for its order to finish
-//! before placing the next) or open loop (a fixed arrival rate, whatever the latency), against
-//! OrderFlow over HTTP or against the baseline workflow directly.
+//! before placing the next), open loop (a fixed arrival rate, whatever the latency) or a burst
+//! (many requests released at once), against OrderFlow over HTTP or against the baseline
+//! workflow directly.
 //!
-//! An order's latency is `orders.completed_at` (written by the step that completes it) minus the
-//! moment its POST was sent; the clocks are the same machine's. A poller reads completions for
+//! Every unit's times are counted from its *scheduled* send time, not from when its request
+//! went out: in open loop the tick at which it was due, in a burst the moment of release, in
+//! closed loop the moment its client was ready (then the two are the same). Otherwise a stalled
+//! client or runtime would send late and time only what follows, hiding exactly the waits a
+//! user would see (coordinated omission).
+//!
+//! An order's latency is `orders.completed_at` (written by the step that completes it) minus
+//! its scheduled send time; the clocks are the same machine's. A poller reads completions for
 //! the orders in flight from PostgreSQL every few milliseconds, so the service itself is not
-//! asked anything extra.
+//! asked anything extra. A `503` whose problem `code` is `overloaded` is admission control
+//! refusing the order before anything is written: it is counted as *shed*, not as an error,
+//! and has no latency.
 
 use super::baseline::BaselineHost;
 use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+/// How units are sent. A burst spawns `count` units first, then releases them together; it
+/// ignores the duration.
 #[derive(Debug, Clone, Copy)]
 pub enum Mode {
     Closed { concurrency: usize },
     Open { rate: f64 },
+    Burst { count: usize },
 }
+
+/// How long an accepted order may take to reach a terminal state before it counts as
+/// unfinished. Generous: under overload, accepted orders queue behind each other.
+pub const SETTLE: Duration = Duration::from_secs(120);
 
 /// One unit of work: the API's response time, and create → terminal.
 #[derive(Debug, Clone, Copy)]
@@ -30,17 +47,30 @@ pub struct Sample {
     pub latency: Duration,
 }
 
+/// How one unit ended, unless it failed.
+#[derive(Debug, Clone, Copy)]
+pub enum Ran {
+    Done(Sample),
+    /// Refused by admission control (503 `overloaded`); nothing was created.
+    Shed,
+    /// Accepted, but not terminal within [`SETTLE`].
+    Unfinished,
+}
+
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub samples: Vec<Sample>,
     pub errors: usize,
+    pub shed: usize,
+    pub unfinished: usize,
     pub sent: usize,
 }
 
 /// Something that can run one order (or one baseline workflow) to its end.
 pub trait Target: Send + Sync + 'static {
-    /// Returns (response time, latency).
-    fn run_one(&self) -> impl Future<Output = anyhow::Result<(Duration, Duration)>> + Send;
+    /// Runs one unit due at `scheduled` (now, or earlier if the driver is late); its times are
+    /// counted from `scheduled`.
+    fn run_one(&self, scheduled: Instant) -> impl Future<Output = anyhow::Result<Ran>> + Send;
 }
 
 /// Runs `target` in `mode` for `duration`, printing a progress line every second.
@@ -56,19 +86,21 @@ pub async fn drive<T: Target>(
     let done = Arc::new(AtomicU64::new(0));
     let one = {
         let (outcome, in_flight, done) = (outcome.clone(), in_flight.clone(), done.clone());
-        move |target: Arc<T>| {
+        move |target: Arc<T>, scheduled: Instant| {
             let (outcome, in_flight, done) = (outcome.clone(), in_flight.clone(), done.clone());
             async move {
                 in_flight.fetch_add(1, Ordering::Relaxed);
-                let result = target.run_one().await;
+                let result = target.run_one(scheduled).await;
                 in_flight.fetch_sub(1, Ordering::Relaxed);
                 let mut outcome = outcome.lock().expect("lock");
                 outcome.sent += 1;
                 match result {
-                    Ok((response, latency)) => {
+                    Ok(Ran::Done(sample)) => {
                         done.fetch_add(1, Ordering::Relaxed);
-                        outcome.samples.push(Sample { response, latency })
+                        outcome.samples.push(sample)
                     }
+                    Ok(Ran::Shed) => outcome.shed += 1,
+                    Ok(Ran::Unfinished) => outcome.unfinished += 1,
                     Err(_) => outcome.errors += 1,
                 }
             }
@@ -82,9 +114,12 @@ pub async fn drive<T: Target>(
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let now = done.load(Ordering::Relaxed);
-                let errors = outcome.lock().expect("lock").errors;
+                let (errors, shed) = {
+                    let outcome = outcome.lock().expect("lock");
+                    (outcome.errors, outcome.shed)
+                };
                 eprint!(
-                    "\r  {label}: {:>4.0}s  {:>6.1}/s  in flight {:>4}  errors {errors}   ",
+                    "\r  {label}: {:>4.0}s  {:>6.1}/s  in flight {:>4}  errors {errors}  shed {shed}   ",
                     started.elapsed().as_secs_f64(),
                     (now - last) as f64,
                     in_flight.load(Ordering::Relaxed)
@@ -101,18 +136,31 @@ pub async fn drive<T: Target>(
                 let (target, one) = (target.clone(), one.clone());
                 tasks.spawn(async move {
                     while started.elapsed() < duration {
-                        one(target.clone()).await;
+                        one(target.clone(), Instant::now()).await;
                     }
                 });
             }
         }
         Mode::Open { rate } => {
             let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+            // A late tick fires at once and says when it was due: that is the scheduled time.
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             while started.elapsed() < duration {
-                ticker.tick().await;
-                tasks.spawn(one(target.clone()));
+                let due = ticker.tick().await.into_std();
+                tasks.spawn(one(target.clone(), due));
             }
+        }
+        Mode::Burst { count } => {
+            // Every request is spawned and waits at the gate; then they all go at once.
+            let (gate, release) = watch::channel(None::<Instant>);
+            for _ in 0..count {
+                let (target, one, mut release) = (target.clone(), one.clone(), release.clone());
+                tasks.spawn(async move {
+                    let released = *release.wait_for(Option::is_some).await.expect("the gate");
+                    one(target, released.expect("released")).await;
+                });
+            }
+            gate.send_replace(Some(Instant::now()));
         }
     }
     tasks.join_all().await;
@@ -130,7 +178,7 @@ pub struct OrderTarget {
     completions: Completions,
 }
 
-type Completions = Arc<Mutex<HashMap<Uuid, (SystemTime, oneshot::Sender<SystemTime>)>>>;
+type Completions = Arc<Mutex<HashMap<Uuid, oneshot::Sender<SystemTime>>>>;
 
 impl OrderTarget {
     /// `pool` is the service's database, read for completions only.
@@ -147,25 +195,34 @@ impl OrderTarget {
 }
 
 impl Target for OrderTarget {
-    async fn run_one(&self) -> anyhow::Result<(Duration, Duration)> {
+    async fn run_one(&self, scheduled: Instant) -> anyhow::Result<Ran> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let (product, price) = &self.products[n % self.products.len()];
         let body = json!({
             "customer_id": format!("bench-{}", n % 1000),
             "items": [{"product_id": product, "name": product, "quantity": 1, "price": price}]
         });
-        let sent = SystemTime::now();
-        let clock = Instant::now();
+        // The scheduled time on the wall clock, to compare with `completed_at`.
+        let due = SystemTime::now() - scheduled.elapsed();
         let response =
             self.http.post(format!("{}/api/orders", self.url)).json(&body).send().await?;
-        let response_time = clock.elapsed();
+        let response_time = scheduled.elapsed();
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            let problem: serde_json::Value = response.json().await.unwrap_or_default();
+            anyhow::ensure!(problem["code"] == "overloaded", "HTTP 503 {problem}");
+            return Ok(Ran::Shed);
+        }
         anyhow::ensure!(response.status().is_success(), "HTTP {}", response.status());
         let accepted: serde_json::Value = response.json().await?;
         let order_id: Uuid = accepted["order_id"].as_str().unwrap_or_default().parse()?;
         let (done_tx, done_rx) = oneshot::channel();
-        self.completions.lock().expect("lock").insert(order_id, (sent, done_tx));
-        let completed_at = tokio::time::timeout(Duration::from_secs(60), done_rx).await??;
-        Ok((response_time, completed_at.duration_since(sent).unwrap_or_default()))
+        self.completions.lock().expect("lock").insert(order_id, done_tx);
+        let Ok(completed_at) = tokio::time::timeout(SETTLE, done_rx).await else {
+            self.completions.lock().expect("lock").remove(&order_id);
+            return Ok(Ran::Unfinished);
+        };
+        let latency = completed_at?.duration_since(due).unwrap_or_default();
+        Ok(Ran::Done(Sample { response: response_time, latency }))
     }
 }
 
@@ -188,7 +245,7 @@ async fn poll_completions(pool: sqlx::PgPool, completions: Completions) {
         };
         let mut completions = completions.lock().expect("lock");
         for (id, completed_at) in done {
-            if let Some((_, tx)) = completions.remove(&id) {
+            if let Some(tx) = completions.remove(&id) {
                 let _ = tx.send(SystemTime::from(completed_at));
             }
         }
@@ -203,12 +260,10 @@ pub struct BaselineTarget {
 }
 
 impl Target for BaselineTarget {
-    async fn run_one(&self) -> anyhow::Result<(Duration, Duration)> {
+    async fn run_one(&self, scheduled: Instant) -> anyhow::Result<Ran> {
         let id = format!("{}-{}", self.prefix, self.next.fetch_add(1, Ordering::Relaxed));
-        let clock = Instant::now();
         self.host.run_one(id).await?;
-        let latency = clock.elapsed();
-        Ok((Duration::ZERO, latency))
+        Ok(Ran::Done(Sample { response: Duration::ZERO, latency: scheduled.elapsed() }))
     }
 }
 
@@ -221,10 +276,9 @@ pub struct StatusTarget {
 }
 
 impl Target for StatusTarget {
-    async fn run_one(&self) -> anyhow::Result<(Duration, Duration)> {
+    async fn run_one(&self, scheduled: Instant) -> anyhow::Result<Ran> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let id = &self.workflow_ids[n.wrapping_mul(7919) % self.workflow_ids.len()];
-        let clock = Instant::now();
         let response = self
             .http
             .get(format!("{}/api/orders/status?workflow_id={id}", self.url))
@@ -232,7 +286,7 @@ impl Target for StatusTarget {
             .await?;
         anyhow::ensure!(response.status().is_success(), "HTTP {}", response.status());
         response.bytes().await?;
-        let elapsed = clock.elapsed();
-        Ok((elapsed, elapsed))
+        let elapsed = scheduled.elapsed();
+        Ok(Ran::Done(Sample { response: elapsed, latency: elapsed }))
     }
 }

@@ -4,18 +4,29 @@
 //!
 //! Phases, in order: baseline at saturation; OrderFlow at saturation; one order in flight;
 //! an open-loop sweep at fractions of the saturated rate (the plot; the 50% point is "half the
-//! maximum rate"); `GET /api/orders/status` reads.
+//! maximum rate"); `GET /api/orders/status` reads; overload (open loop at twice the saturated
+//! rate, where admission control must shed); a burst of simultaneous orders. Latencies count
+//! from each order's scheduled send time (see [`driver`]: no coordinated omission).
+//!
+//! Every phase also records the workflow tasks the Temporal server timed out during it (read
+//! once no workflow runs any more, since a task can time out after its order is terminal), the
+//! orders shed or left unfinished, and whether `orderflow serve` still runs and its memory.
+//!
+//! `--soak-minutes` runs a different program instead: a short saturation, then half that rate
+//! for the given minutes, one sample a minute ([`soak`]).
 
 pub mod baseline;
 mod driver;
 mod plot;
+mod report;
+mod soak;
 mod stats;
 
 use crate::cluster::{Cluster, ClusterConfig};
 use baseline::{BaselineHost, Shape};
-use driver::{BaselineTarget, Mode, OrderTarget, Outcome, StatusTarget, Target, drive};
-use serde::Serialize;
-use stats::{Percentiles, Probe};
+use driver::{BaselineTarget, Mode, OrderTarget, Outcome, SETTLE, StatusTarget, Target, drive};
+pub use report::{BenchReport, Phase};
+use stats::{Percentiles, Probe, is_alive, rss_mib};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -40,38 +51,29 @@ pub struct BenchConfig {
     /// Open-loop rates of the sweep, as fractions of OrderFlow's saturated rate.
     pub sweep: Vec<f64>,
     pub status_connections: usize,
+    /// Length of the overload phase (open loop at twice the saturated rate).
+    pub overload: Duration,
+    /// Orders sent at once in the burst phase.
+    pub burst: usize,
+    /// Run the soak instead of the phases: this many minutes at half the saturated rate.
+    pub soak_minutes: Option<u32>,
     pub work_dir: PathBuf,
     pub label: String,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Phase {
-    pub name: String,
-    pub mode: String,
-    pub seconds: f64,
-    pub sent: usize,
-    pub completed: usize,
-    pub errors: usize,
-    /// Completed per second over the phase.
-    pub throughput: f64,
-    pub latency: Percentiles,
-    pub api_response: Percentiles,
-    /// CPU seconds per completed unit, by process.
-    pub cpu_per_unit: Vec<(String, f64)>,
+/// What every phase reads besides its own samples: the processes' CPU, the Temporal server's
+/// counters and the service process.
+struct Watch<'a> {
+    cluster: &'a Cluster,
+    probes: Vec<(String, Probe)>,
+    service_pid: i32,
+    temporal_pid: i32,
 }
 
-#[derive(Debug, Serialize)]
-pub struct BenchReport {
-    pub label: String,
-    pub machine: String,
-    pub baseline_shape: Shape,
-    pub phases: Vec<Phase>,
-    /// OrderFlow's saturated rate ÷ the baseline's, measured in this run.
-    pub ratio_to_baseline: f64,
-    /// Where an order's time goes, with one in flight: each step's duration (workflow time,
-    /// from the state objects of the last orders of that phase).
-    pub steps: Vec<(String, Percentiles)>,
-}
+const OVERLOAD: &str = "orderflow, overload";
+const BURST: &str = "orderflow, burst";
+/// The saturation measured before a soak: long enough to know the rate, short next to the soak.
+const SOAK_SATURATION: Duration = Duration::from_secs(15);
 
 pub async fn run(config: BenchConfig) -> anyhow::Result<BenchReport> {
     let products: Vec<(String, String, i32)> =
@@ -82,6 +84,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<BenchReport> {
         database_url: config.database_url.clone(),
         database_name: "orderflow_bench".into(),
         temporal_port: config.temporal_port,
+        temporal_metrics: true,
         temporal_args: config.temporal_args.clone(),
         http_port: config.http_port,
         apis: 0,
@@ -93,22 +96,71 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<BenchReport> {
         work_dir: config.work_dir.clone(),
     };
     let mut cluster = Cluster::start(&cluster_config).await?;
-    let result = phases(&config, &cluster, products).await;
+    let service_pid = cluster.servers[0].pid().unwrap_or(0);
+    let temporal_pid = cluster.temporal.pid().unwrap_or(0);
+    let watch = Watch {
+        cluster: &cluster,
+        probes: vec![
+            ("orderflow".to_owned(), Probe::Pid(service_pid)),
+            ("temporal".to_owned(), Probe::Pid(temporal_pid)),
+            ("postgres".to_owned(), Probe::Name("postgres".into())),
+            ("bench".to_owned(), Probe::Myself),
+        ],
+        service_pid,
+        temporal_pid,
+    };
+    let result = match config.soak_minutes {
+        Some(minutes) => soak_run(&config, &watch, products, minutes).await,
+        None => phases(&config, &watch, products).await,
+    };
     cluster.shutdown().await;
     result
 }
 
+/// The orders target, warmed up: connections, caches, the cold SQLite of the dev server.
+async fn warm_orders(cluster: &Cluster, products: Vec<(String, String, i32)>) -> Arc<OrderTarget> {
+    let priced = products.into_iter().map(|(id, price, _)| (id, price)).collect();
+    let orders =
+        OrderTarget::new(cluster.api_urls[0].clone(), priced, cluster.store.pool().clone());
+    drive(
+        orders.clone(),
+        Mode::Closed { concurrency: 4 },
+        Duration::from_secs(2),
+        "orderflow warm-up",
+    )
+    .await;
+    orders
+}
+
+async fn soak_run(
+    config: &BenchConfig,
+    watch: &Watch<'_>,
+    products: Vec<(String, String, i32)>,
+    minutes: u32,
+) -> anyhow::Result<BenchReport> {
+    let orders = warm_orders(watch.cluster, products).await;
+    let saturated = Mode::Closed { concurrency: config.concurrency };
+    let max =
+        measure("orderflow, saturated", orders.clone(), saturated, SOAK_SATURATION, watch).await?;
+    let rate = (max.throughput * 0.5).max(1.0);
+    let soak = soak::run(orders, rate, minutes, watch).await?;
+    Ok(BenchReport {
+        label: config.label.clone(),
+        machine: machine(),
+        baseline_shape: config.baseline,
+        phases: vec![max],
+        ratio_to_baseline: 0.0,
+        steps: Vec::new(),
+        soak,
+    })
+}
+
 async fn phases(
     config: &BenchConfig,
-    cluster: &Cluster,
+    watch: &Watch<'_>,
     products: Vec<(String, String, i32)>,
 ) -> anyhow::Result<BenchReport> {
-    let probes = [
-        ("orderflow".to_owned(), Probe::Pid(cluster.servers[0].pid().unwrap_or(0))),
-        ("temporal".to_owned(), Probe::Pid(cluster.temporal.pid().unwrap_or(0))),
-        ("postgres".to_owned(), Probe::Name("postgres".into())),
-        ("bench".to_owned(), Probe::Myself),
-    ];
+    let cluster = watch.cluster;
     let mut phases = Vec::new();
 
     let host =
@@ -128,21 +180,13 @@ async fn phases(
     .await;
     let saturated = Mode::Closed { concurrency: config.concurrency };
     let base =
-        measure("baseline, saturated", baseline.clone(), saturated, config.phase, &probes).await;
+        measure("baseline, saturated", baseline.clone(), saturated, config.phase, watch).await?;
     drop(baseline);
 
     let url = cluster.api_urls[0].clone();
-    let priced = products.into_iter().map(|(id, price, _)| (id, price)).collect();
-    let orders = OrderTarget::new(url.clone(), priced, cluster.store.pool().clone());
-    drive(
-        orders.clone(),
-        Mode::Closed { concurrency: 4 },
-        Duration::from_secs(2),
-        "orderflow warm-up",
-    )
-    .await;
+    let orders = warm_orders(cluster, products).await;
     let max =
-        measure("orderflow, saturated", orders.clone(), saturated, config.phase, &probes).await;
+        measure("orderflow, saturated", orders.clone(), saturated, config.phase, watch).await?;
     let ratio = if base.throughput > 0.0 { max.throughput / base.throughput } else { 0.0 };
     let max_rate = max.throughput;
     phases.push(base);
@@ -153,16 +197,16 @@ async fn phases(
             orders.clone(),
             Mode::Closed { concurrency: 1 },
             config.phase,
-            &probes,
+            watch,
         )
-        .await,
+        .await?,
     );
     let steps = step_timings(&url, cluster.store.pool()).await?;
     for fraction in &config.sweep {
         let rate = (max_rate * fraction).max(1.0);
         let name = format!("orderflow, open loop at {:.0}% ({rate:.1}/s)", fraction * 100.0);
         phases
-            .push(measure(&name, orders.clone(), Mode::Open { rate }, config.phase, &probes).await);
+            .push(measure(&name, orders.clone(), Mode::Open { rate }, config.phase, watch).await?);
     }
 
     let workflow_ids: Vec<String> = sqlx::query_scalar("SELECT workflow_id FROM orders LIMIT 5000")
@@ -175,7 +219,16 @@ async fn phases(
         next: AtomicUsize::new(0),
     });
     let reads = Mode::Closed { concurrency: config.status_connections };
-    phases.push(measure("GET /api/orders/status", status, reads, config.phase, &probes).await);
+    phases.push(measure("GET /api/orders/status", status, reads, config.phase, watch).await?);
+
+    // Beyond what the service can do: admission control must shed the excess, and what it
+    // accepts must still finish, without workflow tasks timing out.
+    let rate = (max_rate * 2.0).max(1.0);
+    let name = format!("{OVERLOAD} at 2× saturated ({rate:.1}/s)");
+    phases.push(measure(&name, orders.clone(), Mode::Open { rate }, config.overload, watch).await?);
+    let name = format!("{BURST} of {}", config.burst);
+    let burst = Mode::Burst { count: config.burst };
+    phases.push(measure(&name, orders, burst, Duration::ZERO, watch).await?);
 
     Ok(BenchReport {
         label: config.label.clone(),
@@ -184,6 +237,7 @@ async fn phases(
         phases,
         ratio_to_baseline: ratio,
         steps,
+        soak: Vec::new(),
     })
 }
 
@@ -231,14 +285,17 @@ async fn measure<T: Target>(
     target: Arc<T>,
     mode: Mode,
     duration: Duration,
-    probes: &[(String, Probe)],
-) -> Phase {
-    let cpu_before: Vec<f64> = probes.iter().map(|(_, p)| p.cpu_seconds()).collect();
+    watch: &Watch<'_>,
+) -> anyhow::Result<Phase> {
+    let cpu_before: Vec<f64> = watch.probes.iter().map(|(_, p)| p.cpu_seconds()).collect();
+    let timeouts_before = watch.cluster.workflow_task_timeouts().await?;
     let started = std::time::Instant::now();
-    let Outcome { samples, errors, sent } = drive(target, mode, duration, name).await;
+    let Outcome { samples, errors, shed, unfinished, sent } =
+        drive(target, mode, duration, name).await;
     let seconds = started.elapsed().as_secs_f64();
     let completed = samples.len();
-    let cpu_per_unit = probes
+    let cpu_per_unit = watch
+        .probes
         .iter()
         .zip(cpu_before)
         .map(|((name, probe), before)| {
@@ -246,26 +303,47 @@ async fn measure<T: Target>(
             (name.clone(), if completed > 0 { used / completed as f64 } else { 0.0 })
         })
         .collect();
+    // A workflow task can still time out after its order is terminal in PostgreSQL (the
+    // notification step comes after), but not once its workflow has closed.
+    let running = watch.cluster.wait_until_no_workflow_runs(SETTLE).await?;
+    if running > 0 {
+        eprintln!("  {running} workflows still running {} s after the phase", SETTLE.as_secs());
+    }
+    let timeouts = watch.cluster.workflow_task_timeouts().await?;
     let phase = Phase {
         name: name.to_owned(),
         mode: match mode {
             Mode::Closed { concurrency } => format!("closed loop, {concurrency} in flight"),
             Mode::Open { rate } => format!("open loop, {rate:.1}/s"),
+            Mode::Burst { count } => format!("burst of {count} at once"),
         },
         seconds,
         sent,
         completed,
         errors,
+        shed,
+        unfinished,
         throughput: completed as f64 / seconds,
         latency: Percentiles::of(&samples.iter().map(|s| s.latency).collect::<Vec<_>>()),
         api_response: Percentiles::of(&samples.iter().map(|s| s.response).collect::<Vec<_>>()),
         cpu_per_unit,
+        workflow_task_timeouts: timeouts.saturating_sub(timeouts_before),
+        service_rss_mib: rss_mib(watch.service_pid),
+        service_alive: is_alive(watch.service_pid),
     };
     println!(
-        "{name}: {:.1}/s, p50 {:.1} ms, p99 {:.1} ms, errors {}",
-        phase.throughput, phase.latency.p50_ms, phase.latency.p99_ms, phase.errors
+        "{name}: {:.1}/s, p50 {:.1} ms, p99 {:.1} ms, errors {}, shed {}, workflow task timeouts {}",
+        phase.throughput,
+        phase.latency.p50_ms,
+        phase.latency.p99_ms,
+        phase.errors,
+        phase.shed,
+        phase.workflow_task_timeouts
     );
-    phase
+    if unfinished > 0 {
+        println!("  !!! {unfinished} ACCEPTED ORDERS NOT TERMINAL after {} s", SETTLE.as_secs());
+    }
+    Ok(phase)
 }
 
 fn machine() -> String {
@@ -279,52 +357,4 @@ fn machine() -> String {
         })
         .unwrap_or_default();
     format!("{cpus} CPUs, {model}")
-}
-
-impl BenchReport {
-    /// Writes `<stem>.json` and `<stem>.svg`.
-    pub fn save(&self, stem: &std::path::Path) -> anyhow::Result<()> {
-        if let Some(dir) = stem.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(stem.with_extension("json"), serde_json::to_vec_pretty(self)?)?;
-        plot::latency_vs_throughput(self, &stem.with_extension("svg"))?;
-        Ok(())
-    }
-
-    pub fn phase(&self, prefix: &str) -> Option<&Phase> {
-        self.phases.iter().find(|p| p.name.starts_with(prefix))
-    }
-}
-
-impl std::fmt::Display for BenchReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "benchmark: {} — {}", self.label, self.machine)?;
-        writeln!(
-            f,
-            "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}  cpu ms/unit (orderflow/temporal/postgres/bench)",
-            "phase", "done/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"
-        )?;
-        for p in &self.phases {
-            let cpu: Vec<String> =
-                p.cpu_per_unit.iter().map(|(_, s)| format!("{:.1}", s * 1000.0)).collect();
-            writeln!(
-                f,
-                "{:<44} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>7}  {}",
-                p.name,
-                p.throughput,
-                p.latency.p50_ms,
-                p.latency.p90_ms,
-                p.latency.p99_ms,
-                p.latency.max_ms,
-                p.errors,
-                cpu.join(" / ")
-            )?;
-        }
-        writeln!(f, "steps with one order in flight (p50 / p99 ms):")?;
-        for (step, p) in &self.steps {
-            writeln!(f, "  {step:<18} {:>7.1} {:>7.1}", p.p50_ms, p.p99_ms)?;
-        }
-        write!(f, "orderflow orders/s ÷ baseline workflows/s = {:.2}", self.ratio_to_baseline)
-    }
 }

@@ -1,4 +1,4 @@
-//! Percentiles, and CPU time of processes read from /proc.
+//! Percentiles, and what /proc tells of a process: CPU time, memory, open files, whether it runs.
 
 use serde::Serialize;
 use std::time::Duration;
@@ -71,6 +71,31 @@ fn process_ticks(pid: i32) -> Option<u64> {
     Some(field(14)? + field(15)? + field(16)? + field(17)?)
 }
 
+/// Resident memory (VmRSS) in MiB; 0 when the process is gone.
+pub fn rss_mib(pid: i32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// File descriptors the process holds open (sockets included).
+pub fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |entries| entries.count())
+}
+
+/// Whether the process exists and has not exited: a child that died stays as a zombie (state
+/// `Z`) until it is waited for, so its /proc entry alone proves nothing.
+pub fn is_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+        !matches!(state, None | Some("Z" | "X"))
+    })
+}
+
 fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -94,5 +119,12 @@ mod tests {
         let spin = std::time::Instant::now();
         while spin.elapsed() < Duration::from_millis(50) {}
         assert!(Probe::Myself.cpu_seconds() > 0.0);
+    }
+
+    #[test]
+    fn this_process_is_alive_with_memory_and_files() {
+        let me = std::process::id() as i32;
+        assert!(is_alive(me) && rss_mib(me) > 0.0 && open_fds(me) > 0);
+        assert!(!is_alive(-1) && rss_mib(-1) == 0.0);
     }
 }

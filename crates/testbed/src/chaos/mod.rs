@@ -97,6 +97,7 @@ impl ChaosConfig {
             database_url: self.database_url.clone(),
             database_name: format!("orderflow_chaos_{}", self.seed),
             temporal_port: self.temporal_port,
+            temporal_metrics: false,
             // The same SQLite settings as `make dev` (see scripts/bootstrap.sh).
             temporal_args: [
                 "--sqlite-pragma",
