@@ -1,7 +1,7 @@
 use crate::config::{DatabaseConfig, HttpConfig, SimulationConfig, TemporalConfig, WorkerConfig};
 use anyhow::Context;
 use orderflow_activities::OrderSteps;
-use orderflow_api::{Admission, AdminKey, ApiContext, Limit, Orchestrator, latency_target};
+use orderflow_api::{AdminKey, Admission, ApiContext, Limit, Orchestrator, latency_target};
 use orderflow_domain::DatabaseId;
 use orderflow_providers::{SimulatedNotifier, SimulatedPaymentGateway};
 use orderflow_store::Store;
