@@ -1,13 +1,23 @@
 //! The saga's activities: each one a small, idempotent unit of I/O over PostgreSQL, the payment
 //! gateway or the notifier. Temporal may run any of them more than once (a retry after a
 //! timeout, a worker killed mid-step), so each is written to have the effect of running once.
+//!
+//! A step fails either finally ([`StepError::Final`]: a business outcome, decided, not retried)
+//! or for now ([`StepError::Retry`]: anything else, with its context chain, retried with
+//! backoff). Only the second kind is logged here, with the order's ids, and watched for steps
+//! that keep failing ([`StuckSteps`]).
+
+mod stuck;
+
+pub use stuck::StuckSteps;
 
 use orderflow_domain::{DatabaseId, ErrorCode, Money, NewOrder, OrderId, OrderStatus};
 use orderflow_providers::{ChargeError, Notifier, PaymentGateway};
 use orderflow_store::{Confirmation, Store};
 use orderflow_workflow::{
     CancelDecision, CloseReport, FOREIGN_DATABASE, InDatabase, NotificationRequest,
-    ORDER_CANCELLED, OrderEnd, PaymentReceipt, PaymentRequest, StepReport, activity,
+    ORDER_CANCELLED, OrderEnd, PAYMENT_ATTEMPTS, PaymentReceipt, PaymentRequest, StepReport,
+    activity,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +37,7 @@ pub struct OrderSteps {
     pub notifier: Arc<dyn Notifier>,
     /// Simulated time spent checking stock (INVENTORY_DELAY_MS), to watch an order move.
     pub inventory_delay: Duration,
+    pub stuck: StuckSteps,
 }
 
 #[activities]
@@ -38,7 +49,7 @@ impl OrderSteps {
         order: InDatabase<NewOrder>,
     ) -> Result<StepReport, ActivityError> {
         let order = self.admit("create_order", order)?;
-        step("create_order", order.order_id, async {
+        self.run(&ctx, "create_order", order.order_id, async {
             if self.store.insert_order(&order).await? {
                 metrics::counter!("orderflow_orders_started_total").increment(1);
             }
@@ -54,7 +65,7 @@ impl OrderSteps {
         order: InDatabase<OrderId>,
     ) -> Result<StepReport, ActivityError> {
         let order = self.admit("reserve_stock", order)?;
-        step("reserve_stock", order, async {
+        self.run(&ctx, "reserve_stock", order, async {
             // `validating` is worth a write only while there is a stock check to watch; without
             // one, the order goes from `pending` to `payment` in the reservation's transaction.
             if !self.inventory_delay.is_zero() {
@@ -80,7 +91,7 @@ impl OrderSteps {
     ) -> Result<PaymentReceipt, ActivityError> {
         let request = self.admit("process_payment", request)?;
         let order = request.order_id;
-        step("process_payment", order, self.take_payment(&ctx, order, request.amount)).await
+        self.run(&ctx, "process_payment", order, self.take_payment(&ctx, order, request.amount)).await
     }
 
     #[activity(definition = activity::ConfirmOrder)]
@@ -90,17 +101,17 @@ impl OrderSteps {
         order: InDatabase<OrderId>,
     ) -> Result<StepReport, ActivityError> {
         let order = self.admit("confirm_order", order)?;
-        step("confirm_order", order, async {
+        self.run(&ctx, "confirm_order", order, async {
             match self.store.confirm_order(order).await? {
                 Confirmation::Confirmed => {
                     metrics::counter!("orderflow_orders_completed_total").increment(1);
                     Ok(report(&ctx))
                 }
                 Confirmation::AlreadyConfirmed => Ok(report(&ctx)),
-                Confirmation::Refused => Err(final_error(
-                    ORDER_CANCELLED,
-                    "the customer's cancellation was recorded first",
-                )),
+                Confirmation::Refused => Err(StepError::Final {
+                    kind: ORDER_CANCELLED,
+                    message: "the customer's cancellation was recorded first".into(),
+                }),
             }
         })
         .await
@@ -114,7 +125,7 @@ impl OrderSteps {
     ) -> Result<StepReport, ActivityError> {
         let request = self.admit("notify_customer", request)?;
         let order = request.order_id;
-        step("notify_customer", order, async {
+        self.run(&ctx, "notify_customer", order, async {
             if self.store.notification_sent(order, request.kind).await? {
                 return Ok(report(&ctx));
             }
@@ -144,7 +155,7 @@ impl OrderSteps {
         request: InDatabase<OrderEnd>,
     ) -> Result<CloseReport, ActivityError> {
         let request = self.admit("close_order", request)?;
-        step("close_order", request.order_id, async {
+        self.run(&ctx, "close_order", request.order_id, async {
             let closing = self.store.close_order(request.order_id, &request.ending).await?;
             let status = OrderStatus::parse(&closing.status)
                 .ok_or_else(|| anyhow::anyhow!("unknown status {}", closing.status))?;
@@ -165,17 +176,20 @@ impl OrderSteps {
     #[activity(definition = activity::RequestCancellation)]
     pub async fn request_cancellation(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         order: InDatabase<OrderId>,
     ) -> Result<CancelDecision, ActivityError> {
         let order = self.admit("request_cancellation", order)?;
-        Ok(match self.store.request_cancellation(order).await? {
-            Ok(()) => CancelDecision::Accepted,
-            Err(status) => CancelDecision::TooLate(
-                OrderStatus::parse(&status)
-                    .ok_or_else(|| anyhow::anyhow!("unknown status {status}"))?,
-            ),
+        self.run(&ctx, "request_cancellation", order, async {
+            Ok(match self.store.request_cancellation(order).await? {
+                Ok(()) => CancelDecision::Accepted,
+                Err(status) => CancelDecision::TooLate(
+                    OrderStatus::parse(&status)
+                        .ok_or_else(|| anyhow::anyhow!("unknown status {status}"))?,
+                ),
+            })
         })
+        .await
     }
 
     #[activity(definition = activity::RefundPayment)]
@@ -185,7 +199,7 @@ impl OrderSteps {
         order: InDatabase<OrderId>,
     ) -> Result<StepReport, ActivityError> {
         let order = self.admit("refund_payment", order)?;
-        step("refund_payment", order, async {
+        self.run(&ctx, "refund_payment", order, async {
             let refund_id = self.payments.refund(&order.to_string()).await?;
             self.store.record_refund(order, &refund_id).await?;
             Ok(report(&ctx))
@@ -200,7 +214,7 @@ impl OrderSteps {
         request: InDatabase<OrderEnd>,
     ) -> Result<StepReport, ActivityError> {
         let request = self.admit("release_stock", request)?;
-        step("release_stock", request.order_id, async {
+        self.run(&ctx, "release_stock", request.order_id, async {
             self.store.release_stock(request.order_id, &request.ending).await?;
             Ok(report(&ctx))
         })
@@ -224,12 +238,13 @@ impl OrderSteps {
                     "refused a step of another database's order: two deployments share this \
                      Temporal task queue; give each its own TEMPORAL_TASK_QUEUE or namespace"
                 );
-                Err(final_error(
+                Err(non_retryable(
                     FOREIGN_DATABASE,
                     format!(
                         "this worker serves database {}, the order belongs to {database}",
                         self.database
                     ),
+                    None,
                 ))
             }
             _ => Ok(request.input),
@@ -241,7 +256,7 @@ impl OrderSteps {
         ctx: &ActivityContext,
         order: OrderId,
         amount: Money,
-    ) -> Result<PaymentReceipt, ActivityError> {
+    ) -> Result<PaymentReceipt, StepError> {
         // A payment already recorded (a retry after a lost reply) is the answer: no new charge.
         if let Some(payment) = self.store.payment(order).await? {
             return match payment.payment_id {
@@ -262,32 +277,78 @@ impl OrderSteps {
                 // The order was closed while this charge was under way (a worker that froze or
                 // lost its workflow): give the money back at once.
                 self.payments.refund(&order.to_string()).await?;
-                Err(final_error("order_closed", "the order was closed; the charge was refunded"))
+                Err(StepError::Final {
+                    kind: "order_closed",
+                    message: "the order was closed; the charge was refunded".into(),
+                })
             }
             Err(ChargeError::Declined(reason)) => {
                 self.store.record_decline(order, amount, &reason).await?;
                 metrics::counter!("orderflow_payment_declines_total").increment(1);
                 Err(business(ErrorCode::PaymentDeclined, format!("payment declined: {reason}")))
             }
+            // The provider's own failures are counted: after a few, the order fails (its
+            // customer should not wait on a provider that is down). A database failure around
+            // the charge is not the provider's and is retried until it passes.
+            Err(e @ ChargeError::Unavailable(_)) if attempt(ctx) >= PAYMENT_ATTEMPTS => {
+                Err(StepError::Final {
+                    kind: ErrorCode::PaymentFailed.as_str(),
+                    message: format!("{e} (attempt {})", attempt(ctx)),
+                })
+            }
             Err(e @ ChargeError::Unavailable(_)) => Err(e.into()),
         }
     }
 }
 
-/// Runs one step in a span that names the order (so every log line about it carries its ids)
-/// and records how long it took.
-async fn step<T>(
-    name: &'static str,
-    order: OrderId,
-    work: impl Future<Output = Result<T, ActivityError>>,
-) -> Result<T, ActivityError> {
-    let started = std::time::Instant::now();
-    let span = tracing::info_span!("step", step = name, order_id = %order, workflow_id = %order.workflow_id());
-    let result = work.instrument(span).await;
-    let outcome = if result.is_ok() { "ok" } else { "error" };
-    metrics::histogram!("orderflow_step_duration_seconds", "step" => name, "outcome" => outcome)
-        .record(started.elapsed().as_secs_f64());
-    result
+impl OrderSteps {
+    /// Runs one step in a span that names the order (so every log line about it carries its
+    /// ids), records how long it took, and turns its error into the activity's: final errors
+    /// are not retried and report the attempt they ended on; the others are logged and watched
+    /// for a step that keeps failing.
+    async fn run<T>(
+        &self,
+        ctx: &ActivityContext,
+        name: &'static str,
+        order: OrderId,
+        work: impl Future<Output = Result<T, StepError>>,
+    ) -> Result<T, ActivityError> {
+        let started = std::time::Instant::now();
+        let span = tracing::info_span!("step", step = name, order_id = %order, workflow_id = %order.workflow_id());
+        let result = work.instrument(span.clone()).await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::histogram!("orderflow_step_duration_seconds", "step" => name, "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        let attempt = attempt(ctx);
+        match result {
+            Ok(value) => {
+                self.stuck.succeeded(order, name, attempt).instrument(span).await;
+                Ok(value)
+            }
+            Err(StepError::Final { kind, message }) => {
+                Err(non_retryable(kind, message, Some(attempt)))
+            }
+            Err(StepError::Retry(error)) => {
+                self.stuck.failed(order, name, attempt, &error).instrument(span).await;
+                Err(error.into())
+            }
+        }
+    }
+}
+
+/// How a step failed.
+enum StepError {
+    /// Decided: a business outcome (typed with its error code for the workflow) or a refusal.
+    Final { kind: &'static str, message: String },
+    /// Anything else: retried with backoff.
+    Retry(anyhow::Error),
+}
+
+/// `?` on any error (sqlx, a provider's, anyhow with context) makes it a retryable failure.
+impl<E: Into<anyhow::Error>> From<E> for StepError {
+    fn from(error: E) -> Self {
+        Self::Retry(error.into())
+    }
 }
 
 fn attempt(ctx: &ActivityContext) -> u32 {
@@ -298,16 +359,19 @@ fn report(ctx: &ActivityContext) -> StepReport {
     StepReport { attempt: attempt(ctx) }
 }
 
-/// A business failure: final (not retried), typed with its error code for the workflow.
-fn business(code: ErrorCode, message: String) -> ActivityError {
-    final_error(code.as_str(), message)
+/// A business failure: final, typed with its error code for the workflow.
+fn business(code: ErrorCode, message: String) -> StepError {
+    StepError::Final { kind: code.as_str(), message }
 }
 
-fn final_error(kind: &str, message: impl Into<String>) -> ActivityError {
-    ActivityError::application(
-        ApplicationFailure::builder(message.into())
-            .type_name(kind.to_owned())
-            .non_retryable(true)
-            .build(),
-    )
+/// A failure that is not retried; `attempt` goes into its details for the step's record.
+fn non_retryable(kind: &str, message: impl Into<String>, attempt: Option<u32>) -> ActivityError {
+    let failure = ApplicationFailure::builder(message.into())
+        .type_name(kind.to_owned())
+        .non_retryable(true);
+    let failure = match attempt {
+        Some(attempt) => failure.details(attempt).build(),
+        None => failure.build(),
+    };
+    ActivityError::application(failure)
 }

@@ -11,6 +11,7 @@ mod extract;
 mod health;
 mod json;
 pub mod metrics;
+mod operator;
 mod orchestrator;
 mod order_views;
 mod orders;
@@ -129,6 +130,7 @@ pub fn routes() -> (Router<ApiContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(products::list_products))
         .routes(routes!(products::get_product))
         .routes(routes!(products::restock_product))
+        .routes(routes!(operator::stuck_orders))
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
         .routes(routes!(metrics::render))

@@ -14,7 +14,7 @@ pub use ids::{CustomerId, DatabaseId, IdempotencyKey, OrderId, ProductId, Workfl
 pub use money::Money;
 pub use order::{
     ErrorCode, MAX_ITEMS_PER_ORDER, NewOrder, OrderDraft, OrderEnding, OrderLine, OrderStatus,
-    Quantity, RequestedLine,
+    Quantity, RequestedLine, TEMPORARY_PROBLEM,
 };
 pub use state::{CancelRefusal, NotificationKind, OrderState, Step, StepRecord, StepStatus};
 

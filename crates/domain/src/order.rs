@@ -221,7 +221,25 @@ impl ErrorCode {
             .into_iter()
             .find(|c| c.as_str() == text)
     }
+
+    /// A business outcome, whose own message (the shortage, the decline reason) is for the
+    /// customer. The others are technical: their details go to the logs and the operator view,
+    /// and the customer reads [`ErrorCode::customer_message`].
+    pub fn is_business(&self) -> bool {
+        matches!(self, Self::InsufficientStock | Self::PaymentDeclined)
+    }
+
+    /// What a customer reads about a technical failure.
+    pub fn customer_message(&self) -> &'static str {
+        match self {
+            Self::PaymentFailed => "the payment could not be completed because of a technical problem",
+            _ => TEMPORARY_PROBLEM,
+        }
+    }
 }
+
+/// What a customer reads about a step that failed for a technical reason.
+pub const TEMPORARY_PROBLEM: &str = "a temporary problem on our side; we are on it";
 
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

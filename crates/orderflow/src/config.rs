@@ -45,6 +45,8 @@ pub struct ServeArgs {
     pub worker: WorkerConfig,
     #[command(flatten)]
     pub simulation: SimulationConfig,
+    #[command(flatten)]
+    pub shutdown: ShutdownConfig,
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +57,8 @@ pub struct ApiArgs {
     pub temporal: TemporalConfig,
     #[command(flatten)]
     pub http: HttpConfig,
+    #[command(flatten)]
+    pub shutdown: ShutdownConfig,
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +74,8 @@ pub struct WorkerArgs {
     pub worker: WorkerConfig,
     #[command(flatten)]
     pub simulation: SimulationConfig,
+    #[command(flatten)]
+    pub shutdown: ShutdownConfig,
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +227,21 @@ pub struct WorkerConfig {
         default_value_t = 1000
     )]
     pub max_cached_workflows: usize,
+    /// A step that has failed this many times in a row is flagged as stuck (logged once at
+    /// error level, counted in orderflow_steps_stuck, listed for the operators). The default
+    /// is about 25 s of failing: longer than a database restart.
+    #[arg(long, env = "STUCK_AFTER_ATTEMPTS", value_name = "STUCK_AFTER_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub stuck_after_attempts: u32,
+}
+
+/// How a process stops.
+#[derive(Debug, Clone, Args)]
+pub struct ShutdownConfig {
+    /// On SIGTERM or Ctrl-C: stop taking work, let what is in flight finish for at most this
+    /// long, then exit (what was cut off is retried by another worker). Keep it below
+    /// Kubernetes' terminationGracePeriodSeconds (default 30 s), e.g. 25000 there.
+    #[arg(long, env = "SHUTDOWN_GRACE_MS", value_name = "SHUTDOWN_GRACE_MS", default_value = "30000", value_parser = parse_millis(0, 3_600_000))]
+    pub grace: Duration,
 }
 
 impl Default for WorkerConfig {

@@ -6,7 +6,7 @@ mod startup;
 mod telemetry;
 
 pub use startup::{
-    Dependencies, api_context, build_worker, connect_store, connect_temporal, migrate, serve_http,
-    serve_metrics, shutdown_signal,
+    Dependencies, Shutdown, api_context, build_worker, connect_store, connect_temporal,
+    exit_after_grace, migrate, serve_http, serve_metrics, shutdown_signal,
 };
 pub use telemetry::init_tracing;

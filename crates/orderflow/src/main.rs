@@ -2,8 +2,8 @@ use anyhow::Context;
 use clap::Parser;
 use orderflow::config::{ApiArgs, Cli, Command, HttpConfig, MigrateArgs, ServeArgs, WorkerArgs};
 use orderflow::{
-    Dependencies, api_context, build_worker, connect_store, connect_temporal, migrate, serve_http,
-    serve_metrics, shutdown_signal,
+    Dependencies, Shutdown, api_context, build_worker, connect_store, connect_temporal,
+    exit_after_grace, migrate, serve_http, serve_metrics,
 };
 use temporalio_sdk::Runtime;
 use tokio::net::TcpListener;
@@ -36,21 +36,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         build_worker(&runtime, &steps, &args.temporal.task_queue, &args.worker, &args.simulation)?;
     let listener = bind(&args.http).await?;
     let ctx = api_context(&deps, &args.http, &args.temporal.task_queue)?;
-    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let http = tokio::spawn(serve_http(listener, ctx, async {
-        let _ = http_stopped.await;
-    }));
-    // On Ctrl-C / SIGTERM: stop accepting requests (in-flight ones finish) and drain the worker
-    // (running activities finish; nothing new is polled).
-    let stop_worker = worker.shutdown_handle();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop_http.send(());
-        stop_worker();
-    });
+    // On Ctrl-C / SIGTERM: stop accepting requests and polling for tasks; what is in flight
+    // finishes, for at most the grace period.
+    let shutdown = Shutdown::on_signals();
+    let http = tokio::spawn(serve_http(listener, ctx, until_requested(&shutdown)));
+    stop_worker_on(&shutdown, &worker);
     tracing::info!(task_queue = %args.temporal.task_queue, database = %deps.database, "worker started");
-    worker.run().await?;
-    http.await??;
+    let finished = async {
+        worker.run().await?;
+        http.await?
+    };
+    tokio::select! {
+        result = finished => result?,
+        () = shutdown.deadline(args.shutdown.grace) => exit_after_grace(args.shutdown.grace),
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -59,7 +58,13 @@ async fn api(args: ApiArgs) -> anyhow::Result<()> {
     let deps = dependencies(&args.database, args.database.api_pool_size(), &args.temporal).await?;
     let listener = bind(&args.http).await?;
     let ctx = api_context(&deps, &args.http, &args.temporal.task_queue)?;
-    serve_http(listener, ctx, shutdown_signal()).await
+    let shutdown = Shutdown::on_signals();
+    tokio::select! {
+        result = serve_http(listener, ctx, until_requested(&shutdown)) => result?,
+        () = shutdown.deadline(args.shutdown.grace) => exit_after_grace(args.shutdown.grace),
+    }
+    tracing::info!("stopped");
+    Ok(())
 }
 
 async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
@@ -68,21 +73,34 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let runtime = Runtime::from_current_tokio(Default::default())?;
     let mut worker =
         build_worker(&runtime, &deps, &args.temporal.task_queue, &args.worker, &args.simulation)?;
-    let stop = worker.shutdown_handle();
-    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop_metrics.send(());
-        stop();
-    });
+    let shutdown = Shutdown::on_signals();
+    stop_worker_on(&shutdown, &worker);
     if let Some(port) = args.metrics_port {
-        tokio::spawn(serve_metrics(port, async {
-            let _ = metrics_stopped.await;
-        }));
+        tokio::spawn(serve_metrics(port, until_requested(&shutdown)));
     }
     tracing::info!(task_queue = %args.temporal.task_queue, database = %deps.database, "worker started");
-    worker.run().await?;
+    tokio::select! {
+        result = worker.run() => result?,
+        () = shutdown.deadline(args.shutdown.grace) => exit_after_grace(args.shutdown.grace),
+    }
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// A future for `with_graceful_shutdown`: resolves when shutdown is requested.
+fn until_requested(shutdown: &Shutdown) -> impl Future<Output = ()> + Send + 'static {
+    let shutdown = shutdown.clone();
+    async move { shutdown.requested().await }
+}
+
+/// Stops the worker's polling when shutdown is requested; running steps go on until the
+/// deadline.
+fn stop_worker_on(shutdown: &Shutdown, worker: &temporalio_sdk::Worker) {
+    let (shutdown, stop) = (shutdown.clone(), worker.shutdown_handle());
+    tokio::spawn(async move {
+        shutdown.requested().await;
+        stop();
+    });
 }
 
 async fn migrate_only(args: MigrateArgs) -> anyhow::Result<()> {

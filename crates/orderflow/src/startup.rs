@@ -1,6 +1,6 @@
 use crate::config::{DatabaseConfig, HttpConfig, SimulationConfig, TemporalConfig, WorkerConfig};
 use anyhow::Context;
-use orderflow_activities::OrderSteps;
+use orderflow_activities::{OrderSteps, StuckSteps};
 use orderflow_api::{AdminKey, Admission, ApiContext, Limit, Orchestrator, latency_target};
 use orderflow_domain::DatabaseId;
 use orderflow_providers::{SimulatedNotifier, SimulatedPaymentGateway};
@@ -70,6 +70,7 @@ pub fn build_worker(
             simulation.notification_failure_rate,
         )),
         inventory_delay: simulation.inventory_delay,
+        stuck: StuckSteps::new(deps.store.clone(), worker.stuck_after_attempts),
     };
     let slots = |n: u16| FixedSizeSlotSupplier::new(usize::from(n));
     let tuner = TunerHolder::builder()
@@ -138,6 +139,49 @@ pub async fn serve_http(
 ) -> anyhow::Result<()> {
     axum::serve(listener, orderflow_api::router(ctx)).with_graceful_shutdown(shutdown).await?;
     Ok(())
+}
+
+/// Shutdown on SIGTERM or Ctrl-C, with a deadline. Cheap to clone.
+#[derive(Clone)]
+pub struct Shutdown {
+    requested: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Shutdown {
+    /// Listens for the signals from now on.
+    pub fn on_signals() -> Self {
+        let (tell, requested) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = tell.send(true);
+            // Keep the sender: a dropped one would read as "never requested".
+            std::future::pending::<()>().await;
+        });
+        Self { requested }
+    }
+
+    /// Resolves once shutdown is requested.
+    pub async fn requested(&self) {
+        let _ = self.requested.clone().wait_for(|requested| *requested).await;
+    }
+
+    /// Resolves `grace` after shutdown was requested: work still in flight then is abandoned.
+    pub async fn deadline(&self, grace: Duration) {
+        self.requested().await;
+        tokio::time::sleep(grace).await;
+    }
+}
+
+/// Ends the process when the shutdown grace period is over with work still in flight: a step
+/// that was cut off is retried by another worker once its timeout passes (every step is
+/// idempotent), and an HTTP request cut off gets a broken connection, which the client retries.
+pub fn exit_after_grace(grace: Duration) -> ! {
+    tracing::warn!(
+        "shutdown grace period of {} ms is over; exiting with work in flight (other workers \
+         retry it)",
+        grace.as_millis()
+    );
+    std::process::exit(0)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

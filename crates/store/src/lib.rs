@@ -10,6 +10,7 @@ mod notifications;
 mod orders;
 mod payments;
 mod products;
+mod stuck;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
@@ -18,6 +19,7 @@ pub use inventory::{Closing, Confirmation, InsufficientStock};
 pub use orders::{NotificationRow, OrderFilter, OrderItemRow, OrderRow, ReservationRow};
 pub use payments::PaymentRow;
 pub use products::{NewProduct, ProductRow};
+pub use stuck::StuckStepRow;
 
 use orderflow_domain::DatabaseId;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

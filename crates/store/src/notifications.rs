@@ -23,7 +23,9 @@ impl Store {
         message: &str,
         error: Option<&str>,
     ) -> Result<()> {
-        // One statement: the attempt, and the order's flag when it was delivered.
+        // One statement: the attempt, the order's flag when it was delivered, and, the saga
+        // being over, no step of the order is stuck any more (a stuck step that succeeded on a
+        // worker that had not flagged it leaves its record behind).
         sqlx::query(
             "WITH attempt AS (
                  INSERT INTO notifications (order_id, kind, channel, status, message, last_error)
@@ -32,7 +34,8 @@ impl Store {
                      status = CASE WHEN notifications.status = 'sent' THEN 'sent' ELSE EXCLUDED.status END,
                      attempts = notifications.attempts + 1,
                      last_error = EXCLUDED.last_error,
-                     updated_at = now())
+                     updated_at = now()),
+             no_longer_stuck AS (DELETE FROM stuck_steps WHERE order_id = $1)
              UPDATE orders SET customer_notified = true, updated_at = now()
              WHERE id = $1 AND $6::text IS NULL",
         )

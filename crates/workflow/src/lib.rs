@@ -15,3 +15,6 @@ pub use contracts::{
     PaymentRequest, StepReport, activity,
 };
 pub use order_workflow::OrderWorkflow;
+pub use step_options::{
+    LOCAL_RETRY_THRESHOLD, LONGEST_BACKOFF, PAYMENT_ATTEMPTS, STUCK_UNTIL_QUIET_FOR,
+};

@@ -18,6 +18,7 @@ use crate::step_options::StepPolicy;
 use chrono::{DateTime, Utc};
 use orderflow_domain::{
     CancelRefusal, DatabaseId, ErrorCode, NewOrder, OrderEnding, OrderState, OrderStatus, Step,
+    TEMPORARY_PROBLEM,
 };
 use std::time::SystemTime;
 use temporalio_common::ActivityDefinition;
@@ -134,7 +135,7 @@ async fn go_forward(ctx: &Ctx) -> Result<(), Halt> {
         Step::ProcessPayment,
         OrderActivities::process_payment,
         payment,
-        StepPolicy::payment(),
+        StepPolicy::until_done(),
     )
     .await
     .map_err(payment_failure)?;
@@ -264,7 +265,7 @@ where
     let ended = clock(ctx.workflow_time());
     let (attempts, error) = match &result {
         Ok(output) => (output.attempt(), None),
-        Err(e) => (if retries_exhausted(e) { max_attempts } else { 1 }, Some(message(e))),
+        Err(e) => (failed_attempts(e, max_attempts), Some(customer_text(e))),
     };
     ctx.state_mut(|w| w.state.end_step(ended, attempts, error));
     result
@@ -278,16 +279,29 @@ fn failure(e: ActivityExecutionError) -> Halt {
         return Halt::Cancelled;
     }
     let code = application_type(&e).and_then(ErrorCode::parse).unwrap_or(ErrorCode::InternalError);
-    Halt::Failed { code, message: message(&e) }
+    halt_with(code, &e)
+}
+
+/// The order fails with `code`; the customer reads the business reason, or for a technical
+/// failure a generic sentence (the details are in the activity's log and the operator view).
+fn halt_with(code: ErrorCode, e: &ActivityExecutionError) -> Halt {
+    let message =
+        if code.is_business() { message(e) } else { code.customer_message().to_owned() };
+    Halt::Failed { code, message }
+}
+
+/// A step's error as the customer may read it (in the state object's step history).
+fn customer_text(e: &ActivityExecutionError) -> String {
+    let business = application_type(e)
+        .is_some_and(|t| t == ORDER_CANCELLED || ErrorCode::parse(t).is_some_and(|c| c.is_business()));
+    if business { message(e) } else { TEMPORARY_PROBLEM.to_owned() }
 }
 
 /// Payments fail as declined (the provider said no) or, when retries ran out on technical
 /// errors, as `payment_failed`.
 fn payment_failure(e: ActivityExecutionError) -> Halt {
-    match application_type(&e).and_then(ErrorCode::parse) {
-        Some(code) => Halt::Failed { code, message: message(&e) },
-        None => Halt::Failed { code: ErrorCode::PaymentFailed, message: message(&e) },
-    }
+    let code = application_type(&e).and_then(ErrorCode::parse).unwrap_or(ErrorCode::PaymentFailed);
+    halt_with(code, &e)
 }
 
 /// A worker connected to another deployment's database refused the step, touching nothing.
@@ -312,13 +326,21 @@ fn application_type(e: &ActivityExecutionError) -> Option<&str> {
     }
 }
 
-/// Whether the step failed because its retry policy ran out of attempts: a local activity's
-/// retryable application error only reaches the workflow once the attempts are spent.
-fn retries_exhausted(e: &ActivityExecutionError) -> bool {
-    matches!(
-        root_failure(e).and_then(|f| f.failure_info.as_ref()),
-        Some(FailureInfo::ApplicationFailureInfo(info)) if !info.non_retryable
-    )
+/// How many attempts a failed step made: the number a final failure reports in its details
+/// (see `orderflow_activities`), else the policy's maximum when its retries ran out (a local
+/// activity's retryable error only reaches the workflow once they are spent), else one.
+fn failed_attempts(e: &ActivityExecutionError, max_attempts: u32) -> u32 {
+    let Some(FailureInfo::ApplicationFailureInfo(info)) =
+        root_failure(e).and_then(|f| f.failure_info.as_ref())
+    else {
+        return 1;
+    };
+    let reported = info.details.as_ref().and_then(|d| d.payloads.first());
+    match reported.and_then(|p| serde_json::from_slice::<u32>(&p.data).ok()) {
+        Some(attempts) => attempts,
+        None if !info.non_retryable => max_attempts,
+        None => 1,
+    }
 }
 
 /// The most specific message: the activity's own error rather than "activity task failed".

@@ -16,9 +16,7 @@ async fn an_order_placed_and_another_cancelled_in_the_browser() {
         modules.join("playwright-core").exists(),
         "run `npm ci --prefix crates/orderflow/tests/dashboard` (make test does) to install playwright-core"
     );
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let screenshot = artifacts.join("dashboard.png");
+    let screenshot = crate::support::artifacts().join("dashboard.png");
     let _ = std::fs::remove_file(&screenshot);
 
     // Slow stock checks, so that the second order can still be cancelled when its button is

@@ -10,5 +10,6 @@ mod idempotency;
 mod operations;
 mod orders;
 mod overload;
+mod shutdown;
 mod support;
 mod without_worker;

@@ -138,6 +138,30 @@ impl TestApp {
         store
     }
 
+    /// An `orderflow worker` process (the real binary) on this app's database and task queue,
+    /// with extra settings, e.g. `SHUTDOWN_GRACE_MS`. Its log is kept in `test-artifacts/`.
+    pub fn worker_process(&self, env: &[(&str, &str)]) -> WorkerProcess {
+        let database = self.database.get_database().expect("a test database has a name");
+        let server = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres:password@localhost:5432/orderflow".into());
+        let (server, _) = server.rsplit_once('/').expect("DATABASE_URL names a database");
+        let log = artifacts().join(format!("worker-{}.log", self.temporal_config.task_queue));
+        let log = std::fs::File::create(&log).expect("a log file");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
+            .arg("worker")
+            .env("DATABASE_URL", format!("{server}/{database}"))
+            .env("TEMPORAL_HOST", &self.temporal_config.temporal_host)
+            .env("TEMPORAL_PORT", self.temporal_config.temporal_port.to_string())
+            .env("TEMPORAL_TASK_QUEUE", &self.temporal_config.task_queue)
+            .envs(env.iter().copied())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the orderflow binary starts");
+        WorkerProcess { child }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -239,8 +263,39 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Runs a statement directly on the app's database (to break or repair it).
+    pub async fn execute(&self, sql: &str) {
+        sqlx::raw_sql(sql).execute(self.store.pool()).await.unwrap();
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(self.store.pool()).await.unwrap()
+    }
+}
+
+/// Where tests keep what a person may want to look at afterwards (logs, screenshots).
+pub fn artifacts() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-artifacts");
+    std::fs::create_dir_all(&dir).expect("test-artifacts/");
+    dir
+}
+
+/// A worker running as its own process.
+pub struct WorkerProcess {
+    child: tokio::process::Child,
+}
+
+impl WorkerProcess {
+    /// SIGTERM, as Kubernetes or Ctrl-C would send it.
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("the worker is running");
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "SIGTERM sent");
+    }
+
+    /// Waits for the process to exit, at most `limit`; `None` if it is still running.
+    pub async fn exited_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(limit, self.child.wait()).await.ok().map(|s| s.expect("wait"))
     }
 }
 
