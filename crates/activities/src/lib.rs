@@ -91,7 +91,8 @@ impl OrderSteps {
     ) -> Result<PaymentReceipt, ActivityError> {
         let request = self.admit("process_payment", request)?;
         let order = request.order_id;
-        self.run(&ctx, "process_payment", order, self.take_payment(&ctx, order, request.amount)).await
+        self.run(&ctx, "process_payment", order, self.take_payment(&ctx, order, request.amount))
+            .await
     }
 
     #[activity(definition = activity::ConfirmOrder)]
@@ -366,9 +367,8 @@ fn business(code: ErrorCode, message: String) -> StepError {
 
 /// A failure that is not retried; `attempt` goes into its details for the step's record.
 fn non_retryable(kind: &str, message: impl Into<String>, attempt: Option<u32>) -> ActivityError {
-    let failure = ApplicationFailure::builder(message.into())
-        .type_name(kind.to_owned())
-        .non_retryable(true);
+    let failure =
+        ApplicationFailure::builder(message.into()).type_name(kind.to_owned()).non_retryable(true);
     let failure = match attempt {
         Some(attempt) => failure.details(attempt).build(),
         None => failure.build(),

@@ -35,7 +35,13 @@ impl StuckSteps {
     }
 
     /// A retryable failure of `step` on its `attempt`-th attempt.
-    pub async fn failed(&self, order: OrderId, step: &'static str, attempt: u32, error: &anyhow::Error) {
+    pub async fn failed(
+        &self,
+        order: OrderId,
+        step: &'static str,
+        attempt: u32,
+        error: &anyhow::Error,
+    ) {
         if attempt < self.after_attempts {
             tracing::warn!(attempt, error = format!("{error:#}"), "step failed; retrying");
             return;

@@ -40,7 +40,7 @@ struct Inner {
 struct State {
     /// Requests admitted whose workflow is not started yet.
     reserved: usize,
-    /// Started orders and when they were admitted.
+    /// Started orders and when their requests were admitted.
     orders: HashMap<OrderId, Instant>,
     limit: Limit,
 }
@@ -106,6 +106,9 @@ impl Limit {
 #[must_use = "a ticket releases its room when dropped"]
 pub struct Ticket {
     admission: Admission,
+    /// When the request was admitted: an order's time in flight counts from here, so that a
+    /// slow start (Temporal itself overloaded) holds admissions back as a slow step does.
+    admitted: Instant,
     reserved: bool,
 }
 
@@ -148,7 +151,7 @@ impl Admission {
         }
         state.reserved += 1;
         Self::publish(&state);
-        Some(Ticket { admission: self.clone(), reserved: true })
+        Some(Ticket { admission: self.clone(), admitted: Instant::now(), reserved: true })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -166,7 +169,7 @@ impl Ticket {
     pub fn track(mut self, order: OrderId) {
         let mut state = self.admission.lock();
         state.reserved -= 1;
-        state.orders.insert(order, Instant::now());
+        state.orders.insert(order, self.admitted);
         self.reserved = false;
     }
 }

@@ -232,7 +232,9 @@ impl ErrorCode {
     /// What a customer reads about a technical failure.
     pub fn customer_message(&self) -> &'static str {
         match self {
-            Self::PaymentFailed => "the payment could not be completed because of a technical problem",
+            Self::PaymentFailed => {
+                "the payment could not be completed because of a technical problem"
+            }
             _ => TEMPORARY_PROBLEM,
         }
     }

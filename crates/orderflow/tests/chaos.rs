@@ -20,7 +20,8 @@ async fn invariants_hold_under_faults() {
         concurrency: 12,
         apis: 2,
         workers: 2,
-        faults: "kill-worker=2,kill-api=1,restart-temporal=1,terminate-backends=1,pause-worker=1"
+        faults: "kill-worker=2,kill-api=1,restart-temporal=1,terminate-backends=1,pause-worker=1,\
+                 break-schema=1"
             .parse()
             .unwrap(),
         temporal_port: 17233,
@@ -31,7 +32,7 @@ async fn invariants_hold_under_faults() {
     };
     let report = orderflow_testbed::chaos::run(config).await.expect("the chaos run completes");
     println!("{report}");
-    assert_eq!(report.faults.len(), 6);
+    assert_eq!(report.faults.len(), 7);
     assert!(report.acknowledged >= 250, "most orders are acknowledged despite the faults");
     assert!(report.violations.is_empty(), "invariants violated (seed {seed}):\n{report}");
 }

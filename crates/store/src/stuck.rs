@@ -23,7 +23,13 @@ const MAX_ERROR_CHARS: usize = 2000;
 
 impl Store {
     /// Records (or updates) a step that keeps failing.
-    pub async fn flag_stuck(&self, order: OrderId, step: &str, attempts: u32, error: &str) -> Result<()> {
+    pub async fn flag_stuck(
+        &self,
+        order: OrderId,
+        step: &str,
+        attempts: u32,
+        error: &str,
+    ) -> Result<()> {
         let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
         sqlx::query(
             "INSERT INTO stuck_steps (order_id, step, attempts, last_error) VALUES ($1, $2, $3, $4)
@@ -51,7 +57,10 @@ impl Store {
 
     /// Every step stuck now, longest stuck first: one that has not failed again for
     /// `forget_after` is not (a stuck step is retried, and fails again, more often than that).
-    pub async fn stuck_steps(&self, forget_after: std::time::Duration) -> Result<Vec<StuckStepRow>> {
+    pub async fn stuck_steps(
+        &self,
+        forget_after: std::time::Duration,
+    ) -> Result<Vec<StuckStepRow>> {
         sqlx::query_as(
             "SELECT s.order_id, 'order-' || s.order_id AS workflow_id, o.status, s.step, s.attempts,
                     s.last_error, s.stuck_since, s.updated_at

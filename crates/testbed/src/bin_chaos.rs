@@ -28,7 +28,7 @@ struct Args {
     /// kill-worker, kill-api, restart-temporal, restart-postgres, terminate-backends, pause-worker.
     #[arg(
         long,
-        default_value = "kill-worker=4,kill-api=3,restart-temporal=2,restart-postgres=1,terminate-backends=2,pause-worker=2"
+        default_value = "kill-worker=4,kill-api=3,restart-temporal=2,restart-postgres=1,terminate-backends=2,pause-worker=2,break-schema=2"
     )]
     faults: FaultPlan,
     #[arg(long, default_value_t = 17233)]

@@ -285,15 +285,15 @@ fn failure(e: ActivityExecutionError) -> Halt {
 /// The order fails with `code`; the customer reads the business reason, or for a technical
 /// failure a generic sentence (the details are in the activity's log and the operator view).
 fn halt_with(code: ErrorCode, e: &ActivityExecutionError) -> Halt {
-    let message =
-        if code.is_business() { message(e) } else { code.customer_message().to_owned() };
+    let message = if code.is_business() { message(e) } else { code.customer_message().to_owned() };
     Halt::Failed { code, message }
 }
 
 /// A step's error as the customer may read it (in the state object's step history).
 fn customer_text(e: &ActivityExecutionError) -> String {
-    let business = application_type(e)
-        .is_some_and(|t| t == ORDER_CANCELLED || ErrorCode::parse(t).is_some_and(|c| c.is_business()));
+    let business = application_type(e).is_some_and(|t| {
+        t == ORDER_CANCELLED || ErrorCode::parse(t).is_some_and(|c| c.is_business())
+    });
     if business { message(e) } else { TEMPORARY_PROBLEM.to_owned() }
 }
 

@@ -25,16 +25,20 @@ pub enum Fault {
     TerminateBackends,
     /// SIGSTOP a worker for longer than an activity's timeout, then SIGCONT.
     PauseWorker,
+    /// Rename one of the tables the steps write for 20 s (a broken migration, a restore that
+    /// lost a table): steps fail, orders wait and are flagged as stuck, then resume.
+    BreakSchema,
 }
 
 impl Fault {
-    const ALL: [Fault; 6] = [
+    const ALL: [Fault; 7] = [
         Fault::KillWorker,
         Fault::KillApi,
         Fault::RestartTemporal,
         Fault::RestartPostgres,
         Fault::TerminateBackends,
         Fault::PauseWorker,
+        Fault::BreakSchema,
     ];
 
     fn name(&self) -> &'static str {
@@ -45,6 +49,7 @@ impl Fault {
             Fault::RestartPostgres => "restart-postgres",
             Fault::TerminateBackends => "terminate-backends",
             Fault::PauseWorker => "pause-worker",
+            Fault::BreakSchema => "break-schema",
         }
     }
 }
@@ -149,6 +154,14 @@ async fn inject_one(
             let n = terminate_backends(cluster).await?;
             Ok(format!("{n} connections terminated"))
         }
+        Fault::BreakSchema => {
+            let table = ["payments", "reservations", "notifications"][rng.random_range(0..3)];
+            let broken = Duration::from_secs(20);
+            rename(cluster, table, &format!("{table}_broken")).await?;
+            tokio::time::sleep(broken).await;
+            rename(cluster, &format!("{table}_broken"), table).await?;
+            Ok(format!("table {table} missing for {} s", broken.as_secs()))
+        }
         Fault::RestartPostgres => match local_cluster(cluster).await {
             Some(version) => {
                 let started = Instant::now();
@@ -176,6 +189,24 @@ async fn inject_one(
                 ))
             }
         },
+    }
+}
+
+/// Renames a table, retrying while the steps' transactions hold it (the rename waits for their
+/// locks at most `lock_timeout`).
+async fn rename(cluster: &Cluster, from: &str, to: &str) -> anyhow::Result<()> {
+    let statement = format!("ALTER TABLE {from} RENAME TO {to}");
+    let mut attempts = 0;
+    loop {
+        match sqlx::raw_sql(&statement).execute(cluster.store.pool()).await {
+            Ok(_) => return Ok(()),
+            Err(e) if attempts < 20 => {
+                attempts += 1;
+                eprintln!("  {statement}: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
