@@ -11,7 +11,7 @@ BIN="${ORDERFLOW_BIN:-$ROOT/target/debug/orderflow}"
 PORT="${STUCK_HTTP_PORT:-18999}"
 DB=orderflow_stuck_history
 export DATABASE_URL="postgres://$POSTGRES_USER:$POSTGRES_PASSWORD@$POSTGRES_HOST:$POSTGRES_PORT/$DB"
-export TEMPORAL_TASK_QUEUE="stuck-history-$$" HTTP_PORT="$PORT" METRICS_PORT=0
+export TEMPORAL_TASK_QUEUE="stuck-history-$$" HTTP_PORT="$PORT"
 psql_do() { psql -q -h "$POSTGRES_HOST" -p "$POSTGRES_PORT" -U "$POSTGRES_USER" "$@"; }
 
 psql_do -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"

@@ -38,6 +38,9 @@ pub struct OrderSteps {
     /// Simulated time spent checking stock (INVENTORY_DELAY_MS), to watch an order move.
     pub inventory_delay: Duration,
     pub stuck: StuckSteps,
+    /// Steps this worker has run (the worker is replaced after a number of them: see
+    /// `orderflow::run_worker`).
+    pub steps_run: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[activities]
@@ -314,6 +317,7 @@ impl OrderSteps {
         order: OrderId,
         work: impl Future<Output = Result<T, StepError>>,
     ) -> Result<T, ActivityError> {
+        self.steps_run.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = std::time::Instant::now();
         let span = tracing::info_span!("step", step = name, order_id = %order, workflow_id = %order.workflow_id());
         let result = work.instrument(span.clone()).await;

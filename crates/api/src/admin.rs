@@ -1,6 +1,8 @@
-//! The admin API key: `X-API-Key` compared in constant time with `ADMIN_API_KEY`. Without a
-//! configured key the admin endpoints are disabled, not open.
+//! The operators' endpoints (restock, stuck orders) take either the admin API key, a service
+//! credential (`X-API-Key` compared in constant time with `ADMIN_API_KEY`), or, with
+//! `AUTH_MODE=jwt`, an operator's token. Without either configured they are disabled, not open.
 
+use crate::auth::Principal;
 use crate::{ApiContext, ApiError};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -13,9 +15,12 @@ use subtle::ConstantTimeEq;
 pub struct AdminKey([u8; 32]);
 
 impl AdminKey {
-    /// `None` for an empty key: an empty key would be no protection at all.
+    /// The shortest key accepted: a short key can be guessed.
+    pub const MIN_LENGTH: usize = 16;
+
+    /// `None` for a key shorter than [`Self::MIN_LENGTH`].
     pub fn new(key: &str) -> Option<Self> {
-        (!key.is_empty()).then(|| Self(Sha256::digest(key.as_bytes()).into()))
+        (key.len() >= Self::MIN_LENGTH).then(|| Self(Sha256::digest(key.as_bytes()).into()))
     }
 
     fn matches(&self, guess: &[u8]) -> bool {
@@ -34,13 +39,20 @@ impl FromRequestParts<ApiContext> for Admin {
         parts: &mut Parts,
         ctx: &ApiContext,
     ) -> Result<Self, Self::Rejection> {
+        let guess = parts.headers.get("x-api-key").map(|v| v.as_bytes());
+        if guess.is_none() && !ctx.auth.is_off() {
+            // No service key sent: an operator's token will do.
+            return Principal::from_request_parts(parts, ctx)
+                .await?
+                .require_operator()
+                .map(|()| Admin);
+        }
         let Some(key) = &ctx.admin_key else {
             return Err(ApiError::Forbidden(
                 "Admin endpoints are disabled: set ADMIN_API_KEY to enable them.".into(),
             ));
         };
-        let guess = parts.headers.get("x-api-key").map(|v| v.as_bytes()).unwrap_or_default();
-        if key.matches(guess) {
+        if key.matches(guess.unwrap_or_default()) {
             Ok(Admin)
         } else {
             Err(ApiError::Unauthorized("Send the admin API key in the X-API-Key header.".into()))

@@ -28,6 +28,12 @@ pub enum ApiError {
     /// A request for an admin endpoint without the right API key.
     #[error("{0}")]
     Unauthorized(String),
+    /// No valid bearer token (`AUTH_MODE=jwt`): 401 with `WWW-Authenticate: Bearer`.
+    #[error(transparent)]
+    Unauthenticated(#[from] crate::auth::TokenRefused),
+    /// Too many writes from this principal (or address): try again after `retry_after` s.
+    #[error("{detail}")]
+    TooManyRequests { retry_after: u32, detail: String },
     /// The admin endpoints are switched off (no API key configured).
     #[error("{0}")]
     Forbidden(String),
@@ -73,7 +79,8 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Rejected { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -88,7 +95,8 @@ impl ApiError {
             Self::Unprocessable { code, .. } => code,
             Self::Unavailable(_) => "unavailable",
             Self::Overloaded { .. } => "overloaded",
-            Self::Unauthorized(_) => "unauthorized",
+            Self::Unauthorized(_) | Self::Unauthenticated(_) => "unauthorized",
+            Self::TooManyRequests { .. } => "rate_limited",
             Self::Forbidden(_) => "forbidden",
             Self::Rejected { status, .. } => match *status {
                 StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
@@ -115,7 +123,7 @@ impl IntoResponse for ApiError {
             }
             // Expected under load and counted in `orderflow_orders_shed_total`; a log line per
             // refusal would only add to the load.
-            Self::Overloaded { detail, .. } => {
+            Self::Overloaded { detail, .. } | Self::TooManyRequests { detail, .. } => {
                 tracing::debug!(%detail, "request shed");
                 detail.clone()
             }
@@ -139,8 +147,20 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
-        if let Self::Overloaded { retry_after, .. } = &self {
-            headers.insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
+        match &self {
+            Self::Overloaded { retry_after, .. } | Self::TooManyRequests { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
+            }
+            Self::Unauthenticated(refused) => {
+                // RFC 6750: say that a bearer token is wanted, and whether the one sent was bad.
+                let challenge = match refused {
+                    crate::auth::TokenRefused::Missing => "Bearer",
+                    crate::auth::TokenRefused::Invalid(_) => "Bearer error=\"invalid_token\"",
+                };
+                headers
+                    .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static(challenge));
+            }
+            _ => {}
         }
         response
     }
@@ -161,6 +181,7 @@ impl From<OrderRejection> for ApiError {
             OrderRejection::PriceMismatch { index, .. } => {
                 ("price_mismatch", format!("items[{index}].price"))
             }
+            OrderRejection::TotalTooLarge => ("total_too_large", "items".to_owned()),
         };
         Self::Unprocessable { code, detail: e.to_string(), field: Some(field) }
     }

@@ -24,10 +24,18 @@ pub struct Dependency {
 }
 
 impl Dependency {
-    fn from(result: Result<(), String>) -> Self {
+    /// The raw error goes to the log only: health endpoints are public, and a driver's error
+    /// text can name hosts, users and schema.
+    fn from(name: &str, down: &str, result: Result<(), String>) -> Self {
         match result {
             Ok(()) => Self { status: "up", error: None },
-            Err(error) => Self { status: "down", error: Some(error) },
+            Err(error) => {
+                tracing::warn!(dependency = name, %error, "health check failed");
+                Self {
+                    status: "down",
+                    error: Some(format!("{down}; details in the service's log")),
+                }
+            }
         }
     }
 }
@@ -82,9 +90,9 @@ fn answer(
         postgres.is_ok() && temporal.is_ok() && workers.as_ref().is_none_or(Result::is_ok);
     let body = Health {
         status: if healthy { "ok" } else { "degraded" },
-        postgres: Dependency::from(postgres),
-        temporal: Dependency::from(temporal),
-        workers: workers.map(Dependency::from),
+        postgres: Dependency::from("postgres", "PostgreSQL is not answering", postgres),
+        temporal: Dependency::from("temporal", "Temporal is not answering", temporal),
+        workers: workers.map(|w| Dependency::from("workers", "no worker polls for orders", w)),
     };
     (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }

@@ -5,7 +5,10 @@
 
 mod admin;
 pub mod admission;
+pub mod auth;
+mod cross_site;
 mod dashboard;
+mod edges;
 mod error;
 mod extract;
 mod health;
@@ -16,14 +19,17 @@ mod orchestrator;
 mod order_views;
 mod orders;
 mod products;
+pub mod rate_limit;
 
 pub use admin::AdminKey;
 pub use admission::{Admission, Limit};
+pub use auth::{Authenticator, JwtVerifier, Principal};
 pub use error::{ApiError, Problem};
 pub use json::AppJson;
 pub use orchestrator::{DEFAULT_WORKFLOW_TASK_TIMEOUT, Orchestrator};
 pub use order_views::{OrderDetail, OrderPage, OrderSummary};
 pub use orders::{CreateOrderRequest, OrderAccepted, OrderStatusResponse};
+pub use rate_limit::WriteLimits;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -34,7 +40,7 @@ use orderflow_store::Store;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
@@ -44,6 +50,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Orders in flight per API process unless configured (`MAX_ORDERS_IN_FLIGHT`).
 pub const DEFAULT_MAX_ORDERS_IN_FLIGHT: usize = 200;
+
+/// How long an Idempotency-Key holds unless configured.
+pub const DEFAULT_IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The longest an order counts as in flight (`ORDER_ADMISSION_LEASE_MS`).
 pub const DEFAULT_ADMISSION_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -66,6 +75,12 @@ pub struct ApiContext {
     pub admission: Admission,
     /// `ADMIN_API_KEY`; without it the admin endpoints are disabled.
     pub admin_key: Option<AdminKey>,
+    /// `AUTH_MODE`: who the caller is.
+    pub auth: Authenticator,
+    /// Writes per principal.
+    pub write_limits: WriteLimits,
+    /// How long an Idempotency-Key holds (`IDEMPOTENCY_KEY_TTL_HOURS`).
+    pub idempotency_ttl: std::time::Duration,
     /// Where the Temporal Web UI is, for the dashboard's links.
     pub temporal_ui_url: String,
 }
@@ -84,6 +99,9 @@ impl ApiContext {
             store,
             orchestrator,
             admin_key: None,
+            auth: Authenticator::Off,
+            write_limits: WriteLimits::off(),
+            idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             temporal_ui_url: "http://localhost:8233".into(),
         }
     }
@@ -100,21 +118,35 @@ impl ApiContext {
     tags(
         (name = "orders", description = "Place, follow and cancel orders"),
         (name = "products", description = "The catalog and its stock"),
-        (name = "admin", description = "Needs the X-API-Key header"),
+        (name = "admin", description = "Operators only: an operator's bearer token (roles contains \
+                                          \"operator\") or the X-API-Key service credential"),
         (name = "operations", description = "Health, readiness, metrics, dashboard"),
     ),
-    modifiers(&AdminKeyScheme)
+    modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
 
-struct AdminKeyScheme;
+struct SecuritySchemes;
 
-impl utoipa::Modify for AdminKeyScheme {
+impl utoipa::Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "AUTH_MODE=jwt: a token whose sub is the customer; roles containing \
+                         \"operator\" make an operator. AUTH_MODE=off (development): not needed.",
+                    ))
+                    .build(),
+            ),
         );
     }
 }
@@ -133,7 +165,7 @@ pub fn routes() -> (Router<ApiContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(operator::stuck_orders))
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
-        .routes(routes!(metrics::render))
+        .routes(routes!(metrics::api_metrics))
         .routes(routes!(dashboard::page))
         .split_for_parts()
 }
@@ -142,8 +174,9 @@ pub fn router(ctx: ApiContext) -> Router {
     metrics::recorder();
     let (routes, openapi) = routes();
     let request_id = HeaderName::from_static("x-request-id");
-    routes
+    let routes = routes
         .route("/", get(|| async { Redirect::temporary("/dashboard") }))
+        .route("/dashboard.js", get(dashboard::script))
         .merge(SwaggerUi::new("/docs").url("/api/openapi.json", openapi))
         .fallback(|| async { ApiError::NotFound("There is nothing at this path.".into()) })
         .method_not_allowed_fallback(|| async {
@@ -152,6 +185,7 @@ pub fn router(ctx: ApiContext) -> Router {
                 detail: "This path does not accept that method.".into(),
             }
         })
+        .layer(axum::middleware::from_fn(cross_site::refuse_cross_site))
         .layer(axum::middleware::from_fn(metrics::track_http))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Every request gets an id (or keeps the caller's), logged with it and sent back.
@@ -162,10 +196,12 @@ pub fn router(ctx: ApiContext) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
                     let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!("http", method = %request.method(), uri = %request.uri(), request_id = %id)
+                    let uri = extract::shown(&request.uri().to_string());
+                    tracing::info_span!("http", method = %request.method(), uri = %uri, request_id = %id)
                 })
                 .on_failure(()),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(ctx)
+        .layer(axum::middleware::from_fn(edges::drop_unusable_request_id));
+    edges::with_security_headers(routes).with_state(ctx)
 }

@@ -2,8 +2,10 @@
 //! so the worker's order and step metrics and the API's HTTP metrics appear together when
 //! both run in one process (`orderflow serve`).
 
+use crate::auth::Principal;
+use crate::{ApiError, Problem};
 use axum::extract::{MatchedPath, Request};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -49,7 +51,7 @@ pub async fn track_http(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     let labels = [("route", route), ("method", method), ("status", status)];
@@ -59,13 +61,43 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     response
 }
 
-/// Prometheus metrics.
+/// The method as a label: one of the standard methods, or `other`. A client chooses the method
+/// freely (any token of any length), so the raw method would let it grow `/metrics` without end.
+fn method_label(method: &Method) -> String {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    if KNOWN.contains(method) { method.as_str().to_owned() } else { "other".to_owned() }
+}
+
+/// Prometheus metrics. With `AUTH_MODE=jwt`, operators only (Prometheus sends a token with
+/// `authorization: {credentials: ...}`), or scrape the separate `METRICS_PORT` listener on an
+/// internal network.
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 401, description = "AUTH_MODE=jwt and no valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A customer's token", body = Problem, content_type = "application/problem+json"),
+    )
 )]
+pub async fn api_metrics(principal: Principal) -> Result<impl IntoResponse, ApiError> {
+    principal.require_operator()?;
+    Ok(render().await)
+}
+
+/// The metrics in the Prometheus text format (also the worker's `METRICS_PORT` listener).
 pub async fn render() -> impl IntoResponse {
     let handle = recorder();
     handle.run_upkeep();

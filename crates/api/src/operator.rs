@@ -32,7 +32,7 @@ pub struct StuckStep {
     get,
     path = "/api/admin/stuck-orders",
     tag = "admin",
-    security(("api_key" = [])),
+    security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The stuck steps", body = Vec<StuckStep>),
         (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),

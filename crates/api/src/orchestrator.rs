@@ -13,6 +13,7 @@ use temporalio_client::{
     Client, RpcOptions, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions,
     WorkflowExecutionStatus, WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowStartOptions,
 };
+use temporalio_common::MemoValues;
 
 /// How long the API waits for Temporal (and, for updates and queries, for a worker).
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,12 +33,21 @@ pub struct Orchestrator {
 }
 
 /// What Temporal knows of an order's workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Execution {
-    Running,
-    Closed(WorkflowExecutionStatus),
+    /// Running, or closed with this status; `customer` is whose order it is (from the memo
+    /// its start recorded; `None` for orders started before the memo existed).
+    Known {
+        running: bool,
+        status: WorkflowExecutionStatus,
+        customer: Option<String>,
+    },
     Unknown,
 }
+
+/// The memo key that names the order's customer, so that whose order it is can be told before
+/// its row exists.
+const CUSTOMER_MEMO: &str = "customer_id";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cancellation {
@@ -76,6 +86,8 @@ impl Orchestrator {
     /// Starts the order's workflow. Starting it again is not an error (its id is the order's,
     /// and the reuse policy forbids a second run), which is what makes retries safe.
     pub async fn start(&self, order: NewOrder) -> Result<(), ApiError> {
+        let mut customer_memo = MemoValues::new();
+        customer_memo.insert(CUSTOMER_MEMO, order.customer_id.as_str().to_owned());
         let options = WorkflowStartOptions::new(
             self.task_queue.clone(),
             order.order_id.workflow_id().to_string(),
@@ -89,6 +101,7 @@ impl Orchestrator {
         // cancel update reach the workflow, so this bounds how long a cancel request waits.
         .task_timeout(self.task_timeout)
         .rpc_options(rpc_options())
+        .memo(customer_memo)
         .build();
         let input = OrderInput { order, database: Some(self.database) };
         match self.client.start_workflow(OrderWorkflow::run, input, options).await {
@@ -102,9 +115,10 @@ impl Orchestrator {
         let handle = self.client.get_workflow_handle::<OrderWorkflow>(workflow.to_string());
         let options = WorkflowDescribeOptions::builder().rpc_options(rpc_options()).build();
         match handle.describe(options).await {
-            Ok(description) => Ok(match description.status() {
-                WorkflowExecutionStatus::Running => Execution::Running,
-                closed => Execution::Closed(closed),
+            Ok(description) => Ok(Execution::Known {
+                running: description.status() == WorkflowExecutionStatus::Running,
+                status: description.status(),
+                customer: description.memo().get::<String>(CUSTOMER_MEMO).ok().flatten(),
             }),
             Err(WorkflowInteractionError::NotFound(_)) => Ok(Execution::Unknown),
             Err(WorkflowInteractionError::Rpc(status)) => Err(unavailable(&status)),

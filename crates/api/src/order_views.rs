@@ -1,6 +1,7 @@
 //! Reading orders beyond the original API: a paginated list and one order in full, both from
 //! PostgreSQL (no worker needed).
 
+use crate::auth::Principal;
 use crate::error::Problem;
 use crate::{ApiContext, ApiError};
 use axum::Json;
@@ -112,13 +113,17 @@ pub struct OrderDetail {
     path = "/api/orders",
     tag = "orders",
     params(ListQuery),
+    security((), ("bearer" = [])),
     responses(
+        (status = 401, description = "AUTH_MODE=jwt: no valid bearer token (WWW-Authenticate: Bearer)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A customer naming another customer, or a cross-site request", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "A page of orders", body = OrderPage),
         (status = 400, description = "A filter or the cursor is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_orders(
     State(ctx): State<ApiContext>,
+    principal: Principal,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<OrderPage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
@@ -135,11 +140,19 @@ pub async fn list_orders(
             ))
         })?),
     };
-    let customer_id = match query.customer_id.as_deref() {
+    let named = match query.customer_id.as_deref() {
         None | Some("") => None,
         Some(text) => Some(
             CustomerId::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?.to_string(),
         ),
+    };
+    // A customer lists their own orders, and only those.
+    let customer_id = match (principal.only_customer(), named) {
+        (Some(me), Some(named)) if named != me.as_str() => {
+            return Err(ApiError::Forbidden("Customers list their own orders only.".into()));
+        }
+        (Some(me), _) => Some(me.to_string()),
+        (None, named) => named,
     };
     let before = match query.cursor.as_deref() {
         None | Some("") => None,
@@ -167,18 +180,24 @@ pub async fn list_orders(
     path = "/api/orders/{order_id}",
     tag = "orders",
     params(("order_id" = String, Path, description = "The order's id (a UUID)")),
+    security((), ("bearer" = [])),
     responses(
+        (status = 401, description = "AUTH_MODE=jwt: no valid bearer token (WWW-Authenticate: Bearer)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The order", body = OrderDetail),
         (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn order_detail(
     State(ctx): State<ApiContext>,
+    principal: Principal,
     Path(order_id): Path<String>,
 ) -> Result<Json<OrderDetail>, ApiError> {
-    let unknown = || ApiError::NotFound(format!("No order has id {order_id}."));
+    let unknown =
+        || ApiError::NotFound(format!("No order has id {}.", crate::extract::shown(&order_id)));
     let id = OrderId::from_uuid(Uuid::try_parse(&order_id).map_err(|_| unknown())?);
-    let row = ctx.store.order(id).await?.ok_or_else(unknown)?;
+    // Another customer's order is as unknown as one that does not exist.
+    let row = ctx.store.order(id).await?.filter(|row| principal.may_access(&row.customer_id));
+    let row = row.ok_or_else(unknown)?;
     let (items, reservations, payment, notifications) = tokio::try_join!(
         ctx.store.order_items(id),
         ctx.store.reservations(id),
@@ -236,7 +255,8 @@ pub async fn order_detail(
                 channel: n.channel,
                 status: n.status,
                 attempts: n.attempts,
-                last_error: n.last_error,
+                // The delivery error is the mail provider's text: for operators only.
+                last_error: n.last_error.filter(|_| principal.is_operator()),
             })
             .collect(),
         timeline,

@@ -1,8 +1,10 @@
 //! The original service's order endpoints: create, status, cancel, state.
 
+use crate::auth::Principal;
 use crate::error::Problem;
 use crate::extract::OrderRef;
 use crate::orchestrator::{Cancellation, Execution};
+use crate::rate_limit::Client;
 use crate::{ApiContext, ApiError, AppJson};
 use axum::Json;
 use axum::extract::State;
@@ -22,8 +24,10 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"customer_id": "customer-001", "items": [{"product_id": "prod-001", "name": "iPhone 15 Pro", "quantity": 1, "price": 999.99}]}))]
 pub struct CreateOrderRequest {
-    /// 1–64 characters of `A-Z a-z 0-9 - _ . : @`.
-    pub customer_id: String,
+    /// 1–64 characters of `A-Z a-z 0-9 - _ . : @`. With `AUTH_MODE=jwt` a customer may omit it
+    /// (it is the token's `sub`) and may not name anyone else; otherwise it is required.
+    #[serde(default)]
+    pub customer_id: Option<String>,
     pub items: Vec<OrderItemRequest>,
 }
 
@@ -43,7 +47,19 @@ pub struct OrderItemRequest {
 }
 
 impl CreateOrderRequest {
-    fn parse(self) -> Result<OrderDraft, ApiError> {
+    /// The order as `principal` may place it: customers only for themselves.
+    fn parse(self, principal: &Principal) -> Result<OrderDraft, ApiError> {
+        let customer_id = match (principal.only_customer(), self.customer_id) {
+            (Some(me), None) => me.as_str().to_owned(),
+            (Some(me), Some(named)) if named != me.as_str() => {
+                return Err(ApiError::Forbidden(
+                    "Customers place orders for themselves only: omit customer_id or send your own."
+                        .into(),
+                ));
+            }
+            (_, Some(named)) => named,
+            (None, None) => String::new(), // refused below as an empty customer_id
+        };
         let lines = self
             .items
             .into_iter()
@@ -53,7 +69,7 @@ impl CreateOrderRequest {
                     .map_err(|e| e.within(format!("items[{i}]")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(OrderDraft::parse(self.customer_id, lines)?)
+        Ok(OrderDraft::parse(customer_id, lines)?)
     }
 }
 
@@ -86,7 +102,11 @@ pub struct OrderStatusResponse {
     tag = "orders",
     request_body = CreateOrderRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1–255 visible ASCII characters.")),
+    security((), ("bearer" = [])),
     responses(
+        (status = 401, description = "AUTH_MODE=jwt: no valid bearer token (WWW-Authenticate: Bearer)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A customer naming another customer, or a cross-site request", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many writes by this client; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Accepted; processing started", body = OrderAccepted, headers(("Location" = String, description = "The order's status URL"))),
         (status = 200, description = "Already accepted for this Idempotency-Key", body = OrderAccepted),
         (status = 400, description = "Not JSON, or a malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
@@ -99,18 +119,22 @@ pub struct OrderStatusResponse {
 #[tracing::instrument(skip_all, fields(order_id, workflow_id))]
 pub async fn create_order(
     State(ctx): State<ApiContext>,
+    principal: Principal,
+    client: Client,
     headers: HeaderMap,
     AppJson(request): AppJson<CreateOrderRequest>,
 ) -> Result<Response, ApiError> {
+    ctx.write_limits.check(&principal, &client)?;
     let key = idempotency_key(&headers)?;
-    let draft = request.parse()?;
+    let draft = request.parse(&principal)?;
     // Before anything is read, written or started: a full process refuses at once.
     let ticket = ctx.admission.try_admit().ok_or_else(|| overloaded(&ctx))?;
     let catalog = ctx.store.catalog(&draft.product_ids()).await?;
     let order = price_order(OrderId::generate(), &draft, &catalog)?;
 
     if let Some(key) = key {
-        match ctx.store.claim_idempotency_key(&key, &fingerprint(&draft), order.order_id).await? {
+        let (scope, hash, ttl) = (principal.scope(), fingerprint(&draft), ctx.idempotency_ttl);
+        match ctx.store.claim_idempotency_key(&scope, &key, &hash, order.order_id, ttl).await? {
             KeyClaim::New => {}
             KeyClaim::Existing { same_request: false, .. } => {
                 return Err(ApiError::Unprocessable {
@@ -163,11 +187,10 @@ async fn repeated(ctx: &ApiContext, order: NewOrder) -> Result<Response, ApiErro
     if ctx.store.order(order.order_id).await?.is_none() {
         ctx.orchestrator.start(order).await?;
     }
-    let (status, message, _) = current_status(ctx, workflow_id).await?.unwrap_or((
-        OrderStatus::Pending,
-        OrderStatus::Pending.describe().to_owned(),
-        None,
-    ));
+    let (status, message) = match current_status(ctx, workflow_id).await? {
+        Some(order) => (order.status, order.message),
+        None => (OrderStatus::Pending, OrderStatus::Pending.describe().to_owned()),
+    };
     let message = format!("Order already accepted for this Idempotency-Key. {message}");
     Ok(accepted(StatusCode::OK, workflow_id, status, message))
 }
@@ -205,7 +228,9 @@ fn record_ids(order_id: OrderId) {
     path = "/api/orders/status",
     tag = "orders",
     params(("workflow_id" = String, Query, description = "`order-{order_id}`, as returned when the order was placed")),
+    security((), ("bearer" = [])),
     responses(
+        (status = 401, description = "AUTH_MODE=jwt: no valid bearer token (WWW-Authenticate: Bearer)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The order's status", body = OrderStatusResponse),
         (status = 400, description = "workflow_id missing", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
@@ -214,16 +239,16 @@ fn record_ids(order_id: OrderId) {
 )]
 pub async fn order_status(
     State(ctx): State<ApiContext>,
+    principal: Principal,
     OrderRef(workflow_id): OrderRef,
 ) -> Result<Json<OrderStatusResponse>, ApiError> {
-    let (status, message, error_code) =
-        current_status(&ctx, workflow_id).await?.ok_or_else(|| unknown_order(workflow_id))?;
+    let order = visible_order(&ctx, &principal, workflow_id).await?;
     Ok(Json(OrderStatusResponse {
         workflow_id: workflow_id.to_string(),
         order_id: workflow_id.order_id().to_string(),
-        status,
-        message,
-        error_code,
+        status: order.status,
+        message: order.message,
+        error_code: order.error_code,
     }))
 }
 
@@ -236,7 +261,11 @@ pub async fn order_status(
     path = "/api/orders/cancel",
     tag = "orders",
     params(("workflow_id" = String, Query, description = "`order-{order_id}`")),
+    security((), ("bearer" = [])),
     responses(
+        (status = 401, description = "AUTH_MODE=jwt: no valid bearer token (WWW-Authenticate: Bearer)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A customer naming another customer, or a cross-site request", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many writes by this client; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 202, description = "Cancellation accepted", body = OrderStatusResponse),
         (status = 400, description = "workflow_id missing", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
@@ -244,11 +273,15 @@ pub async fn order_status(
         (status = 503, description = "No worker answered in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[tracing::instrument(skip(ctx), fields(%workflow_id))]
+#[tracing::instrument(skip(ctx, principal, client), fields(%workflow_id))]
 pub async fn cancel_order(
     State(ctx): State<ApiContext>,
+    principal: Principal,
+    client: Client,
     OrderRef(workflow_id): OrderRef,
 ) -> Result<Response, ApiError> {
+    ctx.write_limits.check(&principal, &client)?;
+    visible_order(&ctx, &principal, workflow_id).await?;
     match ctx.orchestrator.cancel(workflow_id).await? {
         Cancellation::Accepted(accepted) => {
             tracing::info!("cancellation accepted");
@@ -265,9 +298,10 @@ pub async fn cancel_order(
             Err(ApiError::Conflict(format!("Cannot cancel: {reason}.")))
         }
         Cancellation::NotRunning => match current_status(&ctx, workflow_id).await? {
-            Some((status, _, _)) => {
-                Err(ApiError::Conflict(format!("Cannot cancel: the order is already {status}.")))
-            }
+            Some(order) => Err(ApiError::Conflict(format!(
+                "Cannot cancel: the order is already {}.",
+                order.status
+            ))),
             None => Err(unknown_order(workflow_id)),
         },
     }
@@ -279,7 +313,9 @@ pub async fn cancel_order(
     path = "/api/orders/state",
     tag = "orders",
     params(("workflow_id" = String, Query, description = "`order-{order_id}`")),
+    security((), ("bearer" = [])),
     responses(
+        (status = 401, description = "AUTH_MODE=jwt: no valid bearer token (WWW-Authenticate: Bearer)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The state object", body = OrderState),
         (status = 400, description = "workflow_id missing", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
@@ -288,9 +324,37 @@ pub async fn cancel_order(
 )]
 pub async fn order_state(
     State(ctx): State<ApiContext>,
+    principal: Principal,
     OrderRef(workflow_id): OrderRef,
 ) -> Result<Json<OrderState>, ApiError> {
+    visible_order(&ctx, &principal, workflow_id).await?;
     ctx.orchestrator.state(workflow_id).await?.map(Json).ok_or_else(|| unknown_order(workflow_id))
+}
+
+/// The order, if `principal` may see it; otherwise the same 404 as for an order that does not
+/// exist, so that nobody learns whether another customer's order does.
+async fn visible_order(
+    ctx: &ApiContext,
+    principal: &Principal,
+    workflow_id: WorkflowId,
+) -> Result<CurrentStatus, ApiError> {
+    current_status(ctx, workflow_id)
+        .await?
+        .filter(|order| match &order.customer {
+            Some(owner) => principal.may_access(owner),
+            // An order started before its customer was recorded with the workflow.
+            None => principal.is_operator(),
+        })
+        .ok_or_else(|| unknown_order(workflow_id))
+}
+
+/// An order's status as the status endpoint reports it.
+struct CurrentStatus {
+    /// Whose order it is, when known.
+    customer: Option<String>,
+    status: OrderStatus,
+    message: String,
+    error_code: Option<String>,
 }
 
 /// The order's status from PostgreSQL (no worker needed). Before the workflow's first step has
@@ -298,7 +362,7 @@ pub async fn order_state(
 async fn current_status(
     ctx: &ApiContext,
     workflow_id: WorkflowId,
-) -> Result<Option<(OrderStatus, String, Option<String>)>, ApiError> {
+) -> Result<Option<CurrentStatus>, ApiError> {
     if let Some(row) = ctx.store.order(workflow_id.order_id()).await? {
         let status = row.status().ok_or_else(|| {
             ApiError::Internal(anyhow::anyhow!("order {} has status {:?}", row.id, row.status))
@@ -307,18 +371,28 @@ async fn current_status(
             Some(reason) => format!("{}: {reason}", status.describe()),
             None => status.describe().to_owned(),
         };
-        return Ok(Some((status, message, row.error_code)));
+        let error_code = row.error_code;
+        return Ok(Some(CurrentStatus {
+            customer: Some(row.customer_id),
+            status,
+            message,
+            error_code,
+        }));
     }
     Ok(match ctx.orchestrator.execution(workflow_id).await? {
         Execution::Unknown => None,
-        Execution::Running => {
-            Some((OrderStatus::Pending, OrderStatus::Pending.describe().to_owned(), None))
-        }
-        Execution::Closed(how) => Some((
-            OrderStatus::Failed,
-            format!("Processing ended ({how:?}) before the order was recorded"),
-            None,
-        )),
+        Execution::Known { running: true, customer, .. } => Some(CurrentStatus {
+            customer,
+            status: OrderStatus::Pending,
+            message: OrderStatus::Pending.describe().to_owned(),
+            error_code: None,
+        }),
+        Execution::Known { status: how, customer, .. } => Some(CurrentStatus {
+            customer,
+            status: OrderStatus::Failed,
+            message: format!("Processing ended ({how:?}) before the order was recorded"),
+            error_code: None,
+        }),
     })
 }
 

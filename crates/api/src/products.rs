@@ -1,8 +1,10 @@
 use crate::error::Problem;
+use crate::extract::PathId;
 use crate::{ApiContext, ApiError};
 use axum::Json;
-use axum::extract::{Path, State};
-use orderflow_store::ProductRow;
+use axum::extract::State;
+use orderflow_domain::ProductId;
+use orderflow_store::{MAX_UNITS, ProductRow, Restocked};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -64,13 +66,17 @@ pub async fn list_products(State(ctx): State<ApiContext>) -> Result<Json<Vec<Pro
 )]
 pub async fn get_product(
     State(ctx): State<ApiContext>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Product>, ApiError> {
     ctx.store
-        .product(&id)
+        .product(id.as_str())
         .await?
         .map(|p| Json(p.into()))
-        .ok_or_else(|| ApiError::NotFound(format!("No product has id {id}.")))
+        .ok_or_else(|| no_such_product(&id))
+}
+
+fn no_such_product(id: &ProductId) -> ApiError {
+    ApiError::NotFound(format!("No product has id {id}."))
 }
 
 /// How many units arrived.
@@ -91,7 +97,7 @@ pub struct Restock {
     tag = "admin",
     params(("id" = String, Path, description = "e.g. prod-001")),
     request_body = Restock,
-    security(("api_key" = [])),
+    security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The product with its new stock", body = Product),
         (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
@@ -104,7 +110,7 @@ pub struct Restock {
 pub async fn restock_product(
     State(ctx): State<ApiContext>,
     _admin: crate::admin::Admin,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     crate::AppJson(body): crate::AppJson<Restock>,
 ) -> Result<Json<Product>, ApiError> {
     let units = i32::try_from(body.quantity)
@@ -115,11 +121,19 @@ pub async fn restock_product(
             detail: "quantity: must be a whole number from 1 to 1000000".into(),
             field: Some("quantity".into()),
         })?;
-    let product = ctx
-        .store
-        .restock(&id, units)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("No product has id {id}.")))?;
+    let product = match ctx.store.restock(id.as_str(), units).await? {
+        Restocked::Done(product) => product,
+        Restocked::NoSuchProduct => return Err(no_such_product(&id)),
+        Restocked::TooMany => {
+            return Err(ApiError::Unprocessable {
+                code: "invalid_field",
+                detail: format!(
+                    "quantity: the product would hold more than {MAX_UNITS} units in all"
+                ),
+                field: Some("quantity".into()),
+            });
+        }
+    };
     tracing::info!(units, available = product.available, "restocked");
     Ok(Json(product.into()))
 }

@@ -21,6 +21,8 @@ pub enum OrderRejection {
         "items[{index}].price: {given} is not the price of {product_id}; the catalog price is {catalog}"
     )]
     PriceMismatch { index: usize, product_id: ProductId, given: Money, catalog: Money },
+    #[error("the order's total is above the largest amount accepted, {max}", max = Money::MAX)]
+    TotalTooLarge,
 }
 
 /// Turns a draft into an order priced by `catalog` (which may hold other products too).
@@ -49,7 +51,8 @@ pub fn price_order(
             unit_price: product.price,
         });
     }
-    let total = lines.iter().map(OrderLine::total).sum();
+    let totals = lines.iter().map(OrderLine::total).collect::<Option<Vec<_>>>();
+    let total = totals.and_then(Money::checked_sum).ok_or(OrderRejection::TotalTooLarge)?;
     Ok(NewOrder { order_id, customer_id: draft.customer_id.clone(), lines, total })
 }
 
@@ -99,7 +102,24 @@ mod tests {
         .unwrap();
         assert_eq!(order.total, money("2249.97"));
         assert_eq!(order.lines[0].name, "iPhone 15 Pro");
-        assert_eq!(order.lines[1].total(), money("249.99"));
+        assert_eq!(order.lines[1].total(), Some(money("249.99")));
+    }
+
+    #[test]
+    fn an_order_whose_total_is_above_the_largest_amount_is_refused() {
+        let catalog = vec![CatalogProduct {
+            id: ProductId::parse("gold").unwrap(),
+            name: "Gold bar".into(),
+            price: money("999999999.00"),
+        }];
+        let err =
+            price_order(OrderId::generate(), &draft(&[("gold", 1000, "999999999.00")]), &catalog)
+                .unwrap_err();
+        assert_eq!(err, OrderRejection::TotalTooLarge);
+        assert!(
+            price_order(OrderId::generate(), &draft(&[("gold", 1, "999999999.00")]), &catalog)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -5,8 +5,6 @@ use crate::InvalidField;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::iter::Sum;
-use std::ops::{Add, Mul};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
@@ -59,23 +57,24 @@ impl From<Money> for Decimal {
     }
 }
 
-impl Add for Money {
-    type Output = Money;
-    fn add(self, rhs: Money) -> Money {
-        Money(self.0 + rhs.0)
+// Arithmetic is checked: a result above `Money::MAX` is `None`, never an amount that the rest
+// of the system (the worker decoding an order, a NUMERIC column) would refuse later.
+impl Money {
+    pub fn checked_add(self, rhs: Money) -> Option<Money> {
+        Self::within_max(self.0.checked_add(rhs.0)?)
     }
-}
 
-impl Mul<u32> for Money {
-    type Output = Money;
-    fn mul(self, rhs: u32) -> Money {
-        Money(self.0 * Decimal::from(rhs))
+    pub fn checked_mul(self, rhs: u32) -> Option<Money> {
+        Self::within_max(self.0.checked_mul(Decimal::from(rhs))?)
     }
-}
 
-impl Sum for Money {
-    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
-        iter.fold(Money::ZERO, Add::add)
+    /// The sum of `amounts`, or `None` above `Money::MAX`.
+    pub fn checked_sum(amounts: impl IntoIterator<Item = Money>) -> Option<Money> {
+        amounts.into_iter().try_fold(Money::ZERO, Money::checked_add)
+    }
+
+    fn within_max(amount: Decimal) -> Option<Money> {
+        (amount <= Self::MAX).then_some(Money(amount))
     }
 }
 
@@ -96,10 +95,19 @@ mod tests {
 
     #[test]
     fn sums_are_exact() {
-        let total: Money =
-            [d("0.10"), d("0.20")].into_iter().map(|a| Money::parse("p", a).unwrap()).sum();
-        assert_eq!(total.to_string(), "0.30");
-        assert_eq!((Money::parse("p", d("999.99")).unwrap() * 3).to_string(), "2999.97");
+        let amounts = [d("0.10"), d("0.20")].map(|a| Money::parse("p", a).unwrap());
+        assert_eq!(Money::checked_sum(amounts).unwrap().to_string(), "0.30");
+        let price = Money::parse("p", d("999.99")).unwrap();
+        assert_eq!(price.checked_mul(3).unwrap().to_string(), "2999.97");
+    }
+
+    #[test]
+    fn arithmetic_beyond_the_largest_amount_is_refused_not_wrapped() {
+        let near_max = Money::parse("p", d("999999999.99")).unwrap();
+        assert_eq!(near_max.checked_mul(1), Some(near_max));
+        assert_eq!(near_max.checked_mul(1000), None);
+        assert_eq!(near_max.checked_add(Money::parse("p", d("0.02")).unwrap()), None);
+        assert_eq!(Money::checked_sum([near_max, near_max]), None);
     }
 
     #[test]

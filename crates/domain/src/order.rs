@@ -111,8 +111,9 @@ pub struct OrderLine {
 }
 
 impl OrderLine {
-    pub fn total(&self) -> Money {
-        self.unit_price * self.quantity.get()
+    /// Price × quantity, or `None` above `Money::MAX`.
+    pub fn total(&self) -> Option<Money> {
+        self.unit_price.checked_mul(self.quantity.get())
     }
 }
 

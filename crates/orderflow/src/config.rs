@@ -6,6 +6,7 @@ use clap::builder::TypedValueParser;
 use clap::{Args, FromArgMatches, Parser, Subcommand};
 use orderflow_domain::Money;
 use rust_decimal::Decimal;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
 use std::time::Duration;
@@ -31,10 +32,37 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Create the database if missing and apply migrations, then exit.
     Migrate(MigrateArgs),
+    /// Print an HS256 token signed with JWT_HS256_SECRET, for development, tests and the
+    /// README's examples (production tokens come from the identity provider).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The customer id (or the operator's name).
+    #[arg(long)]
+    pub sub: String,
+    /// A role to grant, e.g. `operator`; repeat for several.
+    #[arg(long = "role")]
+    pub roles: Vec<String>,
+    /// How long the token is valid: seconds, or a number with s, m, h or d.
+    #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+    pub ttl: Duration,
+    /// `JWT_HS256_SECRET`, from the environment only.
+    #[arg(skip = secret_from_env("JWT_HS256_SECRET"))]
+    pub secret: Option<SecretString>,
+    #[arg(long, env = "JWT_ISSUER", value_name = "JWT_ISSUER")]
+    pub issuer: Option<String>,
+    #[arg(long, env = "JWT_AUDIENCE", value_name = "JWT_AUDIENCE")]
+    pub audience: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Also serve /metrics (Prometheus, no authentication) on this port, for a scraper on an
+    /// internal network; with AUTH_MODE=jwt the API's own /metrics is for operators only.
+    #[arg(long, env = "METRICS_PORT", value_name = "METRICS_PORT")]
+    pub metrics_port: Option<u16>,
     #[command(flatten)]
     pub database: DatabaseConfig,
     #[command(flatten)]
@@ -51,6 +79,10 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct ApiArgs {
+    /// Also serve /metrics (Prometheus, no authentication) on this port, for a scraper on an
+    /// internal network; with AUTH_MODE=jwt the API's own /metrics is for operators only.
+    #[arg(long, env = "METRICS_PORT", value_name = "METRICS_PORT")]
+    pub metrics_port: Option<u16>,
     #[command(flatten)]
     pub database: DatabaseConfig,
     #[command(flatten)]
@@ -89,9 +121,10 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseConfig {
-    /// Full connection URL; when set, it wins over the POSTGRES_* variables.
-    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    /// `DATABASE_URL` (or the file `DATABASE_URL_FILE`): full connection URL; when set, it wins
+    /// over the POSTGRES_* variables. It holds a password: from the environment only.
+    #[arg(skip = secret_from_env("DATABASE_URL"))]
+    pub database_url: Option<SecretString>,
     #[arg(long, env = "POSTGRES_HOST", value_name = "POSTGRES_HOST", default_value = "localhost")]
     pub postgres_host: String,
     #[arg(long, env = "POSTGRES_PORT", value_name = "POSTGRES_PORT", default_value_t = 5432)]
@@ -100,14 +133,10 @@ pub struct DatabaseConfig {
     pub postgres_db: String,
     #[arg(long, env = "POSTGRES_USER", value_name = "POSTGRES_USER", default_value = "postgres")]
     pub postgres_user: String,
-    #[arg(
-        long,
-        env = "POSTGRES_PASSWORD",
-        value_name = "POSTGRES_PASSWORD",
-        default_value = "password",
-        hide_env_values = true
-    )]
-    pub postgres_password: String,
+    /// `POSTGRES_PASSWORD` (or the file `POSTGRES_PASSWORD_FILE`); unset: `password`, the
+    /// original service's development default. From the environment only.
+    #[arg(skip = secret_from_env("POSTGRES_PASSWORD"))]
+    pub postgres_password: Option<SecretString>,
     /// Connections of each pool of this process, unless set per pool below.
     #[arg(
         long,
@@ -137,14 +166,16 @@ impl DatabaseConfig {
 
     pub fn connect_options(&self) -> anyhow::Result<PgConnectOptions> {
         match &self.database_url {
-            Some(url) => PgConnectOptions::from_str(url)
+            Some(url) => PgConnectOptions::from_str(url.expose_secret())
                 .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}")),
             None => Ok(PgConnectOptions::new()
                 .host(&self.postgres_host)
                 .port(self.postgres_port)
                 .database(&self.postgres_db)
                 .username(&self.postgres_user)
-                .password(&self.postgres_password)),
+                .password(
+                    self.postgres_password.as_ref().map_or("password", |p| p.expose_secret()),
+                )),
         }
     }
 }
@@ -183,9 +214,13 @@ pub struct HttpConfig {
     pub http_host: String,
     #[arg(long, env = "HTTP_PORT", value_name = "HTTP_PORT", default_value_t = 8080)]
     pub http_port: u16,
-    /// Key for the admin endpoints (X-API-Key). Unset: the admin endpoints are disabled.
-    #[arg(long, env = "ADMIN_API_KEY", value_name = "ADMIN_API_KEY", hide_env_values = true)]
-    pub admin_api_key: Option<String>,
+    /// `ADMIN_API_KEY` (or the file `ADMIN_API_KEY_FILE`): the service credential of the
+    /// operators' endpoints (X-API-Key), at least 16 characters. Unset: only operators' tokens
+    /// (AUTH_MODE=jwt) reach them. A secret: from the environment only, never a flag.
+    #[arg(skip = secret_from_env("ADMIN_API_KEY"))]
+    pub admin_api_key: Option<SecretString>,
+    #[command(flatten)]
+    pub auth: AuthConfig,
     /// Where the Temporal Web UI is, for the dashboard's links.
     #[arg(
         long,
@@ -201,9 +236,96 @@ pub struct HttpConfig {
     /// something that more admissions would not make worse).
     #[arg(long, env = "ORDER_ADMISSION_LEASE_MS", value_name = "ORDER_ADMISSION_LEASE_MS", default_value = "30000", value_parser = parse_millis(1_000, 3_600_000))]
     pub admission_lease: Duration,
+    /// Connections the HTTP listener keeps open at once; more wait to be accepted.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", value_name = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|n| n as usize))]
+    pub http_max_connections: usize,
+    /// Time a client has to send a request's headers; also how long an idle keep-alive
+    /// connection stays open.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_MS", value_name = "HTTP_HEADER_READ_TIMEOUT_MS", default_value = "10000", value_parser = parse_millis(100, 600_000))]
+    pub header_read_timeout: Duration,
+    /// Time for a whole request (body and answer); beyond it the answer is 503.
+    #[arg(long, env = "HTTP_REQUEST_TIMEOUT_MS", value_name = "HTTP_REQUEST_TIMEOUT_MS", default_value = "30000", value_parser = parse_millis(100, 600_000))]
+    pub request_timeout: Duration,
     /// Workflow task timeout of the orders this process starts (README "Overload").
     #[arg(long, env = "WORKFLOW_TASK_TIMEOUT_MS", value_name = "WORKFLOW_TASK_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis(1_000, 120_000))]
     pub workflow_task_timeout: Duration,
+}
+
+impl HttpConfig {
+    pub fn connection_limits(&self) -> crate::ConnectionLimits {
+        crate::ConnectionLimits {
+            max_connections: self.http_max_connections,
+            header_read_timeout: self.header_read_timeout,
+            request_timeout: self.request_timeout,
+        }
+    }
+}
+
+/// Who may call the API (README "Identity and access").
+#[derive(Debug, Clone, Args)]
+pub struct AuthConfig {
+    /// `off`: the open API of the original service, for local development only. `jwt`: every
+    /// request but /health, /ready, /docs and /api/openapi.json needs a bearer token.
+    #[arg(long, env = "AUTH_MODE", value_name = "AUTH_MODE", value_enum, default_value = "off")]
+    pub mode: AuthMode,
+    /// `JWT_HS256_SECRET` (or the file `JWT_HS256_SECRET_FILE`): the shared secret of HS256
+    /// tokens, at least 32 bytes. A secret: from the environment only, never a flag.
+    #[arg(skip = secret_from_env("JWT_HS256_SECRET"))]
+    pub hs256_secret: Option<SecretString>,
+    /// The identity provider's key set (RS256/ES256 tokens), e.g. Keycloak's
+    /// `.../protocol/openid-connect/certs` or Auth0's `/.well-known/jwks.json`.
+    #[arg(long, env = "JWT_JWKS_URL", value_name = "JWT_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// When set, tokens must carry this `iss`.
+    #[arg(long, env = "JWT_ISSUER", value_name = "JWT_ISSUER")]
+    pub issuer: Option<String>,
+    /// When set, tokens must carry this `aud`.
+    #[arg(long, env = "JWT_AUDIENCE", value_name = "JWT_AUDIENCE")]
+    pub audience: Option<String>,
+    /// How long an Idempotency-Key holds.
+    #[arg(long, env = "IDEMPOTENCY_KEY_TTL_HOURS", value_name = "IDEMPOTENCY_KEY_TTL_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub idempotency_ttl_hours: u32,
+    /// Writes (orders, cancellations) per second a principal (or, anonymous, an IP address)
+    /// may make on average; 0 switches the limit off. Beyond: 429 with Retry-After.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_WRITES_PER_SECOND",
+        value_name = "RATE_LIMIT_WRITES_PER_SECOND",
+        default_value_t = 20
+    )]
+    pub writes_per_second: u32,
+    /// Writes a principal may make in a burst above that average.
+    #[arg(long, env = "RATE_LIMIT_WRITES_BURST", value_name = "RATE_LIMIT_WRITES_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub writes_burst: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    Off,
+    Jwt,
+}
+
+/// The settings that are secrets: read from the environment (or `<NAME>_FILE`) only.
+pub const SECRET_VARIABLES: [&str; 4] =
+    ["DATABASE_URL", "POSTGRES_PASSWORD", "ADMIN_API_KEY", "JWT_HS256_SECRET"];
+
+/// A secret from the environment: `NAME`, or the contents of the file named by `NAME_FILE`
+/// (Docker and Kubernetes secrets), trimmed. Secrets are never command-line flags (a flag is
+/// visible to everyone in `ps`) and never printed (`SecretString` redacts itself).
+pub fn secret_from_env(name: &str) -> Option<SecretString> {
+    if let Ok(value) = std::env::var(name) {
+        return Some(SecretString::from(value));
+    }
+    let path = std::env::var(format!("{name}_FILE")).ok()?;
+    match std::fs::read_to_string(&path) {
+        Ok(value) => Some(SecretString::from(value.trim().to_owned())),
+        Err(e) => {
+            // A secret that was meant to be set but cannot be read must not silently become
+            // "no secret" (an open admin endpoint, a default password).
+            eprintln!("error: {name}_FILE={path} cannot be read: {e}");
+            std::process::exit(2)
+        }
+    }
 }
 
 /// How much one worker process takes on at once.
@@ -232,6 +354,10 @@ pub struct WorkerConfig {
     /// is about 25 s of failing: longer than a database restart.
     #[arg(long, env = "STUCK_AFTER_ATTEMPTS", value_name = "STUCK_AFTER_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub stuck_after_attempts: u32,
+    /// A worker is replaced by a fresh one after this many steps: the Temporal SDK keeps ~200
+    /// bytes per step a worker has run until the worker is dropped (README "Overload").
+    #[arg(long, env = "WORKER_RECYCLE_AFTER_STEPS", value_name = "WORKER_RECYCLE_AFTER_STEPS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub recycle_after_steps: u64,
 }
 
 /// How a process stops.
@@ -339,6 +465,26 @@ fn parse_millis(min: u64, max: u64) -> impl Fn(&str) -> Result<Duration, String>
     }
 }
 
+/// `90`, `90s`, `15m`, `1h`, `7d`.
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err("must be a number with s, m, h or d, e.g. 1h".into()),
+    };
+    match number.parse::<u64>() {
+        Ok(n) if n > 0 && n <= 365 * 86_400 / seconds => Ok(Duration::from_secs(n * seconds)),
+        _ => Err("must be from 1 s to 365 d".into()),
+    }
+}
+
 fn parse_rate(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
@@ -364,6 +510,27 @@ mod tests {
         assert!(err.to_string().contains("PAYMENT_DECLINE_ABOVE"), "{err}");
         let err = Cli::try_parse_from(["orderflow", "serve", "--http-port", "99999"]).unwrap_err();
         assert!(err.to_string().contains("HTTP_PORT"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_never_command_line_flags() {
+        for flag in ["--admin-api-key", "--database-url", "--postgres-password", "--hs256-secret"] {
+            let err = Cli::try_parse_from(["orderflow", "serve", flag, "s3cret-s3cret-s3cret"]);
+            assert!(err.is_err(), "{flag} is accepted as a flag");
+        }
+        assert!(
+            Cli::try_parse_from(["orderflow", "token", "--sub", "c", "--jwt-hs256-secret", "x"])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn token_lifetimes_read_as_people_write_them() {
+        assert_eq!(parse_ttl("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_ttl("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_ttl("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_ttl("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(parse_ttl("0").is_err() && parse_ttl("1y").is_err() && parse_ttl("").is_err());
     }
 
     #[test]

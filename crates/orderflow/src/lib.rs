@@ -6,7 +6,8 @@ mod startup;
 mod telemetry;
 
 pub use startup::{
-    Dependencies, Shutdown, api_context, build_worker, connect_store, connect_temporal,
-    exit_after_grace, migrate, serve_http, serve_metrics, shutdown_signal,
+    ConnectionLimits, Dependencies, Shutdown, api_context, build_worker, connect_store,
+    connect_temporal, exit_after_grace, migrate, run_worker, serve_http, serve_metrics,
+    shutdown_signal,
 };
 pub use telemetry::init_tracing;

@@ -1,10 +1,13 @@
 use anyhow::Context;
 use clap::Parser;
-use orderflow::config::{ApiArgs, Cli, Command, HttpConfig, MigrateArgs, ServeArgs, WorkerArgs};
+use orderflow::config::{
+    ApiArgs, Cli, Command, HttpConfig, MigrateArgs, ServeArgs, TokenArgs, WorkerArgs,
+};
 use orderflow::{
     Dependencies, Shutdown, api_context, build_worker, connect_store, connect_temporal,
-    exit_after_grace, migrate, serve_http, serve_metrics,
+    exit_after_grace, migrate, run_worker, serve_http, serve_metrics,
 };
+use orderflow_api::auth::{NewToken, mint_hs256};
 use temporalio_sdk::Runtime;
 use tokio::net::TcpListener;
 
@@ -21,6 +24,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Api(args) => api(args).await,
         Command::Worker(args) => worker(args).await,
         Command::Migrate(args) => migrate_only(args).await,
+        Command::Token(args) => token(args),
     }
 }
 
@@ -32,18 +36,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..deps.clone()
     };
     let runtime = Runtime::from_current_tokio(Default::default())?;
-    let mut worker =
-        build_worker(&runtime, &steps, &args.temporal.task_queue, &args.worker, &args.simulation)?;
+    let build = || {
+        build_worker(&runtime, &steps, &args.temporal.task_queue, &args.worker, &args.simulation)
+    };
     let listener = bind(&args.http).await?;
     let ctx = api_context(&deps, &args.http, &args.temporal.task_queue)?;
     // On Ctrl-C / SIGTERM: stop accepting requests and polling for tasks; what is in flight
     // finishes, for at most the grace period.
     let shutdown = Shutdown::on_signals();
-    let http = tokio::spawn(serve_http(listener, ctx, until_requested(&shutdown)));
-    stop_worker_on(&shutdown, &worker);
+    if let Some(port) = args.metrics_port {
+        tokio::spawn(serve_metrics(port, until_requested(&shutdown)));
+    }
+    let http = tokio::spawn(serve_http(
+        listener,
+        ctx,
+        args.http.connection_limits(),
+        until_requested(&shutdown),
+    ));
     tracing::info!(task_queue = %args.temporal.task_queue, database = %deps.database, "worker started");
     let finished = async {
-        worker.run().await?;
+        run_worker(build, args.worker.recycle_after_steps, &shutdown).await?;
         http.await?
     };
     tokio::select! {
@@ -59,8 +71,11 @@ async fn api(args: ApiArgs) -> anyhow::Result<()> {
     let listener = bind(&args.http).await?;
     let ctx = api_context(&deps, &args.http, &args.temporal.task_queue)?;
     let shutdown = Shutdown::on_signals();
+    if let Some(port) = args.metrics_port {
+        tokio::spawn(serve_metrics(port, until_requested(&shutdown)));
+    }
     tokio::select! {
-        result = serve_http(listener, ctx, until_requested(&shutdown)) => result?,
+        result = serve_http(listener, ctx, args.http.connection_limits(), until_requested(&shutdown)) => result?,
         () = shutdown.deadline(args.shutdown.grace) => exit_after_grace(args.shutdown.grace),
     }
     tracing::info!("stopped");
@@ -71,16 +86,15 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let deps =
         dependencies(&args.database, args.database.worker_pool_size(), &args.temporal).await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
-    let mut worker =
-        build_worker(&runtime, &deps, &args.temporal.task_queue, &args.worker, &args.simulation)?;
+    let build =
+        || build_worker(&runtime, &deps, &args.temporal.task_queue, &args.worker, &args.simulation);
     let shutdown = Shutdown::on_signals();
-    stop_worker_on(&shutdown, &worker);
     if let Some(port) = args.metrics_port {
         tokio::spawn(serve_metrics(port, until_requested(&shutdown)));
     }
     tracing::info!(task_queue = %args.temporal.task_queue, database = %deps.database, "worker started");
     tokio::select! {
-        result = worker.run() => result?,
+        result = run_worker(build, args.worker.recycle_after_steps, &shutdown) => result?,
         () = shutdown.deadline(args.shutdown.grace) => exit_after_grace(args.shutdown.grace),
     }
     tracing::info!("stopped");
@@ -93,14 +107,16 @@ fn until_requested(shutdown: &Shutdown) -> impl Future<Output = ()> + Send + 'st
     async move { shutdown.requested().await }
 }
 
-/// Stops the worker's polling when shutdown is requested; running steps go on until the
-/// deadline.
-fn stop_worker_on(shutdown: &Shutdown, worker: &temporalio_sdk::Worker) {
-    let (shutdown, stop) = (shutdown.clone(), worker.shutdown_handle());
-    tokio::spawn(async move {
-        shutdown.requested().await;
-        stop();
-    });
+fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let secret = args.secret.context("set JWT_HS256_SECRET to the service's secret")?;
+    let roles: Vec<&str> = args.roles.iter().map(String::as_str).collect();
+    let claims = NewToken {
+        iss: args.issuer,
+        aud: args.audience,
+        ..NewToken::new(args.sub, &roles, args.ttl)
+    };
+    println!("{}", mint_hs256(&secret, &claims));
+    Ok(())
 }
 
 async fn migrate_only(args: MigrateArgs) -> anyhow::Result<()> {

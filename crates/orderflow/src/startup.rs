@@ -1,18 +1,37 @@
-use crate::config::{DatabaseConfig, HttpConfig, SimulationConfig, TemporalConfig, WorkerConfig};
+use crate::config::{
+    AuthConfig, AuthMode, DatabaseConfig, HttpConfig, SimulationConfig, TemporalConfig,
+    WorkerConfig,
+};
 use anyhow::Context;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use futures::FutureExt;
+use futures::stream::{FuturesUnordered, StreamExt};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use orderflow_activities::{OrderSteps, StuckSteps};
-use orderflow_api::{AdminKey, Admission, ApiContext, Limit, Orchestrator, latency_target};
+use orderflow_api::{
+    AdminKey, Admission, ApiContext, Authenticator, JwtVerifier, Limit, Orchestrator, WriteLimits,
+    latency_target,
+};
 use orderflow_domain::DatabaseId;
 use orderflow_providers::{SimulatedNotifier, SimulatedPaymentGateway};
 use orderflow_store::Store;
 use orderflow_workflow::OrderWorkflow;
+use secrecy::ExposeSecret;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
 use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+use tower_http::timeout::TimeoutLayer;
 
 /// What every process needs: the database and the Temporal client.
 #[derive(Clone)]
@@ -49,15 +68,18 @@ pub async fn connect_temporal(config: &TemporalConfig) -> anyhow::Result<Client>
     Ok(Client::new(connection, ClientOptions::new(config.namespace.clone()).build())?)
 }
 
-/// The Temporal worker for the order workflow and its activities.
+/// The Temporal worker for the order workflow and its activities, and the count of the steps
+/// it has run.
 pub fn build_worker(
     runtime: &Runtime,
     deps: &Dependencies,
     task_queue: &str,
     worker: &WorkerConfig,
     simulation: &SimulationConfig,
-) -> anyhow::Result<Worker> {
+) -> anyhow::Result<(Worker, Arc<AtomicU64>)> {
+    let steps_run = Arc::new(AtomicU64::new(0));
     let steps = OrderSteps {
+        steps_run: steps_run.clone(),
         store: deps.store.clone(),
         database: deps.database,
         payments: Arc::new(SimulatedPaymentGateway::new(
@@ -85,7 +107,58 @@ pub fn build_worker(
         .register_workflow::<OrderWorkflow>()?
         .register_activities(steps)
         .build();
-    Ok(Worker::new(runtime, deps.temporal.clone(), options)?)
+    Ok((Worker::new(runtime, deps.temporal.clone(), options)?, steps_run))
+}
+
+/// Runs the order worker until shutdown is requested, then lets it finish what it runs (the
+/// caller bounds that with the grace period).
+///
+/// After `recycle_after_steps` steps the worker is replaced by a fresh one: temporalio-sdk
+/// 1.1.1 keeps a cancellation token for every activity a worker has run, local activities
+/// included, for as long as the worker lives (`ActivityHalf::task_tokens_to_cancels` is never
+/// pruned): about 200 bytes a step, 1 KB an order, which grew the process by 37 MiB in a
+/// 30-minute soak (BENCHMARKS.md "Soak"). The old worker is told to stop first, which also
+/// takes it off the client's list for eager workflow start, so the new one can register on the
+/// same client and poll at once while the old one finishes its tasks in flight.
+pub async fn run_worker(
+    build: impl Fn() -> anyhow::Result<(Worker, Arc<AtomicU64>)>,
+    recycle_after_steps: u64,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    let mut draining = FuturesUnordered::new();
+    loop {
+        let (mut worker, steps_run) = build()?;
+        let stop = worker.shutdown_handle();
+        let mut run = async move { worker.run().await.map_err(anyhow::Error::from) }.boxed_local();
+        let recycle = async {
+            while steps_run.load(Ordering::Relaxed) < recycle_after_steps {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        };
+        tokio::pin!(recycle);
+        let replace = loop {
+            tokio::select! {
+                // Ended without being asked: an error, or nothing more to run.
+                result = &mut run => break result.map(|()| false)?,
+                Some(result) = draining.next() => result?,
+                () = &mut recycle => break true,
+                () = shutdown.requested() => {
+                    stop();
+                    (&mut run).await?;
+                    break false;
+                }
+            }
+        };
+        if !replace {
+            while let Some(result) = draining.next().await {
+                result?;
+            }
+            return Ok(());
+        }
+        tracing::info!(steps = recycle_after_steps, "replacing the worker with a fresh one");
+        stop();
+        draining.push(run);
+    }
 }
 
 /// The API's context from the configuration.
@@ -94,15 +167,18 @@ pub fn api_context(
     http: &HttpConfig,
     task_queue: &str,
 ) -> anyhow::Result<ApiContext> {
-    let admin_key = match http.admin_api_key.as_deref() {
+    let admin_key = match &http.admin_api_key {
         None => None,
-        Some(key) => Some(
-            AdminKey::new(key).ok_or_else(|| anyhow::anyhow!("ADMIN_API_KEY must not be empty"))?,
-        ),
+        Some(key) => Some(AdminKey::new(key.expose_secret()).ok_or_else(|| {
+            anyhow::anyhow!("ADMIN_API_KEY must be at least {} characters", AdminKey::MIN_LENGTH)
+        })?),
     };
     if admin_key.is_none() {
-        tracing::info!("admin endpoints disabled (no ADMIN_API_KEY)");
+        tracing::info!("no ADMIN_API_KEY: only operators' tokens reach the operators' endpoints");
     }
+    let auth = &http.auth;
+    let idempotency_ttl = Duration::from_secs(u64::from(auth.idempotency_ttl_hours) * 3600);
+    expire_idempotency_keys(deps.store.clone(), idempotency_ttl);
     let orchestrator = Orchestrator::new(deps.temporal.clone(), task_queue, deps.database)
         .with_task_timeout(http.workflow_task_timeout);
     Ok(ApiContext {
@@ -113,8 +189,62 @@ pub fn api_context(
             Limit::new(http.max_orders_in_flight, latency_target(http.workflow_task_timeout)),
             http.admission_lease,
         ),
+        auth: authenticator(auth)?,
+        write_limits: WriteLimits::new(auth.writes_per_second, auth.writes_burst),
+        idempotency_ttl,
         ..ApiContext::new(deps.store.clone(), orchestrator)
     })
+}
+
+/// The shortest HS256 secret accepted: RFC 7518 asks for a key as long as the hash (256 bits).
+const MIN_HS256_SECRET_BYTES: usize = 32;
+
+/// Who may call the API, from `AUTH_MODE` and the JWT settings.
+fn authenticator(config: &AuthConfig) -> anyhow::Result<Authenticator> {
+    match config.mode {
+        AuthMode::Off => {
+            tracing::warn!(
+                "AUTH_MODE=off: the API is open, nobody is identified and anyone can read and \
+                 cancel every order. For local development only; production runs AUTH_MODE=jwt \
+                 (README \"Identity and access\")"
+            );
+            Ok(Authenticator::Off)
+        }
+        AuthMode::Jwt => {
+            let secret = config.hs256_secret.as_ref();
+            anyhow::ensure!(
+                secret.is_some() || config.jwks_url.is_some(),
+                "AUTH_MODE=jwt needs JWT_HS256_SECRET or JWT_JWKS_URL"
+            );
+            if let Some(secret) = secret {
+                anyhow::ensure!(
+                    secret.expose_secret().len() >= MIN_HS256_SECRET_BYTES,
+                    "JWT_HS256_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes"
+                );
+            }
+            Ok(Authenticator::Jwt(Arc::new(JwtVerifier::new(
+                secret,
+                config.jwks_url.clone(),
+                config.issuer.clone(),
+                config.audience.clone(),
+            ))))
+        }
+    }
+}
+
+/// Deletes expired Idempotency-Keys once an hour, until the process ends. (Expired keys are
+/// also ignored when claimed, so this only keeps the table small.)
+fn expire_idempotency_keys(store: Store, ttl: Duration) {
+    tokio::spawn(async move {
+        loop {
+            match store.expire_idempotency_keys(ttl).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "expired Idempotency-Keys deleted"),
+                Err(e) => tracing::warn!(error = %e, "could not delete expired Idempotency-Keys"),
+            }
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    });
 }
 
 /// Serves only `/metrics`, for worker processes.
@@ -131,13 +261,72 @@ pub async fn serve_metrics(
     Ok(())
 }
 
+/// What one HTTP listener lets a client hold (`HttpConfig`): slow or idle clients must not
+/// tie up the process.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Connections open at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Time to send a request's headers, and how long an idle keep-alive connection stays open.
+    pub header_read_timeout: Duration,
+    /// Time for a whole request, body and answer included; beyond it: 503.
+    pub request_timeout: Duration,
+}
+
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Built on hyper-util rather than `axum::serve` for the limits `axum::serve` does not have:
+/// a header-read timeout and a connection limit.
 pub async fn serve_http(
     listener: TcpListener,
     ctx: ApiContext,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, orderflow_api::router(ctx)).with_graceful_shutdown(shutdown).await?;
+    let app = orderflow_api::router(ctx).layer(TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        limits.request_timeout,
+    ));
+    // HTTP/1.1 only: with protocol detection, a connection that sends nothing would wait for
+    // its first bytes without any timeout. (Load balancers speak HTTP/1.1 to their backends.)
+    let mut http = auto::Builder::new(TokioExecutor::new()).http1_only();
+    http.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit?,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: wait a little, as axum::serve does.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = TowerToHyperService::new(tower::service_fn(
+            move |mut request: Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                app.clone().oneshot(request)
+            },
+        ));
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            // A client that goes away mid-request is not the server's error.
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 use crate::{Result, Store};
 use orderflow_domain::{IdempotencyKey, OrderId};
+use std::time::Duration;
 
 /// What an `Idempotency-Key` refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,36 +12,57 @@ pub enum KeyClaim {
 }
 
 impl Store {
-    /// Ties `key` to `order_id` unless it is tied to an order already. Concurrent claims of one
-    /// key are serialised by its primary key: exactly one of them gets `New`.
+    /// Ties `key` of `scope` (its sender) to `order_id` unless it is tied to an order already
+    /// and younger than `ttl`. Concurrent claims of one key are serialised by its primary key:
+    /// exactly one of them gets `New`.
     pub async fn claim_idempotency_key(
         &self,
+        scope: &str,
         key: &IdempotencyKey,
         request_hash: &[u8],
         order_id: OrderId,
+        ttl: Duration,
     ) -> Result<KeyClaim> {
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (key, request_hash, order_id) VALUES ($1, $2, $3)
-             ON CONFLICT (key) DO NOTHING",
+        // A new key, or one that has expired, is (re)claimed for this request.
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, order_id) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (scope, key) DO UPDATE
+             SET request_hash = EXCLUDED.request_hash, order_id = EXCLUDED.order_id, created_at = now()
+             WHERE idempotency_keys.created_at < now() - make_interval(secs => $5)",
         )
+        .bind(scope)
         .bind(key.as_str())
         .bind(request_hash)
         .bind(order_id.as_uuid())
+        .bind(ttl.as_secs_f64())
         .execute(&self.pool)
         .await?
         .rows_affected()
             == 1;
-        if inserted {
+        if claimed {
             return Ok(KeyClaim::New);
         }
-        let (hash, existing): (Vec<u8>, uuid::Uuid) =
-            sqlx::query_as("SELECT request_hash, order_id FROM idempotency_keys WHERE key = $1")
-                .bind(key.as_str())
-                .fetch_one(&self.pool)
-                .await?;
+        let (hash, existing): (Vec<u8>, uuid::Uuid) = sqlx::query_as(
+            "SELECT request_hash, order_id FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        )
+        .bind(scope)
+        .bind(key.as_str())
+        .fetch_one(&self.pool)
+        .await?;
         Ok(KeyClaim::Existing {
             order_id: OrderId::from_uuid(existing),
             same_request: hash == request_hash,
         })
+    }
+
+    /// Forgets keys older than `ttl`; returns how many.
+    pub async fn expire_idempotency_keys(&self, ttl: Duration) -> Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
+        )
+        .bind(ttl.as_secs_f64())
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 }

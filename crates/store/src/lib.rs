@@ -18,7 +18,7 @@ pub use idempotency::KeyClaim;
 pub use inventory::{Closing, Confirmation, InsufficientStock};
 pub use orders::{NotificationRow, OrderFilter, OrderItemRow, OrderRow, ReservationRow};
 pub use payments::PaymentRow;
-pub use products::{NewProduct, ProductRow};
+pub use products::{MAX_UNITS, NewProduct, ProductRow, Restocked};
 pub use stuck::StuckStepRow;
 
 use orderflow_domain::DatabaseId;

@@ -28,6 +28,19 @@ pub struct NewProduct {
     pub available: i32,
 }
 
+/// The most units of one product the shop keeps count of (available, held and sold together),
+/// so that no counter (`INTEGER` columns) can ever overflow.
+pub const MAX_UNITS: i32 = 1_000_000_000;
+
+/// What a restock did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restocked {
+    Done(ProductRow),
+    NoSuchProduct,
+    /// It would take the product above [`MAX_UNITS`]; nothing changed.
+    TooMany,
+}
+
 const COLUMNS: &str = "id, name, sku, price, available, reserved, sold";
 
 impl Store {
@@ -58,16 +71,24 @@ impl Store {
         Ok(())
     }
 
-    /// Adds `units` to what can be ordered; `None` if there is no such product.
-    pub async fn restock(&self, id: &str, units: i32) -> Result<Option<ProductRow>> {
-        sqlx::query_as(&format!(
-            "UPDATE products SET available = available + $2, updated_at = now() WHERE id = $1
+    /// Adds `units` to what can be ordered, unless that would take the product's units (held
+    /// and sold included) above [`MAX_UNITS`].
+    pub async fn restock(&self, id: &str, units: i32) -> Result<Restocked> {
+        let row: Option<ProductRow> = sqlx::query_as(&format!(
+            "UPDATE products SET available = available + $2, updated_at = now()
+             WHERE id = $1 AND available::bigint + reserved + sold + $2 <= $3
              RETURNING {COLUMNS}"
         ))
         .bind(id)
         .bind(units)
+        .bind(i64::from(MAX_UNITS))
         .fetch_optional(&self.pool)
-        .await
+        .await?;
+        Ok(match row {
+            Some(row) => Restocked::Done(row),
+            None if self.product(id).await?.is_some() => Restocked::TooMany,
+            None => Restocked::NoSuchProduct,
+        })
     }
 
     /// The catalog entries for `ids` (unknown ids are simply absent), for pricing an order.

@@ -40,7 +40,7 @@ fn order(lines: &[(&str, u32)]) -> NewOrder {
     NewOrder {
         order_id: OrderId::generate(),
         customer_id: CustomerId::parse("customer-1").unwrap(),
-        total: lines.iter().map(OrderLine::total).sum(),
+        total: Money::checked_sum(lines.iter().map(|l| l.total().unwrap())).unwrap(),
         lines,
     }
 }
@@ -280,7 +280,10 @@ async fn an_idempotency_key_belongs_to_the_first_order_that_claims_it() {
         let key = key.clone();
         async move {
             let order = OrderId::generate();
-            (order, store.claim_idempotency_key(&key, b"hash", order).await.unwrap())
+            (
+                order,
+                store.claim_idempotency_key("customer:a", &key, b"hash", order, TTL).await.unwrap(),
+            )
         }
     }))
     .await;
@@ -294,8 +297,42 @@ async fn an_idempotency_key_belongs_to_the_first_order_that_claims_it() {
         }
     }
     assert_eq!(
-        store.claim_idempotency_key(&key, b"other", OrderId::generate()).await.unwrap(),
+        store
+            .claim_idempotency_key("customer:a", &key, b"other", OrderId::generate(), TTL)
+            .await
+            .unwrap(),
         KeyClaim::Existing { order_id: owner, same_request: false }
+    );
+}
+
+const TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+#[tokio::test]
+async fn an_idempotency_key_is_private_to_its_sender_and_expires() {
+    let store = store().await;
+    let key = IdempotencyKey::parse("key-1").unwrap();
+    let (first, second, third) = (OrderId::generate(), OrderId::generate(), OrderId::generate());
+    let claim = |scope: &'static str, order: OrderId, ttl| {
+        let (store, key) = (store.clone(), key.clone());
+        async move { store.claim_idempotency_key(scope, &key, b"hash", order, ttl).await.unwrap() }
+    };
+    assert_eq!(claim("customer:a", first, TTL).await, KeyClaim::New);
+    assert_eq!(claim("customer:b", second, TTL).await, KeyClaim::New, "another sender's key");
+    assert_eq!(
+        claim("customer:a", third, TTL).await,
+        KeyClaim::Existing { order_id: first, same_request: true }
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let one_second = std::time::Duration::from_secs(1);
+    assert_eq!(
+        claim("customer:a", third, one_second).await,
+        KeyClaim::New,
+        "an expired key is new"
+    );
+    assert_eq!(store.expire_idempotency_keys(one_second).await.unwrap(), 1, "customer:b's key");
+    assert_eq!(
+        claim("customer:a", first, TTL).await,
+        KeyClaim::Existing { order_id: third, same_request: true }
     );
 }
 

@@ -170,6 +170,8 @@ pub struct ClusterConfig {
     pub workers: usize,
     /// `orderflow serve` processes (API and worker in one).
     pub servers: usize,
+    /// Extra environment of every OrderFlow process.
+    pub env: Vec<(String, String)>,
     /// Extra environment of the processes that run a worker.
     pub worker_env: Vec<(String, String)>,
     pub task_queue: String,
@@ -250,6 +252,9 @@ impl Cluster {
             ("TEMPORAL_PORT".to_owned(), port.clone()),
             ("TEMPORAL_TASK_QUEUE".to_owned(), config.task_queue.clone()),
             ("RUST_LOG".to_owned(), "info,temporalio_sdk_core=warn".to_owned()),
+            // The load generator is one client at one address: a per-client write limit
+            // would measure the limit, not the service.
+            ("RATE_LIMIT_WRITES_PER_SECOND".to_owned(), "0".to_owned()),
         ];
 
         let mut cluster = Self {
@@ -280,6 +285,7 @@ impl Cluster {
         for (role, count) in roles {
             for i in 0..count {
                 let mut env = common.clone();
+                env.extend(config.env.iter().cloned());
                 if role != "api" {
                     env.extend(config.worker_env.iter().cloned());
                 }

@@ -18,6 +18,7 @@ fn repo_file(name: &str) -> String {
 fn binary_interface() -> (BTreeSet<String>, BTreeSet<String>) {
     let cli = Cli::command();
     let mut variables: BTreeSet<String> = ["RUST_LOG", "LOG_FORMAT"].map(String::from).into();
+    variables.extend(orderflow::config::SECRET_VARIABLES.map(String::from));
     let mut commands = BTreeSet::new();
     for sub in cli.get_subcommands() {
         commands.insert(sub.get_name().to_owned());
@@ -51,6 +52,30 @@ fn the_compose_file_matches_the_binary() {
         for key in env.keys() {
             let key = key.as_str().unwrap();
             assert!(variables.contains(key), "{name} sets {key}, which orderflow does not read");
+        }
+    }
+    // Production settings: tokens required, no secret with a default, nothing but the API
+    // published beyond the host.
+    let env = &services["api"]["environment"];
+    assert_eq!(env["AUTH_MODE"].as_str(), Some("jwt"));
+    for secret in ["POSTGRES_PASSWORD", "JWT_HS256_SECRET", "ADMIN_API_KEY"] {
+        let value = env[secret].as_str().unwrap_or_else(|| panic!("api has no {secret}"));
+        assert!(
+            value.starts_with("${") && value.contains(":?"),
+            "{secret} must be required, not defaulted: {value}"
+        );
+    }
+    let password = services["postgres"]["environment"]["POSTGRES_PASSWORD"].as_str().unwrap();
+    assert!(password.contains(":?"), "PostgreSQL's password has no default: {password}");
+    for (name, service) in services.as_hash().unwrap() {
+        for port in service["ports"].as_vec().into_iter().flatten() {
+            let port = port.as_str().unwrap();
+            if name.as_str() != Some("api") {
+                assert!(
+                    port.starts_with("127.0.0.1:"),
+                    "{name:?} publishes {port} on every interface"
+                );
+            }
         }
     }
     let api_check = services["api"]["healthcheck"]["test"].as_vec().unwrap();

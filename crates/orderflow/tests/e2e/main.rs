@@ -1,11 +1,13 @@
 //! End-to-end tests: the real service over HTTP, with real PostgreSQL and Temporal.
 
+mod access;
 mod bad_input;
 mod cancel;
 mod concurrency;
 mod dashboard;
 mod deployment;
 mod fuzz;
+mod hardening;
 mod idempotency;
 mod operations;
 mod orders;

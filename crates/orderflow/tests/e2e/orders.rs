@@ -230,6 +230,9 @@ async fn health_is_503_and_says_which_dependency_is_down() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["postgres"]["status"], "down", "{body}");
     assert_eq!(body["temporal"]["status"], "up", "{body}");
+    // Public endpoint: which dependency, not the driver's error text (hosts, ports, users).
+    let error = body["postgres"]["error"].as_str().unwrap();
+    assert!(!error.contains("127.0.0.1") && !error.contains("refused"), "{error}");
 
     // And the order endpoints say the database is unavailable, rather than failing obscurely.
     let response = reqwest::Client::new()

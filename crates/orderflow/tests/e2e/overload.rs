@@ -1,7 +1,7 @@
 //! A burst of orders beyond what the service takes at once: the excess is refused at the door
 //! (503 problem+json with `Retry-After`, nothing written) and every accepted order completes.
 
-use crate::support::{TestApp, order_of};
+use crate::support::{TestApp, order_of, test_http};
 use futures::future::join_all;
 use orderflow::config::{HttpConfig, SimulationConfig};
 use orderflow_domain::OrderStatus;
@@ -63,7 +63,7 @@ async fn a_burst_beyond_the_limit_is_shed_cleanly_and_every_accepted_order_compl
     // Slow orders and a small budget, so that most of the burst finds the process full.
     let simulation =
         SimulationConfig { inventory_delay: Duration::from_millis(1000), ..Default::default() };
-    let http = HttpConfig { max_orders_in_flight: 40, ..Default::default() };
+    let http = HttpConfig { max_orders_in_flight: 40, ..test_http() };
     let app = TestApp::spawn_configured(simulation, http).await;
     app.add_product("burst", "1.00", 10_000).await;
 

@@ -118,3 +118,28 @@ async fn a_step_that_cannot_succeed_is_flagged_and_resumes_once_the_database_is_
     assert_eq!(app.stock("prod-001").await.2, 1);
     assert!(eventually(Duration::from_secs(30), async || stuck_steps(&app).await.is_empty()).await);
 }
+
+#[tokio::test]
+async fn a_worker_replaced_every_few_steps_finishes_every_order_once() {
+    // The service replaces its SDK worker after WORKER_RECYCLE_AFTER_STEPS steps (the SDK keeps
+    // memory per step run until the worker is dropped); here every 10 steps, i.e. every two
+    // orders, while orders keep arriving.
+    let app = TestApp::spawn_without_worker(SimulationConfig::default()).await;
+    let worker =
+        app.worker_process(&[("WORKER_RECYCLE_AFTER_STEPS", "10"), ("PAYMENT_DELAY_MS", "200")]);
+    let body = crate::support::order_of("prod-003", 1, "249.99");
+    let mut orders = Vec::new();
+    for _ in 0..8 {
+        for _ in 0..5 {
+            orders.push(app.place(&body).await);
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    for id in &orders {
+        assert_eq!(app.outcome(*id).await.status, OrderStatus::Completed, "{id}");
+    }
+    let replaced = worker.log().matches("replacing the worker with a fresh one").count();
+    assert!(replaced >= 3, "the worker was replaced {replaced} times");
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 40, "each order charged once");
+    assert_eq!(app.count("SELECT sum(sold)::bigint FROM products WHERE id = 'prod-003'").await, 40);
+}

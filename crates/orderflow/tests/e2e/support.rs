@@ -2,9 +2,10 @@
 //! PostgreSQL database and the Temporal server `make test` started, with a task queue of its
 //! own so that tests running in parallel never pick up each other's workflows.
 
-use orderflow::config::{HttpConfig, SimulationConfig, TemporalConfig, WorkerConfig};
+use orderflow::config::{AuthMode, HttpConfig, SimulationConfig, TemporalConfig, WorkerConfig};
 use orderflow::{Dependencies, api_context, build_worker, connect_temporal, serve_http};
 use orderflow_api::OrderAccepted;
+use orderflow_api::auth::{NewToken, mint_hs256};
 use orderflow_domain::{DatabaseId, OrderState, WorkflowId};
 use orderflow_store::testing::{fresh_database, server_from_env};
 use orderflow_store::{NewProduct, Store};
@@ -21,7 +22,31 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 use tokio::net::TcpListener;
 
 /// The admin API key of every test app.
-pub const ADMIN_KEY: &str = "test-admin-key";
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+
+/// The HS256 secret of the apps started with `AUTH_MODE=jwt`.
+pub const JWT_SECRET: &str = "test-jwt-secret-of-at-least-32-bytes";
+
+/// The API's settings of a test app: the defaults, with the admin key set and the per-client
+/// write limit off (tests place hundreds of orders from one address; the limit has its own test).
+pub fn test_http() -> HttpConfig {
+    let mut http = HttpConfig { admin_api_key: Some(ADMIN_KEY.into()), ..HttpConfig::default() };
+    http.auth.writes_per_second = 0;
+    http
+}
+
+/// `test_http` with `AUTH_MODE=jwt` and the HS256 secret `JWT_SECRET`.
+pub fn jwt_http() -> HttpConfig {
+    let mut http = test_http();
+    http.auth.mode = AuthMode::Jwt;
+    http.auth.hs256_secret = Some(JWT_SECRET.into());
+    http
+}
+
+/// A token for `sub` with `roles`, signed with `JWT_SECRET`, valid for an hour.
+pub fn token(sub: &str, roles: &[&str]) -> String {
+    mint_hs256(&JWT_SECRET.into(), &NewToken::new(sub, roles, Duration::from_secs(3600)))
+}
 
 pub struct TestApp {
     pub address: String,
@@ -60,10 +85,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(simulation: SimulationConfig) -> Self {
-        Self::spawn_configured(simulation, HttpConfig::default()).await
+        Self::spawn_configured(simulation, test_http()).await
     }
 
-    /// With the API's settings too (admission limits, task timeout, ...).
+    /// With `AUTH_MODE=jwt` (tokens from [`token`]).
+    pub async fn spawn_jwt() -> Self {
+        Self::spawn_configured(SimulationConfig::default(), jwt_http()).await
+    }
+
+    /// With the API's settings too (admission limits, task timeout, ...); start from
+    /// [`test_http`].
     pub async fn spawn_configured(simulation: SimulationConfig, http: HttpConfig) -> Self {
         let mut app = Self::api_only(simulation, http).await;
         app.start_worker();
@@ -72,7 +103,7 @@ impl TestApp {
 
     /// The API alone: orders are accepted but nothing processes them until `start_worker`.
     pub async fn spawn_without_worker(simulation: SimulationConfig) -> Self {
-        Self::api_only(simulation, HttpConfig::default()).await
+        Self::api_only(simulation, test_http()).await
     }
 
     /// The API, wired as the binary wires it (`api_context`), on a free port.
@@ -96,9 +127,8 @@ impl TestApp {
             database: database_id,
             temporal: temporal.clone(),
         };
-        let http = HttpConfig { admin_api_key: Some(ADMIN_KEY.into()), ..http };
         let ctx = api_context(&deps, &http, &temporal_config.task_queue).expect("the API's wiring");
-        tokio::spawn(serve_http(listener, ctx, std::future::pending()));
+        tokio::spawn(serve_http(listener, ctx, http.connection_limits(), std::future::pending()));
         Self {
             address,
             store,
@@ -145,8 +175,8 @@ impl TestApp {
         let server = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres:password@localhost:5432/orderflow".into());
         let (server, _) = server.rsplit_once('/').expect("DATABASE_URL names a database");
-        let log = artifacts().join(format!("worker-{}.log", self.temporal_config.task_queue));
-        let log = std::fs::File::create(&log).expect("a log file");
+        let log_path = artifacts().join(format!("worker-{}.log", self.temporal_config.task_queue));
+        let log = std::fs::File::create(&log_path).expect("a log file");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
             .arg("worker")
             .env("DATABASE_URL", format!("{server}/{database}"))
@@ -159,7 +189,7 @@ impl TestApp {
             .kill_on_drop(true)
             .spawn()
             .expect("the orderflow binary starts");
-        WorkerProcess { child }
+        WorkerProcess { child, log: log_path }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -283,6 +313,7 @@ pub fn artifacts() -> std::path::PathBuf {
 /// A worker running as its own process.
 pub struct WorkerProcess {
     child: tokio::process::Child,
+    log: std::path::PathBuf,
 }
 
 impl WorkerProcess {
@@ -291,6 +322,11 @@ impl WorkerProcess {
         let pid = self.child.id().expect("the worker is running");
         let sent = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
         assert!(sent.is_ok_and(|s| s.success()), "SIGTERM sent");
+    }
+
+    /// What it has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits for the process to exit, at most `limit`; `None` if it is still running.
@@ -335,7 +371,7 @@ impl WorkerThread {
                     temporal: connect_temporal(&temporal).await.expect("connect to Temporal"),
                 };
                 let sdk = Runtime::from_current_tokio(Default::default()).expect("an SDK runtime");
-                let mut worker = build_worker(
+                let (mut worker, _) = build_worker(
                     &sdk,
                     &deps,
                     &temporal.task_queue,

@@ -90,6 +90,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<BenchReport> {
         apis: 0,
         workers: 0,
         servers: 1,
+        env: Vec::new(),
         worker_env: config.service_env.clone(),
         task_queue: "bench-orders".into(),
         products: products.clone(),

@@ -43,12 +43,14 @@ pub async fn check(
         Findings { violations: Vec::new(), outcomes: BTreeMap::new(), checks: 0, replayed: 0 };
     let pool = cluster.store.pool();
 
-    let rows: Vec<(String, String, Option<String>)> =
-        sqlx::query_as("SELECT workflow_id, status, error_code FROM orders")
+    let rows: Vec<(String, String, Option<String>, String)> =
+        sqlx::query_as("SELECT workflow_id, status, error_code, customer_id FROM orders")
             .fetch_all(pool)
             .await?;
+    let owners: HashMap<String, String> =
+        rows.iter().map(|(w, _, _, customer)| (w.clone(), customer.clone())).collect();
     let orders: HashMap<String, (String, Option<String>)> =
-        rows.into_iter().map(|(w, s, c)| (w, (s, c))).collect();
+        rows.into_iter().map(|(w, s, c, _)| (w, (s, c))).collect();
     for (status, code) in orders.values() {
         let outcome = match code {
             Some(code) => format!("{status}/{code}"),
@@ -104,6 +106,30 @@ pub async fn check(
         .map(str::to_owned)
         .collect();
     findings.expect_none("cancellation accepted (202) but order not cancelled", broken_promises);
+
+    // Identity: every order is its token's customer's, nobody learned of or cancelled another
+    // customer's order, and only owners cancelled.
+    let misattributed = attempts
+        .iter()
+        .filter_map(|a| Some((a.workflow_id()?, a)))
+        .filter(|(w, a)| owners.get(*w).is_some_and(|owner| *owner != a.customer))
+        .map(|(w, a)| format!("{w} placed by {} recorded for {:?}", a.customer, owners.get(w)))
+        .collect();
+    findings.expect_none("order recorded for another customer than its token's", misattributed);
+    let seen_by_others = attempts
+        .iter()
+        .filter(|a| a.snooped.iter().any(|code| *code < 500 && *code != 404))
+        .map(|a| format!("{} got {:?} for another's order", a.customer, a.snooped))
+        .collect();
+    findings.expect_none("another customer's order answered other than 404", seen_by_others);
+    let cancelled_by_others = attempts
+        .iter()
+        .filter(|a| !a.cancel_requested)
+        .filter_map(OrderAttempt::workflow_id)
+        .filter(|w| orders.get(*w).is_some_and(|(s, _)| s == "cancelled"))
+        .map(str::to_owned)
+        .collect();
+    findings.expect_none("order cancelled though its customer never asked", cancelled_by_others);
 
     // Stock: never negative, nothing created or lost, reserved/sold match the reservations.
     let products: Vec<(String, i32, i32, i32, i64, i64)> = sqlx::query_as(

@@ -1,8 +1,11 @@
 //! Customers: many concurrent clients placing a seeded mix of orders, retrying the way a careful
 //! client does (only with an Idempotency-Key), sending duplicates, and cancelling at random
-//! moments. Everything a client was told is recorded for the checker.
+//! moments. They are 97 customers, each with a token of its own (`AUTH_MODE=jwt`), and some are
+//! nosy: they try to read and cancel an order of someone else, which must look as if it did not
+//! exist. Everything a client was told is recorded for the checker.
 
 use super::{LUXURY, PLENTIFUL, SCARCE};
+use orderflow_api::auth::{NewToken, mint_hs256};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -28,8 +31,15 @@ pub struct OrderAttempt {
     pub acknowledged: Vec<String>,
     /// Requests sent, including retries and duplicates.
     pub requests: usize,
-    /// The final answer to a cancellation request, if one was made.
+    /// Whether its customer asked to cancel it.
+    pub cancel_requested: bool,
+    /// The final answer to that cancellation request, if one came.
     pub cancel: Option<u16>,
+    /// The customer whose token placed it.
+    pub customer: String,
+    /// Answers to this customer's attempts on someone else's order (status read, cancel): each
+    /// must be a 404, or a 5xx / no answer while a fault is on.
+    pub snooped: Vec<u16>,
 }
 
 impl OrderAttempt {
@@ -53,7 +63,15 @@ pub struct Load {
     pub orders: usize,
     pub concurrency: usize,
     pub seed: u64,
+    /// The service's `JWT_HS256_SECRET`: customers sign their own tokens with it.
+    pub jwt_secret: String,
 }
+
+/// How many customers share the orders.
+const CUSTOMERS: usize = 97;
+
+/// Orders acknowledged so far and whose they are: what a nosy customer aims at.
+type Seen = Arc<std::sync::Mutex<Vec<(String, String)>>>;
 
 impl Load {
     pub async fn run(self, progress: Arc<AtomicUsize>) -> Vec<OrderAttempt> {
@@ -63,14 +81,25 @@ impl Load {
             .build()
             .expect("an HTTP client");
         let urls = Arc::new(self.api_urls);
+        let seen = Seen::default();
+        let secret = secrecy::SecretString::from(self.jwt_secret);
+        let tokens: Arc<Vec<String>> = Arc::new(
+            (0..CUSTOMERS)
+                .map(|i| {
+                    let claims = NewToken::new(customer(i), &[], Duration::from_secs(24 * 3600));
+                    mint_hs256(&secret, &claims)
+                })
+                .collect(),
+        );
         let permits = Arc::new(Semaphore::new(self.concurrency));
         let mut tasks = tokio::task::JoinSet::new();
         for index in 0..self.orders {
             let permit = permits.clone().acquire_owned().await.expect("semaphore open");
             let (http, urls, progress) = (http.clone(), urls.clone(), progress.clone());
+            let (seen, token) = (seen.clone(), tokens[index % CUSTOMERS].clone());
             let seed = self.seed;
             tasks.spawn(async move {
-                let attempt = Customer::new(http, urls, seed, index).order().await;
+                let attempt = Customer { http, urls, seed, index, token, seen }.order().await;
                 progress.fetch_add(1, Ordering::Relaxed);
                 drop(permit);
                 (index, attempt)
@@ -82,21 +111,24 @@ impl Load {
     }
 }
 
+fn customer(index: usize) -> String {
+    format!("chaos-customer-{}", index % CUSTOMERS)
+}
+
 struct Customer {
     http: reqwest::Client,
     urls: Arc<Vec<String>>,
     seed: u64,
     index: usize,
+    /// This customer's bearer token.
+    token: String,
+    seen: Seen,
 }
 
 /// A response the client could act on: the status and the body.
 type Answer = Option<(u16, Value)>;
 
 impl Customer {
-    fn new(http: reqwest::Client, urls: Arc<Vec<String>>, seed: u64, index: usize) -> Self {
-        Self { http, urls, seed, index }
-    }
-
     async fn order(self) -> OrderAttempt {
         // One stream per order: the same seed makes the same decisions for order n, whatever
         // the timing of the others.
@@ -113,12 +145,16 @@ impl Customer {
             let window = if rng.random_bool(0.5) { 60 } else { 1500 };
             Duration::from_millis(rng.random_range(0..window))
         });
+        let nosy = rng.random_bool(0.1);
         let mut attempt = OrderAttempt {
             kind,
             idempotency_key: key.clone(),
             acknowledged: Vec::new(),
             requests: 0,
+            cancel_requested: false,
             cancel: None,
+            customer: customer(self.index),
+            snooped: Vec::new(),
         };
 
         let answers = if duplicate {
@@ -141,10 +177,18 @@ impl Customer {
             let (requests, answer) = self.place(&mut rng, &body, key.as_deref()).await;
             attempt.record(requests, answer);
         }
+        if let Some(workflow_id) = attempt.workflow_id() {
+            let mine = (attempt.customer.clone(), workflow_id.to_owned());
+            self.seen.lock().expect("seen lock").push(mine);
+        }
+        if nosy {
+            attempt.snooped = self.snoop(&mut rng, &attempt.customer).await;
+        }
         if let (Some(delay), Some(workflow_id)) =
             (cancel_after, attempt.workflow_id().map(str::to_owned))
         {
             tokio::time::sleep(delay).await;
+            attempt.cancel_requested = true;
             attempt.cancel = self.cancel(&mut rng, &workflow_id).await;
         }
         attempt
@@ -172,10 +216,7 @@ impl Customer {
             .into_iter()
             .map(|(id, price, quantity)| json!({"product_id": id, "name": id, "quantity": quantity, "price": price}))
             .collect();
-        (
-            kind,
-            json!({"customer_id": format!("chaos-customer-{}", self.index % 97), "items": items}),
-        )
+        (kind, json!({"customer_id": customer(self.index), "items": items}))
     }
 
     /// Places the order. A client with an Idempotency-Key retries (on another API instance)
@@ -185,7 +226,7 @@ impl Customer {
         let mut requests = 0;
         for attempt in 0..tries {
             let url = format!("{}/api/orders", self.api(rng));
-            let mut request = self.http.post(url).json(body);
+            let mut request = self.http.post(url).bearer_auth(&self.token).json(body);
             if let Some(key) = key {
                 request = request.header("Idempotency-Key", key);
             }
@@ -204,7 +245,7 @@ impl Customer {
         let mut last = None;
         for attempt in 0..30 {
             let url = format!("{}/api/orders/cancel?workflow_id={workflow_id}", self.api(rng));
-            match answer(self.http.post(url).send().await).await {
+            match answer(self.http.post(url).bearer_auth(&self.token).send().await).await {
                 Some((code, _)) if code < 500 => return Some(code),
                 Some((code, _)) => last = Some(code),
                 None => {}
@@ -212,6 +253,24 @@ impl Customer {
             back_off(rng, attempt).await;
         }
         last
+    }
+
+    /// Reads and tries to cancel the latest order of another customer; returns the answers.
+    async fn snoop(&self, rng: &mut StdRng, me: &str) -> Vec<u16> {
+        let target = {
+            let seen = self.seen.lock().expect("seen lock");
+            seen.iter().rev().find(|(owner, _)| owner != me).map(|(_, id)| id.clone())
+        };
+        let Some(workflow_id) = target else { return Vec::new() };
+        let status = format!("{}/api/orders/status?workflow_id={workflow_id}", self.api(rng));
+        let cancel = format!("{}/api/orders/cancel?workflow_id={workflow_id}", self.api(rng));
+        let read = self.http.get(status).bearer_auth(&self.token).send().await;
+        let write = self.http.post(cancel).bearer_auth(&self.token).send().await;
+        let mut codes = Vec::new();
+        for response in [read, write] {
+            codes.extend(answer(response).await.map(|(code, _)| code));
+        }
+        codes
     }
 
     fn api(&self, rng: &mut StdRng) -> String {

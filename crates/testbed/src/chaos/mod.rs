@@ -46,6 +46,8 @@ pub struct Report {
     pub orders: usize,
     pub acknowledged: usize,
     pub requests: usize,
+    /// Requests made on another customer's order (each must be a 404).
+    pub snoops: usize,
     pub by_kind: BTreeMap<String, usize>,
     pub cancels: BTreeMap<String, usize>,
     pub outcomes: BTreeMap<String, usize>,
@@ -82,6 +84,11 @@ const SCARCE: [(&str, &str, i32); 3] = [
 const LUXURY: (&str, &str) = ("chaos-luxury", "6000.00");
 
 impl ChaosConfig {
+    /// The run's HS256 secret, which the load generator signs its customers' tokens with.
+    fn jwt_secret(&self) -> String {
+        format!("chaos-run-{:020}-hs256-secret", self.seed)
+    }
+
     fn cluster(&self) -> ClusterConfig {
         let mut products: Vec<(String, String, i32)> = PLENTIFUL
             .iter()
@@ -111,6 +118,8 @@ impl ChaosConfig {
             apis: self.apis,
             workers: self.workers,
             servers: 0,
+            // Production's identity mode: 97 customers with tokens of their own (load.rs).
+            env: vec![env("AUTH_MODE", "jwt"), env("JWT_HS256_SECRET", &self.jwt_secret())],
             // A little latency and a few transient failures widen the windows faults land in.
             worker_env: vec![
                 env("PAYMENT_DELAY_MS", "10"),
@@ -145,6 +154,7 @@ async fn storm_and_check(config: &ChaosConfig, cluster: &mut Cluster) -> anyhow:
         orders: config.orders,
         concurrency: config.concurrency,
         seed: config.seed,
+        jwt_secret: config.jwt_secret(),
     };
     let load = tokio::spawn(load.run(progress.clone()));
     let reporter = tokio::spawn(report_progress(progress.clone(), config.orders, started));
@@ -166,6 +176,7 @@ async fn storm_and_check(config: &ChaosConfig, cluster: &mut Cluster) -> anyhow:
     let findings = check::check(cluster, &temporal, &attempts, config.replay_sample).await?;
     let mut by_kind = BTreeMap::new();
     let mut cancels = BTreeMap::new();
+    let snoops = attempts.iter().map(|a| a.snooped.len()).sum();
     for attempt in &attempts {
         *by_kind.entry(format!("{:?}", attempt.kind).to_lowercase()).or_default() += 1;
         if let Some(code) = attempt.cancel {
@@ -177,6 +188,7 @@ async fn storm_and_check(config: &ChaosConfig, cluster: &mut Cluster) -> anyhow:
         orders: attempts.len(),
         acknowledged: attempts.iter().filter(|a| a.workflow_id().is_some()).count(),
         requests: attempts.iter().map(|a| a.requests).sum(),
+        snoops,
         by_kind,
         cancels,
         outcomes: findings.outcomes,
@@ -251,6 +263,11 @@ impl fmt::Display for Report {
             self.orders, self.by_kind, self.requests
         )?;
         writeln!(f, "acknowledged (2xx)   {}", self.acknowledged)?;
+        writeln!(
+            f,
+            "customers            97 with tokens (AUTH_MODE=jwt); {} requests on another's order",
+            self.snoops
+        )?;
         writeln!(f, "outcomes in the DB   {:?}", self.outcomes)?;
         writeln!(f, "cancel answers       {:?}", self.cancels)?;
         let mut by_fault: BTreeMap<String, usize> = BTreeMap::new();

@@ -1,0 +1,135 @@
+// The OrderFlow dashboard. Filled in by the server (data attributes of <body>): where the
+// Temporal Web UI is, the namespace, and AUTH_MODE. No inline script: the page's
+// Content-Security-Policy allows scripts from this origin only.
+const TEMPORAL_UI = document.body.dataset.temporalUiUrl;
+const NAMESPACE = document.body.dataset.temporalNamespace;
+const AUTH_MODE = document.body.dataset.authMode;
+document.getElementById("temporal-link").href = TEMPORAL_UI;
+
+// AUTH_MODE=jwt: every call carries the token typed in above. It lives in this variable only
+// (not in localStorage, where any script of this origin could read it later).
+let token = null;
+const api = (path, options = {}) => {
+  const headers = { ...(options.headers || {}) };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return fetch(path, { ...options, headers });
+};
+if (AUTH_MODE === "off") {
+  document.getElementById("open-banner").hidden = false;
+} else {
+  document.getElementById("customer").value = "";
+  document.getElementById("customer").required = false;
+  document.getElementById("customer").placeholder = "the token's own";
+  document.getElementById("token-form").hidden = false;
+  document.getElementById("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    token = document.getElementById("token").value.trim() || null;
+    document.getElementById("who").textContent = token ? "token set" : "";
+    refresh();
+  });
+}
+
+const text = (value) => document.createTextNode(value ?? "");
+const cell = (row, value, className) => {
+  const td = row.insertCell();
+  if (value instanceof Node) td.appendChild(value); else td.appendChild(text(value));
+  if (className) td.className = className;
+  return td;
+};
+const say = (message, isError) => {
+  const box = document.getElementById("message");
+  box.textContent = message;
+  box.className = isError ? "error" : "";
+};
+let products = [];
+// A fresh Idempotency-Key per submission (crypto.randomUUID needs a secure context).
+const newKey = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`);
+
+async function refreshProducts() {
+  products = await (await api("/api/products")).json();
+  const body = document.querySelector("#products tbody");
+  body.replaceChildren();
+  for (const p of products) {
+    const row = body.insertRow();
+    row.dataset.product = p.id;
+    cell(row, `${p.name}`);
+    cell(row, p.price, "num");
+    cell(row, p.available, "num");
+    cell(row, p.reserved, "num");
+    cell(row, p.sold, "num");
+  }
+  const select = document.getElementById("product");
+  if (select.options.length !== products.length) {
+    select.replaceChildren(...products.map((p) => new Option(`${p.name} (${p.price})`, p.id)));
+  }
+}
+
+async function refreshOrders() {
+  if (AUTH_MODE !== "off" && !token) return;
+  const response = await api("/api/orders?limit=25");
+  const page = await response.json();
+  if (!response.ok) throw new Error(page.detail);
+  const body = document.querySelector("#orders tbody");
+  body.replaceChildren();
+  for (const o of page.orders) {
+    const row = body.insertRow();
+    row.dataset.workflowId = o.workflow_id;
+    row.dataset.status = o.status;
+    cell(row, new Date(o.created_at).toLocaleTimeString());
+    cell(row, o.order_id.slice(0, 8) + "…");
+    cell(row, o.customer_id);
+    cell(row, o.total_amount, "num");
+    const badge = document.createElement("span");
+    badge.className = `status ${o.status}`;
+    badge.textContent = o.error_code ? `${o.status}: ${o.error_code}` : o.status;
+    cell(row, badge);
+    cell(row, o.current_step);
+    const link = document.createElement("a");
+    link.href = `${TEMPORAL_UI}/namespaces/${NAMESPACE}/workflows/${encodeURIComponent(o.workflow_id)}`;
+    link.textContent = "workflow";
+    link.target = "_blank";
+    cell(row, link);
+    const cancel = document.createElement("button");
+    cancel.className = "secondary cancel";
+    cancel.textContent = "cancel";
+    cancel.disabled = ["completed", "failed", "cancelled"].includes(o.status);
+    cancel.onclick = () => cancelOrder(o.workflow_id);
+    cell(row, cancel);
+  }
+}
+
+async function cancelOrder(workflowId) {
+  const response = await api(`/api/orders/cancel?workflow_id=${encodeURIComponent(workflowId)}`, { method: "POST" });
+  const body = await response.json();
+  say(response.ok ? "Cancellation accepted." : body.detail, !response.ok);
+  refreshOrders();
+}
+
+document.getElementById("order-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const product = products.find((p) => p.id === document.getElementById("product").value);
+  // With a token, an empty customer means the token's own (its sub).
+  const customer = document.getElementById("customer").value.trim();
+  const order = {
+    ...(customer ? { customer_id: customer } : {}),
+    items: [{ product_id: product.id, name: product.name, quantity: Number(document.getElementById("quantity").value), price: product.price }],
+  };
+  const response = await api("/api/orders", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "Idempotency-Key": newKey() },
+    body: JSON.stringify(order),
+  });
+  const body = await response.json();
+  say(response.ok ? `Order ${body.order_id.slice(0, 8)}… accepted.` : body.detail, !response.ok);
+  refreshOrders();
+});
+
+async function refresh() {
+  try {
+    await Promise.all([refreshOrders(), refreshProducts()]);
+  } catch (e) {
+    say(`Cannot reach OrderFlow: ${e}`, true);
+  }
+}
+refresh();
+setInterval(refresh, 1000);

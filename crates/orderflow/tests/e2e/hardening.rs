@@ -1,0 +1,225 @@
+//! The edges an outsider probes: metric labels a client can choose, connections that never
+//! finish their headers, ids with any bytes, arithmetic at its limits, echoed input, cross-site
+//! forms, floods of writes, and the headers that keep the pages from being framed.
+
+use crate::support::{ADMIN_KEY, TestApp, test_http};
+use orderflow::config::{HttpConfig, SimulationConfig};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn host(app: &TestApp) -> String {
+    app.address.trim_start_matches("http://").to_owned()
+}
+
+#[tokio::test]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    let app = TestApp::spawn().await;
+    let (_, before) = app.get_text("/metrics").await;
+    for i in 0..200 {
+        let method =
+            reqwest::Method::from_bytes(format!("M{i}{}", "X".repeat(2_000)).as_bytes()).unwrap();
+        let response = app.http.request(method, app.url("/api/products")).send().await.unwrap();
+        assert_eq!(response.status(), 405);
+    }
+    let (_, after) = app.get_text("/metrics").await;
+    assert!(!after.contains("XXXX"), "a raw method became a label");
+    assert!(after.contains(r#"method="other""#));
+    assert!(
+        after.len() < before.len() + 20_000,
+        "metrics grew from {} to {} bytes",
+        before.len(),
+        after.len()
+    );
+}
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_headers_is_closed() {
+    let http = HttpConfig { header_read_timeout: Duration::from_millis(500), ..test_http() };
+    let app = TestApp::spawn_configured(SimulationConfig::default(), http).await;
+    let mut half_sent = TcpStream::connect(host(&app)).await.unwrap();
+    half_sent.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+    let mut idle = TcpStream::connect(host(&app)).await.unwrap();
+    for stream in [&mut half_sent, &mut idle] {
+        let mut buffer = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buffer)).await;
+        assert!(read.is_ok(), "the server still holds the connection open after 5 s");
+    }
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_until_one_closes() {
+    let http = HttpConfig { http_max_connections: 2, ..test_http() };
+    let app = TestApp::spawn_configured(SimulationConfig::default(), http).await;
+    let first = TcpStream::connect(host(&app)).await.unwrap();
+    let _second = TcpStream::connect(host(&app)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let third = reqwest::Client::new()
+        .get(app.url("/api/products"))
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await;
+    assert!(third.is_err(), "a third connection was served beyond the limit of 2");
+    drop(first);
+    let fourth = reqwest::Client::new()
+        .get(app.url("/api/products"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    assert_eq!(fourth.unwrap().status(), 200, "served once a connection closed");
+}
+
+#[tokio::test]
+async fn ids_with_any_bytes_are_unknown_not_errors() {
+    let app = TestApp::spawn().await;
+    // Not UTF-8 at all is a malformed URL (400); every other id that no product can have is
+    // simply unknown (404). Never a 500, and no query runs with it.
+    for (id, expected) in
+        [("a%00b", 404), ("%FF%FE", 400), ("x%0Ay", 404), (&"p".repeat(10_000), 404)]
+    {
+        let (code, body) = app.get_text(&format!("/api/products/{id}")).await;
+        assert_eq!(code, expected, "{id}: {body}");
+        let response = app
+            .http
+            .post(app.url(&format!("/api/products/{id}/restock")))
+            .header("X-API-Key", ADMIN_KEY)
+            .json(&json!({"quantity": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "restock {id}");
+    }
+    let (code, body) = app.get_text("/api/orders/status?workflow_id=order-%00").await;
+    assert_eq!(code, 404, "{body}");
+}
+
+#[tokio::test]
+async fn echoed_input_is_cut_short() {
+    let app = TestApp::spawn().await;
+    let long = "z".repeat(10_000);
+    for path in [
+        format!("/api/orders/status?workflow_id={long}"),
+        format!("/api/orders/{long}"),
+        format!("/api/products/{long}"),
+    ] {
+        let (code, body) = app.get_text(&path).await;
+        assert_eq!(code, 404);
+        assert!(body.len() < 600, "{} bytes of answer to {}…", body.len(), &path[..30]);
+    }
+    let response = app
+        .http
+        .get(app.url("/health"))
+        .header("X-Request-Id", "r".repeat(60_000))
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert!(id.len() <= 128, "a 60 KB request id was kept");
+    let response =
+        app.http.get(app.url("/health")).header("X-Request-Id", "trace-42").send().await.unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-42", "a sensible one is kept");
+}
+
+#[tokio::test]
+async fn stock_and_totals_beyond_their_limits_are_refused_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    app.execute("UPDATE products SET available = 999999999 WHERE id = 'prod-002'").await;
+    let before = app.stock("prod-002").await;
+    let response = app
+        .http
+        .post(app.url("/api/products/prod-002/restock"))
+        .header("X-API-Key", ADMIN_KEY)
+        .json(&json!({"quantity": 1_000_000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    assert_eq!(app.stock("prod-002").await, before);
+
+    // A price near the largest amount × 1000 units: refused at the door, not stuck later.
+    app.add_product("gold", "999999999.00", 5000).await;
+    let order = json!({"customer_id": "c-1", "items": [{"product_id": "gold", "name": "Gold", "quantity": 1000, "price": "999999999.00"}]});
+    let response = app.post_order(&order).await;
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "total_too_large", "{problem}");
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 0);
+}
+
+#[tokio::test]
+async fn another_sites_forms_cannot_place_or_cancel_orders() {
+    let simulation =
+        SimulationConfig { payment_delay: Duration::from_secs(2), ..SimulationConfig::default() };
+    let app = TestApp::spawn_with(simulation).await;
+    let order = app.place(&crate::support::readme_order()).await;
+    let cancel = app.url(&format!("/api/orders/cancel?workflow_id={order}"));
+    let forged = [
+        app.http
+            .post(&cancel)
+            .header("Origin", "https://evil.example")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("a=b"),
+        app.http.post(&cancel).header("Sec-Fetch-Site", "cross-site"),
+        app.http.post(&cancel).header("Content-Type", "text/plain").body("{}"),
+        app.http
+            .post(app.url("/api/orders"))
+            .header("Content-Type", "text/plain")
+            .body(crate::support::readme_order().to_string()),
+    ];
+    for request in forged {
+        let status = request.send().await.unwrap().status().as_u16();
+        assert!(status == 403 || status == 415, "a cross-site request got {status}");
+    }
+    assert_eq!(
+        app.outcome(order).await.status.as_str(),
+        "completed",
+        "the order was not cancelled"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 1, "no order was placed");
+}
+
+#[tokio::test]
+async fn a_client_that_floods_writes_gets_429_with_retry_after() {
+    let mut http = test_http();
+    (http.auth.writes_per_second, http.auth.writes_burst) = (1, 3);
+    let app = TestApp::spawn_configured(SimulationConfig::default(), http).await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let response = app.post_order(&crate::support::readme_order()).await;
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            let retry_after = response.headers()["retry-after"].to_str().unwrap().parse::<u32>();
+            assert!(retry_after.is_ok_and(|s| s >= 1));
+            let problem: Value = response.json().await.unwrap();
+            assert_eq!(problem["code"], "rate_limited");
+        }
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 3, "{statuses:?}");
+    // Reads are not limited.
+    for _ in 0..20 {
+        assert_eq!(app.get_text("/api/products").await.0, 200);
+    }
+}
+
+#[tokio::test]
+async fn pages_cannot_be_framed_or_sniffed() {
+    let app = TestApp::spawn().await;
+    for path in ["/dashboard", "/docs/", "/dashboard.js", "/api/products"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+            "{path}: {csp}"
+        );
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+    }
+    let (_, page) = app.get_text("/dashboard").await;
+    assert!(!page.contains("<script>"), "no inline script: the CSP forbids it");
+    assert!(page.contains(r#"data-auth-mode="off""#));
+}
