@@ -49,6 +49,10 @@ pub enum Execution {
 /// its row exists.
 const CUSTOMER_MEMO: &str = "customer_id";
 
+/// The memo key that names the database the order belongs to: deployments sharing a namespace
+/// see each other's workflows, and one must never report on or cancel another's orders.
+const DATABASE_MEMO: &str = "database_id";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cancellation {
     Accepted(CancelAccepted),
@@ -86,8 +90,9 @@ impl Orchestrator {
     /// Starts the order's workflow. Starting it again is not an error (its id is the order's,
     /// and the reuse policy forbids a second run), which is what makes retries safe.
     pub async fn start(&self, order: NewOrder) -> Result<(), ApiError> {
-        let mut customer_memo = MemoValues::new();
-        customer_memo.insert(CUSTOMER_MEMO, order.customer_id.as_str().to_owned());
+        let mut memo = MemoValues::new();
+        memo.insert(CUSTOMER_MEMO, order.customer_id.as_str().to_owned());
+        memo.insert(DATABASE_MEMO, self.database.to_string());
         let options = WorkflowStartOptions::new(
             self.task_queue.clone(),
             order.order_id.workflow_id().to_string(),
@@ -101,7 +106,7 @@ impl Orchestrator {
         // cancel update reach the workflow, so this bounds how long a cancel request waits.
         .task_timeout(self.task_timeout)
         .rpc_options(rpc_options())
-        .memo(customer_memo)
+        .memo(memo)
         .build();
         let input = OrderInput { order, database: Some(self.database) };
         match self.client.start_workflow(OrderWorkflow::run, input, options).await {
@@ -111,10 +116,18 @@ impl Orchestrator {
         }
     }
 
+    /// What Temporal knows of the order's workflow; `Unknown` too for a workflow of another
+    /// deployment (another database) that shares the namespace.
     pub async fn execution(&self, workflow: WorkflowId) -> Result<Execution, ApiError> {
         let handle = self.client.get_workflow_handle::<OrderWorkflow>(workflow.to_string());
         let options = WorkflowDescribeOptions::builder().rpc_options(rpc_options()).build();
         match handle.describe(options).await {
+            Ok(description)
+                if description.memo().get::<String>(DATABASE_MEMO).ok().flatten()
+                    != Some(self.database.to_string()) =>
+            {
+                Ok(Execution::Unknown)
+            }
             Ok(description) => Ok(Execution::Known {
                 running: description.status() == WorkflowExecutionStatus::Running,
                 status: description.status(),

@@ -190,8 +190,9 @@ pub async fn list_orders(
 pub async fn order_detail(
     State(ctx): State<ApiContext>,
     principal: Principal,
-    Path(order_id): Path<String>,
+    order_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<OrderDetail>, ApiError> {
+    let Path(order_id) = order_id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let unknown =
         || ApiError::NotFound(format!("No order has id {}.", crate::extract::shown(&order_id)));
     let id = OrderId::from_uuid(Uuid::try_parse(&order_id).map_err(|_| unknown())?);

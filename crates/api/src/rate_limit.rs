@@ -1,4 +1,4 @@
-//! Per-principal limits on writes (placing, cancelling, restocking): a customer or a script
+//! Per-principal limits on writes (placing and cancelling orders): a customer or a script
 //! that floods the service gets `429` with `Retry-After`, others are not slowed. Anonymous
 //! callers (`AUTH_MODE=off`) are limited per IP address.
 //!

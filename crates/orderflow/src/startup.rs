@@ -216,6 +216,12 @@ fn authenticator(config: &AuthConfig) -> anyhow::Result<Authenticator> {
                 secret.is_some() || config.jwks_url.is_some(),
                 "AUTH_MODE=jwt needs JWT_HS256_SECRET or JWT_JWKS_URL"
             );
+            // An identity provider signs tokens for every application it serves: without an
+            // audience, a token issued for another application (and its roles) would do here.
+            anyhow::ensure!(
+                config.jwks_url.is_none() || config.audience.is_some(),
+                "JWT_JWKS_URL needs JWT_AUDIENCE (this service's client id at the identity provider)"
+            );
             if let Some(secret) = secret {
                 anyhow::ensure!(
                     secret.expose_secret().len() >= MIN_HS256_SECRET_BYTES,

@@ -251,6 +251,13 @@ async fn a_token_is_refused_for_each_way_it_can_be_wrong() {
         ),
         ("no exp", mint_without_exp(&secret)),
         (
+            "not valid for ten years (nbf)",
+            mint_with_claims(
+                &secret,
+                json!({"sub": "customer-a", "exp": now + 600, "nbf": now + 315_360_000}),
+            ),
+        ),
+        (
             "bad sub",
             mint_hs256(&secret, &NewToken::new("customer a/../b", &[], Duration::from_secs(600))),
         ),
@@ -278,10 +285,13 @@ async fn a_token_is_refused_for_each_way_it_can_be_wrong() {
 }
 
 fn mint_without_exp(secret: &secrecy::SecretString) -> String {
+    mint_with_claims(secret, json!({"sub": "customer-a"}))
+}
+
+fn mint_with_claims(secret: &secrecy::SecretString, claims: Value) -> String {
     use secrecy::ExposeSecret;
     let key = jsonwebtoken::EncodingKey::from_secret(secret.expose_secret().as_bytes());
-    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &json!({"sub": "customer-a"}), &key)
-        .unwrap()
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
 }
 
 #[tokio::test]
@@ -320,6 +330,7 @@ async fn tokens_of_an_identity_provider_are_checked_against_its_jwks() {
     let mut http = jwt_http();
     http.auth.jwks_url = Some(jwks_url);
     http.auth.issuer = Some("https://id.example".into());
+    http.auth.audience = Some("orderflow".into());
     let app = TestApp::spawn_configured(SimulationConfig::default(), http).await;
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("fixtures/jwks-test-key.pem"))
         .unwrap();
@@ -352,5 +363,27 @@ async fn tokens_of_an_identity_provider_are_checked_against_its_jwks() {
     // The HS256 secret still works beside the provider's keys.
     let mut claims = NewToken::new("customer-a", &[], Duration::from_secs(600));
     claims.iss = Some("https://id.example".into());
+    claims.aud = Some("orderflow".into());
     assert_eq!(get(mint_hs256(&JWT_SECRET.into(), &claims)).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn another_deployments_orders_are_unknown_here() {
+    // Two deployments, two databases, one Temporal namespace: the other one's orders are
+    // visible to Temporal queries by workflow id, and must be to nobody here.
+    let simulation =
+        SimulationConfig { payment_delay: Duration::from_secs(3), ..SimulationConfig::default() };
+    let theirs = TestApp::spawn_with(simulation).await;
+    let ours = TestApp::spawn().await;
+    let order = theirs.place(&crate::support::readme_order()).await;
+    for path in [
+        format!("/api/orders/status?workflow_id={order}"),
+        format!("/api/orders/state?workflow_id={order}"),
+    ] {
+        let (code, body) = ours.get_text(&path).await;
+        assert_eq!(code, 404, "{path}: {body}");
+    }
+    let (code, body) = ours.cancel(order).await;
+    assert_eq!(code, 404, "{body}");
+    assert_eq!(theirs.outcome(order).await.status.as_str(), "completed", "untouched");
 }

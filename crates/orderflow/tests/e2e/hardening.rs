@@ -93,6 +93,9 @@ async fn ids_with_any_bytes_are_unknown_not_errors() {
     }
     let (code, body) = app.get_text("/api/orders/status?workflow_id=order-%00").await;
     assert_eq!(code, 404, "{body}");
+    let response = app.http.get(app.url("/api/orders/%FF")).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
 }
 
 #[tokio::test]
