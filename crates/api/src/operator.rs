@@ -27,7 +27,8 @@ pub struct StuckStep {
 }
 
 /// Steps that keep failing (`STUCK_AFTER_ATTEMPTS` times in a row or more), longest stuck
-/// first. Each resumes on its own once the cause is fixed, and then leaves this list.
+/// first (operators). Each resumes on its own once the cause is fixed, and then leaves this
+/// list. Needs an operator's bearer token or the `X-API-Key` service credential.
 #[utoipa::path(
     get,
     path = "/api/admin/stuck-orders",
@@ -35,8 +36,8 @@ pub struct StuckStep {
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The stuck steps", body = Vec<StuckStep>),
-        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Admin endpoints are disabled", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key or token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Admin endpoints are disabled, or a customer's token", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "PostgreSQL unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -87,10 +87,11 @@ pub struct Restock {
     pub quantity: i64,
 }
 
-/// Add stock to a product (admin).
+/// Add stock to a product (operators).
 ///
-/// Needs the `X-API-Key` header to equal `ADMIN_API_KEY`. Without `ADMIN_API_KEY` configured the
-/// admin endpoints are disabled (403), not open.
+/// Needs an operator's bearer token (`AUTH_MODE=jwt`, `roles` containing `operator`) or the
+/// `X-API-Key` header equal to `ADMIN_API_KEY`. With neither configured the endpoint is
+/// disabled (403), not open.
 #[utoipa::path(
     post,
     path = "/api/products/{id}/restock",
@@ -100,8 +101,8 @@ pub struct Restock {
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The product with its new stock", body = Product),
-        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Admin endpoints are disabled", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key or token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Admin endpoints are disabled, or a customer's token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Quantity out of range", body = Problem, content_type = "application/problem+json"),
     )

@@ -415,11 +415,16 @@ impl Cluster {
         }
     }
 
+    /// Stops every process and drops the run's database (its figures are reported by now).
     pub async fn shutdown(&mut self) {
         for process in self.processes_mut() {
             process.stop(Duration::from_secs(10)).await;
         }
         self.temporal.stop(Duration::from_secs(10)).await;
+        self.store.pool().close().await;
+        if let Err(e) = drop_database(&self.database, &self.database_name).await {
+            println!("could not drop the database {}: {e}", self.database_name);
+        }
     }
 
     fn processes_mut(&mut self) -> impl Iterator<Item = &mut Process> {

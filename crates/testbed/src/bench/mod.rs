@@ -82,7 +82,8 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<BenchReport> {
         orderflow_bin: config.orderflow_bin.clone(),
         temporal_cli: config.temporal_cli.clone(),
         database_url: config.database_url.clone(),
-        database_name: "orderflow_bench".into(),
+        // Of this run alone: a `make soak` and the test suite's benchmark may run at once.
+        database_name: format!("orderflow_bench_{}", std::process::id()),
         temporal_port: config.temporal_port,
         temporal_metrics: true,
         temporal_args: config.temporal_args.clone(),

@@ -102,7 +102,8 @@ impl ChaosConfig {
             orderflow_bin: self.orderflow_bin.clone(),
             temporal_cli: self.temporal_cli.clone(),
             database_url: self.database_url.clone(),
-            database_name: format!("orderflow_chaos_{}", self.seed),
+            // Of this run alone: the test suite's chaos run and `make chaos` may share a seed.
+            database_name: format!("orderflow_chaos_{}_{}", self.seed, std::process::id()),
             temporal_port: self.temporal_port,
             temporal_metrics: false,
             // The same SQLite settings as `make dev` (see scripts/bootstrap.sh).
