@@ -1,9 +1,11 @@
 // Drives the dashboard like a person: place an order in the page and watch it complete, place
 // another and cancel it from the page, and keep a screenshot. Run by tests/dashboard.rs:
-//   node dashboard.mjs <base url> <screenshot path>
+//   node dashboard.mjs <base url> <screenshot path> [<bearer token>]
+// With a token (AUTH_MODE=jwt) it is typed into the page's token field first, and the orders are
+// placed without a customer (the token's own); without one the page must show the open-API banner.
 import { chromium } from "playwright-core";
 
-const [baseUrl, screenshot] = process.argv.slice(2);
+const [baseUrl, screenshot, token] = process.argv.slice(2);
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 const browser = await chromium.launch({
@@ -25,6 +27,14 @@ try {
   const page = await browser.newPage();
   await page.goto(`${baseUrl}/dashboard`);
   await page.waitForSelector("#products tbody tr[data-product='prod-001']", { timeout: 15000 });
+  const banner = await page.locator("#open-banner").isVisible();
+  if (banner === Boolean(token)) await fail(`the AUTH_MODE=off banner is ${banner ? "shown" : "missing"}`);
+  if (token) {
+    if (!(await page.locator("#token-form").isVisible())) await fail("no token field in jwt mode");
+    await page.fill("#token", token);
+    await page.click("#token-form button");
+    await page.waitForSelector("#who:has-text('token set')", { timeout: 5000 });
+  }
 
   // Place an order and watch it reach completed.
   const countRows = () => page.locator("#orders tbody tr").count();

@@ -3,33 +3,53 @@
 //! screenshot is kept in `test-artifacts/dashboard.png`. `make test` installs Chromium and the
 //! npm package; see tests/dashboard/.
 
-use crate::support::TestApp;
-use orderflow::config::SimulationConfig;
+use crate::support::{TestApp, jwt_http, test_http};
+use orderflow::config::{HttpConfig, SimulationConfig};
 use std::path::Path;
 use std::time::Duration;
 
 #[tokio::test]
 async fn an_order_placed_and_another_cancelled_in_the_browser() {
+    let app = browser_run(test_http(), None, "dashboard.png").await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM orders WHERE customer_id = 'customer-001'").await,
+        2
+    );
+}
+
+/// The same with `AUTH_MODE=jwt`: the page asks for a token, keeps it in memory, and the
+/// orders are the token's customer's.
+#[tokio::test]
+async fn with_tokens_required_the_page_asks_for_one_and_orders_are_its_customers() {
+    let token = crate::support::token("customer-web", &[]);
+    let app = browser_run(jwt_http(), Some(token), "dashboard-jwt.png").await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM orders WHERE customer_id = 'customer-web'").await,
+        2
+    );
+}
+
+/// Runs the browser script against an app with `http`, and checks what the page did.
+async fn browser_run(http: HttpConfig, token: Option<String>, shot: &str) -> TestApp {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard/dashboard.mjs");
     let modules = script.with_file_name("node_modules");
     assert!(
         modules.join("playwright-core").exists(),
         "run `npm ci --prefix crates/orderflow/tests/dashboard` (make test does) to install playwright-core"
     );
-    let screenshot = crate::support::artifacts().join("dashboard.png");
+    let screenshot = crate::support::artifacts().join(shot);
     let _ = std::fs::remove_file(&screenshot);
 
     // Slow stock checks, so that the second order can still be cancelled when its button is
     // clicked (an order otherwise completes within milliseconds).
-    let app = TestApp::spawn_with(SimulationConfig {
-        inventory_delay: Duration::from_millis(4500),
-        ..Default::default()
-    })
-    .await;
+    let simulation =
+        SimulationConfig { inventory_delay: Duration::from_millis(4500), ..Default::default() };
+    let app = TestApp::spawn_configured(simulation, http).await;
     let output = tokio::process::Command::new("node")
         .arg(&script)
         .arg(&app.address)
         .arg(&screenshot)
+        .args(token)
         .output()
         .await
         .expect("node runs (Node.js is needed for the browser test)");
@@ -42,4 +62,5 @@ async fn an_order_placed_and_another_cancelled_in_the_browser() {
     assert_eq!(app.count("SELECT count(*) FROM orders WHERE status = 'completed'").await, 1);
     assert_eq!(app.count("SELECT count(*) FROM orders WHERE status = 'cancelled'").await, 1);
     assert_eq!(app.stock("prod-003").await.1, 0, "the cancelled order holds nothing");
+    app
 }
