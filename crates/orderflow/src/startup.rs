@@ -136,29 +136,47 @@ pub async fn run_worker(
             }
         };
         tokio::pin!(recycle);
-        let replace = loop {
+        let next = loop {
             tokio::select! {
                 // Ended without being asked: an error, or nothing more to run.
-                result = &mut run => break result.map(|()| false)?,
-                Some(result) = draining.next() => result?,
-                () = &mut recycle => break true,
-                () = shutdown.requested() => {
-                    stop();
-                    (&mut run).await?;
-                    break false;
+                result = &mut run => {
+                    result?;
+                    break Next::Finish;
                 }
+                Some(result) = draining.next() => result?,
+                () = &mut recycle => break Next::Replace,
+                () = shutdown.requested() => break Next::Stop,
             }
         };
-        if !replace {
-            while let Some(result) = draining.next().await {
-                result?;
+        match next {
+            Next::Replace => {
+                tracing::info!(
+                    steps = recycle_after_steps,
+                    "replacing the worker with a fresh one"
+                );
+                stop();
+                draining.push(run);
+                continue;
             }
-            return Ok(());
+            Next::Stop => {
+                stop();
+                draining.push(run);
+            }
+            Next::Finish => {}
         }
-        tracing::info!(steps = recycle_after_steps, "replacing the worker with a fresh one");
-        stop();
-        draining.push(run);
+        // Every worker still finishing its tasks, together.
+        while let Some(result) = draining.next().await {
+            result?;
+        }
+        return Ok(());
     }
+}
+
+/// What `run_worker` does once its current worker stops running or is due for replacement.
+enum Next {
+    Replace,
+    Stop,
+    Finish,
 }
 
 /// The API's context from the configuration.
