@@ -36,12 +36,9 @@ pub struct Orchestrator {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Execution {
     /// Running, or closed with this status; `customer` is whose order it is (from the memo
-    /// its start recorded; `None` for orders started before the memo existed).
-    Known {
-        running: bool,
-        status: WorkflowExecutionStatus,
-        customer: Option<String>,
-    },
+    /// its start recorded).
+    Known { status: WorkflowExecutionStatus, customer: String },
+    /// No such workflow, or not one of this deployment's orders.
     Unknown,
 }
 
@@ -122,17 +119,15 @@ impl Orchestrator {
         let handle = self.client.get_workflow_handle::<OrderWorkflow>(workflow.to_string());
         let options = WorkflowDescribeOptions::builder().rpc_options(rpc_options()).build();
         match handle.describe(options).await {
-            Ok(description)
-                if description.memo().get::<String>(DATABASE_MEMO).ok().flatten()
-                    != Some(self.database.to_string()) =>
-            {
-                Ok(Execution::Unknown)
+            Ok(description) => {
+                let memo = |key| description.memo().get::<String>(key).ok().flatten();
+                Ok(match (memo(DATABASE_MEMO), memo(CUSTOMER_MEMO)) {
+                    (Some(database), Some(customer)) if database == self.database.to_string() => {
+                        Execution::Known { status: description.status(), customer }
+                    }
+                    _ => Execution::Unknown,
+                })
             }
-            Ok(description) => Ok(Execution::Known {
-                running: description.status() == WorkflowExecutionStatus::Running,
-                status: description.status(),
-                customer: description.memo().get::<String>(CUSTOMER_MEMO).ok().flatten(),
-            }),
             Err(WorkflowInteractionError::NotFound(_)) => Ok(Execution::Unknown),
             Err(WorkflowInteractionError::Rpc(status)) => Err(unavailable(&status)),
             Err(other) => Err(ApiError::Internal(other.into())),

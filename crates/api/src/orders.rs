@@ -18,6 +18,7 @@ use orderflow_store::KeyClaim;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use temporalio_client::WorkflowExecutionStatus;
 use utoipa::ToSchema;
 
 /// `POST /api/orders` body, exactly the original's shape.
@@ -340,18 +341,14 @@ async fn visible_order(
 ) -> Result<CurrentStatus, ApiError> {
     current_status(ctx, workflow_id)
         .await?
-        .filter(|order| match &order.customer {
-            Some(owner) => principal.may_access(owner),
-            // An order started before its customer was recorded with the workflow.
-            None => principal.is_operator(),
-        })
+        .filter(|order| principal.may_access(&order.customer))
         .ok_or_else(|| unknown_order(workflow_id))
 }
 
 /// An order's status as the status endpoint reports it.
 struct CurrentStatus {
-    /// Whose order it is, when known.
-    customer: Option<String>,
+    /// Whose order it is.
+    customer: String,
     status: OrderStatus,
     message: String,
     error_code: Option<String>,
@@ -372,22 +369,19 @@ async fn current_status(
             None => status.describe().to_owned(),
         };
         let error_code = row.error_code;
-        return Ok(Some(CurrentStatus {
-            customer: Some(row.customer_id),
-            status,
-            message,
-            error_code,
-        }));
+        return Ok(Some(CurrentStatus { customer: row.customer_id, status, message, error_code }));
     }
     Ok(match ctx.orchestrator.execution(workflow_id).await? {
         Execution::Unknown => None,
-        Execution::Known { running: true, customer, .. } => Some(CurrentStatus {
-            customer,
-            status: OrderStatus::Pending,
-            message: OrderStatus::Pending.describe().to_owned(),
-            error_code: None,
-        }),
-        Execution::Known { status: how, customer, .. } => Some(CurrentStatus {
+        Execution::Known { status: WorkflowExecutionStatus::Running, customer } => {
+            Some(CurrentStatus {
+                customer,
+                status: OrderStatus::Pending,
+                message: OrderStatus::Pending.describe().to_owned(),
+                error_code: None,
+            })
+        }
+        Execution::Known { status: how, customer } => Some(CurrentStatus {
             customer,
             status: OrderStatus::Failed,
             message: format!("Processing ended ({how:?}) before the order was recorded"),
