@@ -6,7 +6,7 @@ HTTP_PORT ?= 8080
 TEMPORAL_UI_PORT ?= 8233
 BASE_URL := http://localhost:$(HTTP_PORT)
 
-.PHONY: help deps fmt lint test check build dev chaos bench soak health create-order get-status cancel-order temporal-ui logs
+.PHONY: help deps fmt lint test test-quick sqlx-prepare build dev chaos bench soak health create-order get-status cancel-order temporal-ui logs
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -20,13 +20,14 @@ fmt: ## Format the code
 lint: ## Clippy with warnings as errors
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test: ## Run the whole test suite (starts Temporal and PostgreSQL if needed)
+test: ## fmt and clippy checks, then the whole test suite (starts Temporal and PostgreSQL if needed)
 	bash scripts/test.sh
 
-check: ## fmt check + lint + test
-	cargo fmt --all -- --check
-	$(MAKE) lint
-	$(MAKE) test
+test-quick: ## The quick loop: unit tests of the crates without I/O, and workflow replay (seconds, no servers)
+	cargo test --quiet -p orderflow-domain -p orderflow-workflow -p orderflow-providers -p orderflow-api --lib --tests
+
+sqlx-prepare: ## Refresh the compile-time SQL cache (.sqlx/) after changing a query or a migration
+	bash scripts/sqlx-prepare.sh
 
 build: ## Release build of the binary (target/release/orderflow)
 	cargo build --release --locked --bin orderflow
@@ -35,13 +36,13 @@ dev: ## Run OrderFlow (API + worker) in the foreground, with everything it needs
 	bash scripts/dev.sh
 
 bench: ## Benchmark OrderFlow against the engine baseline (make bench ARGS="--seconds 30")
-	bash scripts/bench.sh $(ARGS)
+	bash scripts/run-release.sh orderflow-bench $(ARGS)
 
 soak: ## 30 minutes at half the saturated rate, one sample a minute (make soak ARGS="--soak-minutes 120")
-	bash scripts/bench.sh --soak-minutes 30 --out bench-results/soak $(ARGS)
+	bash scripts/run-release.sh orderflow-bench --soak-minutes 30 --out bench-results/soak $(ARGS)
 
 chaos: ## The big chaos run: 2000 orders under every fault (make chaos ARGS="--seed 42 --orders 5000")
-	bash scripts/chaos.sh $(ARGS)
+	bash scripts/run-release.sh orderflow-chaos $(ARGS)
 
 health: ## Ask the running service whether it is healthy
 	@curl -sS $(BASE_URL)/health; echo

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# `make test`: everything needed, then the whole test suite against real PostgreSQL and Temporal.
+# `make test`: the house rules (rustfmt, clippy with warnings as errors), then everything needed,
+# then the whole test suite against real PostgreSQL and Temporal.
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
-bootstrap
 cd "$ROOT"
+say "checking formatting (cargo fmt --check) and lints (clippy -D warnings)"
+cargo fmt --all -- --check || die "run \`make fmt\`"
+cargo clippy --quiet --workspace --all-targets --locked -- -D warnings
+bootstrap
 export_database_url
 # The dashboard's browser test: Debian's Chromium and the pinned playwright-core from npm.
 if ! command -v chromium >/dev/null 2>&1; then

@@ -11,13 +11,13 @@ mod stuck;
 
 pub use stuck::StuckSteps;
 
-use orderflow_domain::{DatabaseId, ErrorCode, Money, NewOrder, OrderId, OrderStatus};
+use anyhow::Context;
+use orderflow_domain::{DatabaseId, ErrorCode, Money, NewOrder, OrderId, Step};
 use orderflow_providers::{ChargeError, Notifier, PaymentGateway};
 use orderflow_store::{Confirmation, Store};
 use orderflow_workflow::{
-    CancelDecision, CloseReport, FOREIGN_DATABASE, InDatabase, NotificationRequest,
-    ORDER_CANCELLED, OrderEnd, PAYMENT_ATTEMPTS, PaymentReceipt, PaymentRequest, StepReport,
-    activity,
+    CancelDecision, CloseReport, FailureType, InDatabase, NotificationRequest, OrderEnd,
+    PAYMENT_ATTEMPTS, PaymentReceipt, PaymentRequest, StepReport, activity,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -26,6 +26,10 @@ use temporalio_macros::activities;
 use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::Instrument;
+
+/// The name the cancellation activity is known by in logs and metrics (it is not a step of
+/// the order's history; its activity type is the same word).
+const CANCELLATION: &str = "request_cancellation";
 
 /// The activity implementations and what they need. Register with
 /// `WorkerOptions::register_activities(OrderSteps { .. })`.
@@ -51,9 +55,9 @@ impl OrderSteps {
         ctx: ActivityContext,
         order: InDatabase<NewOrder>,
     ) -> Result<StepReport, ActivityError> {
-        let order = self.admit("create_order", order)?;
-        self.run(&ctx, "create_order", order.order_id, async {
-            if self.store.insert_order(&order).await? {
+        let order = self.admit(Step::CreateOrder.as_str(), order)?;
+        self.run(&ctx, Step::CreateOrder.as_str(), order.order_id, async {
+            if self.store.insert_order(&order).await.context("writing the order")? {
                 metrics::counter!("orderflow_orders_started_total").increment(1);
             }
             Ok(report(&ctx))
@@ -67,15 +71,15 @@ impl OrderSteps {
         ctx: ActivityContext,
         order: InDatabase<OrderId>,
     ) -> Result<StepReport, ActivityError> {
-        let order = self.admit("reserve_stock", order)?;
-        self.run(&ctx, "reserve_stock", order, async {
+        let order = self.admit(Step::ReserveStock.as_str(), order)?;
+        self.run(&ctx, Step::ReserveStock.as_str(), order, async {
             // `validating` is worth a write only while there is a stock check to watch; without
             // one, the order goes from `pending` to `payment` in the reservation's transaction.
             if !self.inventory_delay.is_zero() {
-                self.store.mark_validating(order).await?;
+                self.store.mark_validating(order).await.context("marking the order validating")?;
                 tokio::time::sleep(self.inventory_delay).await;
             }
-            match self.store.reserve_stock(order).await? {
+            match self.store.reserve_stock(order).await.context("reserving stock")? {
                 Ok(()) => Ok(report(&ctx)),
                 Err(shortage) => {
                     metrics::counter!("orderflow_reservation_conflicts_total").increment(1);
@@ -92,10 +96,15 @@ impl OrderSteps {
         ctx: ActivityContext,
         request: InDatabase<PaymentRequest>,
     ) -> Result<PaymentReceipt, ActivityError> {
-        let request = self.admit("process_payment", request)?;
+        let request = self.admit(Step::ProcessPayment.as_str(), request)?;
         let order = request.order_id;
-        self.run(&ctx, "process_payment", order, self.take_payment(&ctx, order, request.amount))
-            .await
+        self.run(
+            &ctx,
+            Step::ProcessPayment.as_str(),
+            order,
+            self.take_payment(&ctx, order, request.amount),
+        )
+        .await
     }
 
     #[activity(definition = activity::ConfirmOrder)]
@@ -104,18 +113,18 @@ impl OrderSteps {
         ctx: ActivityContext,
         order: InDatabase<OrderId>,
     ) -> Result<StepReport, ActivityError> {
-        let order = self.admit("confirm_order", order)?;
-        self.run(&ctx, "confirm_order", order, async {
-            match self.store.confirm_order(order).await? {
+        let order = self.admit(Step::ConfirmOrder.as_str(), order)?;
+        self.run(&ctx, Step::ConfirmOrder.as_str(), order, async {
+            match self.store.confirm_order(order).await.context("confirming the order")? {
                 Confirmation::Confirmed => {
                     metrics::counter!("orderflow_orders_completed_total").increment(1);
                     Ok(report(&ctx))
                 }
                 Confirmation::AlreadyConfirmed => Ok(report(&ctx)),
-                Confirmation::Refused => Err(StepError::Final {
-                    kind: ORDER_CANCELLED,
-                    message: "the customer's cancellation was recorded first".into(),
-                }),
+                Confirmation::Refused => Err(StepError::Final(
+                    FailureType::OrderCancelled,
+                    "the customer's cancellation was recorded first".into(),
+                )),
             }
         })
         .await
@@ -127,10 +136,15 @@ impl OrderSteps {
         ctx: ActivityContext,
         request: InDatabase<NotificationRequest>,
     ) -> Result<StepReport, ActivityError> {
-        let request = self.admit("notify_customer", request)?;
+        let request = self.admit(Step::NotifyCustomer.as_str(), request)?;
         let order = request.order_id;
-        self.run(&ctx, "notify_customer", order, async {
-            if self.store.notification_sent(order, request.kind).await? {
+        self.run(&ctx, Step::NotifyCustomer.as_str(), order, async {
+            if self
+                .store
+                .notification_sent(order, request.kind)
+                .await
+                .context("reading past notifications")?
+            {
                 return Ok(report(&ctx));
             }
             let dedup_key = format!("{order}:{}", request.kind.as_str());
@@ -145,8 +159,9 @@ impl OrderSteps {
                     &request.message,
                     error.as_deref(),
                 )
-                .await?;
-            sent?;
+                .await
+                .context("recording the notification")?;
+            sent.context("sending the notification")?;
             Ok(report(&ctx))
         })
         .await
@@ -158,21 +173,23 @@ impl OrderSteps {
         ctx: ActivityContext,
         request: InDatabase<OrderEnd>,
     ) -> Result<CloseReport, ActivityError> {
-        let request = self.admit("close_order", request)?;
-        self.run(&ctx, "close_order", request.order_id, async {
-            let closing = self.store.close_order(request.order_id, &request.ending).await?;
-            let status = OrderStatus::parse(&closing.status)
-                .ok_or_else(|| anyhow::anyhow!("unknown status {}", closing.status))?;
+        let request = self.admit(Step::CloseOrder.as_str(), request)?;
+        self.run(&ctx, Step::CloseOrder.as_str(), request.order_id, async {
+            let closing = self
+                .store
+                .close_order(request.order_id, &request.ending)
+                .await
+                .context("closing the order")?;
             if closing.now {
                 match closing.error_code {
-                    Some(code) => {
-                        metrics::counter!("orderflow_orders_failed_total", "error_code" => code)
-                            .increment(1)
-                    }
+                    Some(code) => metrics::counter!(
+                        "orderflow_orders_failed_total", "error_code" => code.as_str()
+                    )
+                    .increment(1),
                     None => metrics::counter!("orderflow_orders_cancelled_total").increment(1),
                 }
             }
-            Ok(CloseReport { status, attempt: attempt(&ctx) })
+            Ok(CloseReport { status: closing.status, attempt: attempt(&ctx) })
         })
         .await
     }
@@ -183,15 +200,19 @@ impl OrderSteps {
         ctx: ActivityContext,
         order: InDatabase<OrderId>,
     ) -> Result<CancelDecision, ActivityError> {
-        let order = self.admit("request_cancellation", order)?;
-        self.run(&ctx, "request_cancellation", order, async {
-            Ok(match self.store.request_cancellation(order).await? {
-                Ok(()) => CancelDecision::Accepted,
-                Err(status) => CancelDecision::TooLate(
-                    OrderStatus::parse(&status)
-                        .ok_or_else(|| anyhow::anyhow!("unknown status {status}"))?,
-                ),
-            })
+        let order = self.admit(CANCELLATION, order)?;
+        self.run(&ctx, CANCELLATION, order, async {
+            Ok(
+                match self
+                    .store
+                    .request_cancellation(order)
+                    .await
+                    .context("recording the cancellation")?
+                {
+                    Ok(()) => CancelDecision::Accepted,
+                    Err(status) => CancelDecision::TooLate(status),
+                },
+            )
         })
         .await
     }
@@ -202,10 +223,14 @@ impl OrderSteps {
         ctx: ActivityContext,
         order: InDatabase<OrderId>,
     ) -> Result<StepReport, ActivityError> {
-        let order = self.admit("refund_payment", order)?;
-        self.run(&ctx, "refund_payment", order, async {
-            let refund_id = self.payments.refund(&order.to_string()).await?;
-            self.store.record_refund(order, &refund_id).await?;
+        let order = self.admit(Step::RefundPayment.as_str(), order)?;
+        self.run(&ctx, Step::RefundPayment.as_str(), order, async {
+            let refund_id = self
+                .payments
+                .refund(&order.to_string())
+                .await
+                .context("refunding at the provider")?;
+            self.store.record_refund(order, &refund_id).await.context("recording the refund")?;
             Ok(report(&ctx))
         })
         .await
@@ -217,9 +242,12 @@ impl OrderSteps {
         ctx: ActivityContext,
         request: InDatabase<OrderEnd>,
     ) -> Result<StepReport, ActivityError> {
-        let request = self.admit("release_stock", request)?;
-        self.run(&ctx, "release_stock", request.order_id, async {
-            self.store.release_stock(request.order_id, &request.ending).await?;
+        let request = self.admit(Step::ReleaseStock.as_str(), request)?;
+        self.run(&ctx, Step::ReleaseStock.as_str(), request.order_id, async {
+            self.store
+                .release_stock(request.order_id, &request.ending)
+                .await
+                .context("releasing stock")?;
             Ok(report(&ctx))
         })
         .await
@@ -243,7 +271,7 @@ impl OrderSteps {
                      Temporal task queue; give each its own TEMPORAL_TASK_QUEUE or namespace"
                 );
                 Err(non_retryable(
-                    FOREIGN_DATABASE,
+                    FailureType::ForeignDatabase,
                     format!(
                         "this worker serves database {}, the order belongs to {database}",
                         self.database
@@ -262,7 +290,7 @@ impl OrderSteps {
         amount: Money,
     ) -> Result<PaymentReceipt, StepError> {
         // A payment already recorded (a retry after a lost reply) is the answer: no new charge.
-        if let Some(payment) = self.store.payment(order).await? {
+        if let Some(payment) = self.store.payment(order).await.context("reading the payment")? {
             return match payment.payment_id {
                 Some(payment_id) => Ok(PaymentReceipt { payment_id, attempt: attempt(ctx) }),
                 None => Err(business(
@@ -274,20 +302,32 @@ impl OrderSteps {
         // The order id is the provider's idempotency key: a charge repeated after a crash
         // between "charged" and "recorded" is the same charge.
         match self.payments.charge(&order.to_string(), amount).await {
-            Ok(payment_id) if self.store.record_capture(order, &payment_id, amount).await? => {
+            Ok(payment_id)
+                if self
+                    .store
+                    .record_capture(order, &payment_id, amount)
+                    .await
+                    .context("recording the capture")? =>
+            {
                 Ok(PaymentReceipt { payment_id, attempt: attempt(ctx) })
             }
             Ok(_) => {
                 // The order was closed while this charge was under way (a worker that froze or
                 // lost its workflow): give the money back at once.
-                self.payments.refund(&order.to_string()).await?;
-                Err(StepError::Final {
-                    kind: "order_closed",
-                    message: "the order was closed; the charge was refunded".into(),
-                })
+                self.payments
+                    .refund(&order.to_string())
+                    .await
+                    .context("refunding a late charge")?;
+                Err(StepError::Final(
+                    FailureType::OrderClosed,
+                    "the order was closed; the charge was refunded".into(),
+                ))
             }
             Err(ChargeError::Declined(reason)) => {
-                self.store.record_decline(order, amount, &reason).await?;
+                self.store
+                    .record_decline(order, amount, &reason)
+                    .await
+                    .context("recording the decline")?;
                 metrics::counter!("orderflow_payment_declines_total").increment(1);
                 Err(business(ErrorCode::PaymentDeclined, format!("payment declined: {reason}")))
             }
@@ -295,10 +335,7 @@ impl OrderSteps {
             // customer should not wait on a provider that is down). A database failure around
             // the charge is not the provider's and is retried until it passes.
             Err(e @ ChargeError::Unavailable(_)) if attempt(ctx) >= PAYMENT_ATTEMPTS => {
-                Err(StepError::Final {
-                    kind: ErrorCode::PaymentFailed.as_str(),
-                    message: format!("{e} (attempt {})", attempt(ctx)),
-                })
+                Err(business(ErrorCode::PaymentFailed, format!("{e} (attempt {})", attempt(ctx))))
             }
             Err(e @ ChargeError::Unavailable(_)) => Err(e.into()),
         }
@@ -330,7 +367,7 @@ impl OrderSteps {
                 self.stuck.succeeded(order, name, attempt).instrument(span).await;
                 Ok(value)
             }
-            Err(StepError::Final { kind, message }) => {
+            Err(StepError::Final(kind, message)) => {
                 Err(non_retryable(kind, message, Some(attempt)))
             }
             Err(StepError::Retry(error)) => {
@@ -344,7 +381,7 @@ impl OrderSteps {
 /// How a step failed.
 enum StepError {
     /// Decided: a business outcome (typed with its error code for the workflow) or a refusal.
-    Final { kind: &'static str, message: String },
+    Final(FailureType, String),
     /// Anything else: retried with backoff.
     Retry(anyhow::Error),
 }
@@ -366,16 +403,32 @@ fn report(ctx: &ActivityContext) -> StepReport {
 
 /// A business failure: final, typed with its error code for the workflow.
 fn business(code: ErrorCode, message: String) -> StepError {
-    StepError::Final { kind: code.as_str(), message }
+    StepError::Final(FailureType::Order(code), message)
 }
 
 /// A failure that is not retried; `attempt` goes into its details for the step's record.
-fn non_retryable(kind: &str, message: impl Into<String>, attempt: Option<u32>) -> ActivityError {
-    let failure =
-        ApplicationFailure::builder(message.into()).type_name(kind.to_owned()).non_retryable(true);
+fn non_retryable(
+    kind: FailureType,
+    message: impl Into<String>,
+    attempt: Option<u32>,
+) -> ActivityError {
+    let failure = ApplicationFailure::builder(message.into())
+        .type_name(kind.as_str().to_owned())
+        .non_retryable(true);
     let failure = match attempt {
         Some(attempt) => failure.details(attempt).build(),
         None => failure.build(),
     };
     ActivityError::application(failure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use temporalio_common::ActivityDefinition;
+
+    #[test]
+    fn the_cancellation_is_logged_under_its_activity_type() {
+        assert_eq!(orderflow_workflow::OrderActivities::request_cancellation.name(), CANCELLATION);
+    }
 }

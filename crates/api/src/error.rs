@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderflow_domain::{InvalidField, OrderRejection};
+use orderflow_store::StoreError;
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -187,15 +188,27 @@ impl From<OrderRejection> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::Unavailable(
-                    "The database is not reachable right now; try again shortly.".into(),
-                )
-            }
-            other => Self::Internal(other.into()),
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            Self::Unavailable("The database is not reachable right now; try again shortly.".into())
+        } else {
+            Self::Internal(e.into())
         }
+    }
+}
+
+/// Says what a handler was doing when the store failed, so that the one log line of a 500
+/// reads "listing orders: error returned from database: ..." instead of a bare driver error.
+pub trait Context<T> {
+    fn context(self, doing: &'static str) -> Result<T, ApiError>;
+}
+
+impl<T> Context<T> for Result<T, StoreError> {
+    fn context(self, doing: &'static str) -> Result<T, ApiError> {
+        self.map_err(|e| match ApiError::from(e) {
+            ApiError::Internal(cause) => ApiError::Internal(cause.context(doing)),
+            unavailable => unavailable,
+        })
     }
 }

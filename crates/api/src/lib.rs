@@ -20,6 +20,7 @@ mod order_views;
 mod orders;
 mod products;
 pub mod rate_limit;
+mod responses;
 
 pub use admin::AdminKey;
 pub use admission::{Admission, Limit};
@@ -122,6 +123,18 @@ impl ApiContext {
                                           \"operator\") or the X-API-Key service credential"),
         (name = "operations", description = "Health, readiness, metrics, dashboard"),
     ),
+    components(responses(
+        responses::Unauthenticated,
+        responses::NotYours,
+        responses::RateLimited,
+        responses::WorkflowIdMissing,
+        responses::OrderNotFound,
+        responses::ProductNotFound,
+        responses::NoWorker,
+        responses::DatabaseUnavailable,
+        responses::AdminUnauthorized,
+        responses::AdminForbidden,
+    )),
     modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;

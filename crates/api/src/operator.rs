@@ -2,7 +2,8 @@
 //! are shown here (and in the logs), never to customers.
 
 use crate::admin::Admin;
-use crate::error::Problem;
+use crate::error::Context;
+use crate::responses::{AdminForbidden, AdminUnauthorized, DatabaseUnavailable};
 use crate::{ApiContext, ApiError};
 use axum::Json;
 use axum::extract::State;
@@ -36,22 +37,26 @@ pub struct StuckStep {
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The stuck steps", body = Vec<StuckStep>),
-        (status = 401, description = "Missing or wrong API key or token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Admin endpoints are disabled, or a customer's token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "PostgreSQL unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = AdminUnauthorized),
+        (status = 403, response = AdminForbidden),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 pub async fn stuck_orders(
     State(ctx): State<ApiContext>,
     _admin: Admin,
 ) -> Result<Json<Vec<StuckStep>>, ApiError> {
-    let rows = ctx.store.stuck_steps(orderflow_workflow::STUCK_UNTIL_QUIET_FOR).await?;
+    let rows = ctx
+        .store
+        .stuck_steps(orderflow_workflow::STUCK_UNTIL_QUIET_FOR)
+        .await
+        .context("listing stuck steps")?;
     Ok(Json(
         rows.into_iter()
             .map(|row| StuckStep {
                 order_id: row.order_id.to_string(),
                 workflow_id: row.workflow_id,
-                status: row.status.as_deref().and_then(OrderStatus::parse),
+                status: row.status,
                 step: row.step,
                 attempts: row.attempts,
                 last_error: row.last_error,

@@ -2,13 +2,14 @@
 //! PostgreSQL (no worker needed).
 
 use crate::auth::Principal;
-use crate::error::Problem;
+use crate::error::{Context, Problem};
+use crate::responses::{NotYours, OrderNotFound, Unauthenticated};
 use crate::{ApiContext, ApiError};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
-use orderflow_domain::{CustomerId, OrderId, OrderStatus};
-use orderflow_store::{OrderFilter, OrderRow};
+use orderflow_domain::{CustomerId, ErrorCode, NotificationKind, OrderId, OrderStatus, Step};
+use orderflow_store::{NotificationRow, OrderFilter, OrderRow, PaymentRow, ReservationRow};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -36,10 +37,10 @@ pub struct OrderSummary {
     pub workflow_id: String,
     pub customer_id: String,
     pub status: OrderStatus,
-    pub current_step: String,
+    pub current_step: Step,
     #[schema(value_type = String, example = "999.99")]
     pub total_amount: Decimal,
-    pub error_code: Option<String>,
+    pub error_code: Option<ErrorCode>,
     pub error_message: Option<String>,
     pub payment_id: Option<String>,
     pub customer_notified: bool,
@@ -79,8 +80,7 @@ pub struct PaymentView {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NotificationView {
-    /// `order_confirmed`, `order_failed` or `order_cancelled`.
-    pub kind: String,
+    pub kind: NotificationKind,
     pub channel: String,
     /// `sent` or `failed`.
     pub status: String,
@@ -115,8 +115,8 @@ pub struct OrderDetail {
     params(ListQuery),
     security((), ("bearer" = [])),
     responses(
-        (status = 401, description = "AUTH_MODE=jwt: no valid bearer token (WWW-Authenticate: Bearer)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A customer naming another customer, or a cross-site request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = NotYours),
         (status = 200, description = "A page of orders", body = OrderPage),
         (status = 400, description = "A filter or the cursor is invalid", body = Problem, content_type = "application/problem+json"),
     )
@@ -163,14 +163,14 @@ pub async fn list_orders(
     };
     // One more than a page, to know whether there is a next one.
     let filter = OrderFilter { customer_id, status, before, limit: limit + 1 };
-    let mut rows = ctx.store.list_orders(&filter).await?;
+    let mut rows = ctx.store.list_orders(&filter).await.context("listing orders")?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| r.id.to_string())
     } else {
         None
     };
-    let orders = rows.into_iter().map(summary).collect::<Result<_, _>>()?;
+    let orders = rows.into_iter().map(summary).collect();
     Ok(Json(OrderPage { orders, next_cursor }))
 }
 
@@ -182,9 +182,9 @@ pub async fn list_orders(
     params(("order_id" = String, Path, description = "The order's id (a UUID)")),
     security((), ("bearer" = [])),
     responses(
-        (status = 401, description = "AUTH_MODE=jwt: no valid bearer token (WWW-Authenticate: Bearer)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
         (status = 200, description = "The order", body = OrderDetail),
-        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 404, response = OrderNotFound),
     )
 )]
 pub async fn order_detail(
@@ -197,41 +197,18 @@ pub async fn order_detail(
         || ApiError::NotFound(format!("No order has id {}.", crate::extract::shown(&order_id)));
     let id = OrderId::from_uuid(Uuid::try_parse(&order_id).map_err(|_| unknown())?);
     // Another customer's order is as unknown as one that does not exist.
-    let row = ctx.store.order(id).await?.filter(|row| principal.may_access(&row.customer_id));
-    let row = row.ok_or_else(unknown)?;
+    let row = ctx.store.order(id).await.context("reading the order")?;
+    let row = row.filter(|row| principal.may_access(&row.customer_id)).ok_or_else(unknown)?;
     let (items, reservations, payment, notifications) = tokio::try_join!(
         ctx.store.order_items(id),
         ctx.store.reservations(id),
         ctx.store.payment(id),
         ctx.store.notifications(id),
-    )?;
-
-    let mut timeline = vec![TimelineEvent { at: row.created_at, event: "order created".into() }];
-    if let Some(first) = reservations.iter().map(|r| r.created_at).min() {
-        timeline.push(TimelineEvent { at: first, event: "stock reserved".into() });
-    }
-    if let Some(p) = &payment {
-        let event = if p.status == "declined" { "payment declined" } else { "payment captured" };
-        timeline.push(TimelineEvent { at: p.created_at, event: event.into() });
-        if p.status == "refunded" {
-            timeline.push(TimelineEvent { at: p.updated_at, event: "payment refunded".into() });
-        }
-    }
-    for r in reservations.iter().filter(|r| r.status != "held") {
-        let event = format!("{} × {} {}", r.quantity, r.product_id, r.status);
-        timeline.push(TimelineEvent { at: r.updated_at, event });
-    }
-    if let Some(at) = row.completed_at {
-        timeline.push(TimelineEvent { at, event: format!("order {}", row.status) });
-    }
-    for n in &notifications {
-        let event = format!("customer notification {} {}", n.kind, n.status);
-        timeline.push(TimelineEvent { at: n.updated_at, event });
-    }
-    timeline.sort_by_key(|e| e.at);
-
+    )
+    .context("reading the order's lines, stock, payment and notifications")?;
     Ok(Json(OrderDetail {
-        order: summary(row)?,
+        timeline: timeline(&row, &reservations, payment.as_ref(), &notifications),
+        order: summary(row),
         items: items
             .into_iter()
             .map(|i| OrderItemView {
@@ -260,19 +237,48 @@ pub async fn order_detail(
                 last_error: n.last_error.filter(|_| principal.is_operator()),
             })
             .collect(),
-        timeline,
     }))
 }
 
-fn summary(row: OrderRow) -> Result<OrderSummary, ApiError> {
-    let status = row.status().ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!("order {} has status {:?}", row.id, row.status))
-    })?;
-    Ok(OrderSummary {
+/// What happened to the order, oldest first, from the rows it left behind.
+fn timeline(
+    row: &OrderRow,
+    reservations: &[ReservationRow],
+    payment: Option<&PaymentRow>,
+    notifications: &[NotificationRow],
+) -> Vec<TimelineEvent> {
+    let mut timeline = vec![TimelineEvent { at: row.created_at, event: "order created".into() }];
+    if let Some(first) = reservations.iter().map(|r| r.created_at).min() {
+        timeline.push(TimelineEvent { at: first, event: "stock reserved".into() });
+    }
+    if let Some(p) = payment {
+        let event = if p.status == "declined" { "payment declined" } else { "payment captured" };
+        timeline.push(TimelineEvent { at: p.created_at, event: event.into() });
+        if p.status == "refunded" {
+            timeline.push(TimelineEvent { at: p.updated_at, event: "payment refunded".into() });
+        }
+    }
+    for r in reservations.iter().filter(|r| r.status != "held") {
+        let event = format!("{} × {} {}", r.quantity, r.product_id, r.status);
+        timeline.push(TimelineEvent { at: r.updated_at, event });
+    }
+    if let Some(at) = row.completed_at {
+        timeline.push(TimelineEvent { at, event: format!("order {}", row.status) });
+    }
+    for n in notifications {
+        let event = format!("customer notification {} {}", n.kind, n.status);
+        timeline.push(TimelineEvent { at: n.updated_at, event });
+    }
+    timeline.sort_by_key(|e| e.at);
+    timeline
+}
+
+fn summary(row: OrderRow) -> OrderSummary {
+    OrderSummary {
         order_id: row.id.to_string(),
         workflow_id: row.workflow_id,
         customer_id: row.customer_id,
-        status,
+        status: row.status,
         current_step: row.current_step,
         total_amount: row.total_amount,
         error_code: row.error_code,
@@ -281,5 +287,5 @@ fn summary(row: OrderRow) -> Result<OrderSummary, ApiError> {
         customer_notified: row.customer_notified,
         created_at: row.created_at,
         completed_at: row.completed_at,
-    })
+    }
 }

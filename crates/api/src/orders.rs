@@ -1,18 +1,21 @@
 //! The original service's order endpoints: create, status, cancel, state.
 
 use crate::auth::Principal;
-use crate::error::Problem;
+use crate::error::{Context, Problem};
 use crate::extract::OrderRef;
 use crate::orchestrator::{Cancellation, Execution};
 use crate::rate_limit::Client;
+use crate::responses::{
+    NoWorker, NotYours, OrderNotFound, RateLimited, Unauthenticated, WorkflowIdMissing,
+};
 use crate::{ApiContext, ApiError, AppJson};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderflow_domain::{
-    IdempotencyKey, NewOrder, OrderDraft, OrderId, OrderState, OrderStatus, RequestedLine,
-    WorkflowId, price_order,
+    ErrorCode, IdempotencyKey, NewOrder, OrderDraft, OrderId, OrderState, OrderStatus,
+    RequestedLine, WorkflowId, price_order,
 };
 use orderflow_store::KeyClaim;
 use rust_decimal::Decimal;
@@ -89,7 +92,7 @@ pub struct OrderStatusResponse {
     pub status: OrderStatus,
     pub message: String,
     /// Why a failed order failed (`insufficient_stock`, `payment_declined`, ...).
-    pub error_code: Option<String>,
+    pub error_code: Option<ErrorCode>,
 }
 
 /// Place an order.
@@ -105,9 +108,9 @@ pub struct OrderStatusResponse {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1–255 visible ASCII characters.")),
     security((), ("bearer" = [])),
     responses(
-        (status = 401, description = "AUTH_MODE=jwt: no valid bearer token (WWW-Authenticate: Bearer)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A customer naming another customer, or a cross-site request", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many writes by this client; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = NotYours),
+        (status = 429, response = RateLimited),
         (status = 201, description = "Accepted; processing started", body = OrderAccepted, headers(("Location" = String, description = "The order's status URL"))),
         (status = 200, description = "Already accepted for this Idempotency-Key", body = OrderAccepted),
         (status = 400, description = "Not JSON, or a malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
@@ -130,12 +133,13 @@ pub async fn create_order(
     let draft = request.parse(&principal)?;
     // Before anything is read, written or started: a full process refuses at once.
     let ticket = ctx.admission.try_admit().ok_or_else(|| overloaded(&ctx))?;
-    let catalog = ctx.store.catalog(&draft.product_ids()).await?;
+    let catalog = ctx.store.catalog(&draft.product_ids()).await.context("pricing the order")?;
     let order = price_order(OrderId::generate(), &draft, &catalog)?;
 
     if let Some(key) = key {
         let (scope, hash, ttl) = (principal.scope(), fingerprint(&draft), ctx.idempotency_ttl);
-        match ctx.store.claim_idempotency_key(&scope, &key, &hash, order.order_id, ttl).await? {
+        let claim = ctx.store.claim_idempotency_key(&scope, &key, &hash, order.order_id, ttl);
+        match claim.await.context("claiming the idempotency key")? {
             KeyClaim::New => {}
             KeyClaim::Existing { same_request: false, .. } => {
                 return Err(ApiError::Unprocessable {
@@ -185,7 +189,7 @@ const RETRY_AFTER_SECONDS: u32 = 1;
 async fn repeated(ctx: &ApiContext, order: NewOrder) -> Result<Response, ApiError> {
     record_ids(order.order_id);
     let workflow_id = order.order_id.workflow_id();
-    if ctx.store.order(order.order_id).await?.is_none() {
+    if ctx.store.order(order.order_id).await.context("reading the order")?.is_none() {
         ctx.orchestrator.start(order).await?;
     }
     let (status, message) = match current_status(ctx, workflow_id).await? {
@@ -231,10 +235,10 @@ fn record_ids(order_id: OrderId) {
     params(("workflow_id" = String, Query, description = "`order-{order_id}`, as returned when the order was placed")),
     security((), ("bearer" = [])),
     responses(
-        (status = 401, description = "AUTH_MODE=jwt: no valid bearer token (WWW-Authenticate: Bearer)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
         (status = 200, description = "The order's status", body = OrderStatusResponse),
-        (status = 400, description = "workflow_id missing", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = WorkflowIdMissing),
+        (status = 404, response = OrderNotFound),
         (status = 503, description = "A dependency is unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -264,14 +268,14 @@ pub async fn order_status(
     params(("workflow_id" = String, Query, description = "`order-{order_id}`")),
     security((), ("bearer" = [])),
     responses(
-        (status = 401, description = "AUTH_MODE=jwt: no valid bearer token (WWW-Authenticate: Bearer)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A customer naming another customer, or a cross-site request", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many writes by this client; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = NotYours),
+        (status = 429, response = RateLimited),
         (status = 202, description = "Cancellation accepted", body = OrderStatusResponse),
-        (status = 400, description = "workflow_id missing", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = WorkflowIdMissing),
+        (status = 404, response = OrderNotFound),
         (status = 409, description = "Too late: confirmed, failed or already finished", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No worker answered in time", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = NoWorker),
     )
 )]
 #[tracing::instrument(skip(ctx, principal, client), fields(%workflow_id))]
@@ -316,11 +320,11 @@ pub async fn cancel_order(
     params(("workflow_id" = String, Query, description = "`order-{order_id}`")),
     security((), ("bearer" = [])),
     responses(
-        (status = 401, description = "AUTH_MODE=jwt: no valid bearer token (WWW-Authenticate: Bearer)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
         (status = 200, description = "The state object", body = OrderState),
-        (status = 400, description = "workflow_id missing", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No worker answered in time", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = WorkflowIdMissing),
+        (status = 404, response = OrderNotFound),
+        (status = 503, response = NoWorker),
     )
 )]
 pub async fn order_state(
@@ -351,7 +355,7 @@ struct CurrentStatus {
     customer: String,
     status: OrderStatus,
     message: String,
-    error_code: Option<String>,
+    error_code: Option<ErrorCode>,
 }
 
 /// The order's status from PostgreSQL (no worker needed). Before the workflow's first step has
@@ -360,10 +364,8 @@ async fn current_status(
     ctx: &ApiContext,
     workflow_id: WorkflowId,
 ) -> Result<Option<CurrentStatus>, ApiError> {
-    if let Some(row) = ctx.store.order(workflow_id.order_id()).await? {
-        let status = row.status().ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("order {} has status {:?}", row.id, row.status))
-        })?;
+    if let Some(row) = ctx.store.order(workflow_id.order_id()).await.context("reading the order")? {
+        let status = row.status;
         let message = match &row.error_message {
             Some(reason) => format!("{}: {reason}", status.describe()),
             None => status.describe().to_owned(),

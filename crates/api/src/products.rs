@@ -1,5 +1,6 @@
-use crate::error::Problem;
+use crate::error::{Context, Problem};
 use crate::extract::PathId;
+use crate::responses::{AdminForbidden, AdminUnauthorized, DatabaseUnavailable, ProductNotFound};
 use crate::{ApiContext, ApiError};
 use axum::Json;
 use axum::extract::State;
@@ -46,11 +47,19 @@ impl From<ProductRow> for Product {
     tag = "products",
     responses(
         (status = 200, description = "Every product", body = Vec<Product>),
-        (status = 503, description = "PostgreSQL unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 pub async fn list_products(State(ctx): State<ApiContext>) -> Result<Json<Vec<Product>>, ApiError> {
-    Ok(Json(ctx.store.list_products().await?.into_iter().map(Product::from).collect()))
+    Ok(Json(
+        ctx.store
+            .list_products()
+            .await
+            .context("listing products")?
+            .into_iter()
+            .map(Product::from)
+            .collect(),
+    ))
 }
 
 /// One product with its stock.
@@ -61,7 +70,7 @@ pub async fn list_products(State(ctx): State<ApiContext>) -> Result<Json<Vec<Pro
     params(("id" = String, Path, description = "e.g. prod-001")),
     responses(
         (status = 200, description = "The product", body = Product),
-        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 404, response = ProductNotFound),
     )
 )]
 pub async fn get_product(
@@ -101,9 +110,9 @@ pub struct Restock {
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The product with its new stock", body = Product),
-        (status = 401, description = "Missing or wrong API key or token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Admin endpoints are disabled, or a customer's token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = AdminUnauthorized),
+        (status = 403, response = AdminForbidden),
+        (status = 404, response = ProductNotFound),
         (status = 422, description = "Quantity out of range", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -122,7 +131,7 @@ pub async fn restock_product(
             detail: "quantity: must be a whole number from 1 to 1000000".into(),
             field: Some("quantity".into()),
         })?;
-    let product = match ctx.store.restock(id.as_str(), units).await? {
+    let product = match ctx.store.restock(id.as_str(), units).await.context("restocking")? {
         Restocked::Done(product) => product,
         Restocked::NoSuchProduct => return Err(no_such_product(&id)),
         Restocked::TooMany => {

@@ -36,12 +36,24 @@ const cell = (row, value, className) => {
   if (className) td.className = className;
   return td;
 };
+// A snake_case name that may break after its underscores when its column is narrow.
+const breakable = (value) => {
+  const span = document.createElement("span");
+  (value ?? "").split("_").forEach((part, i) => {
+    if (i) span.append("_", document.createElement("wbr"));
+    span.append(part);
+  });
+  return span;
+};
 const say = (message, isError) => {
   const box = document.getElementById("message");
   box.textContent = message;
   box.className = isError ? "error" : "";
 };
 let products = [];
+// The statuses an order can still be cancelled in (OrderStatus: completed, failed and
+// cancelled are final).
+const CANCELLABLE = new Set(["pending", "validating", "payment"]);
 // A fresh Idempotency-Key per submission (crypto.randomUUID needs a secure context).
 const newKey = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`);
 
@@ -52,7 +64,7 @@ async function refreshProducts() {
   for (const p of products) {
     const row = body.insertRow();
     row.dataset.product = p.id;
-    cell(row, `${p.name}`);
+    cell(row, `${p.name}`, "name");
     cell(row, p.price, "num");
     cell(row, p.available, "num");
     cell(row, p.reserved, "num");
@@ -77,24 +89,28 @@ async function refreshOrders() {
     row.dataset.status = o.status;
     cell(row, new Date(o.created_at).toLocaleTimeString());
     cell(row, o.order_id.slice(0, 8) + "…");
-    cell(row, o.customer_id);
+    cell(row, o.customer_id, "wrap");
     cell(row, o.total_amount, "num");
     const badge = document.createElement("span");
     badge.className = `status ${o.status}`;
     badge.textContent = o.error_code ? `${o.status}: ${o.error_code}` : o.status;
-    cell(row, badge);
-    cell(row, o.current_step);
+    cell(row, badge, "badge");
+    cell(row, breakable(o.current_step), "step");
     const link = document.createElement("a");
     link.href = `${TEMPORAL_UI}/namespaces/${NAMESPACE}/workflows/${encodeURIComponent(o.workflow_id)}`;
     link.textContent = "workflow";
     link.target = "_blank";
     cell(row, link);
-    const cancel = document.createElement("button");
-    cancel.className = "secondary cancel";
-    cancel.textContent = "cancel";
-    cancel.disabled = ["completed", "failed", "cancelled"].includes(o.status);
-    cancel.onclick = () => cancelOrder(o.workflow_id);
-    cell(row, cancel);
+    // Only an order still in flight can be cancelled; a finished one keeps an empty cell.
+    if (CANCELLABLE.has(o.status)) {
+      const cancel = document.createElement("button");
+      cancel.className = "secondary cancel";
+      cancel.textContent = "cancel";
+      cancel.onclick = () => cancelOrder(o.workflow_id);
+      cell(row, cancel);
+    } else {
+      cell(row, "");
+    }
   }
 }
 

@@ -7,6 +7,8 @@ mod catalog;
 mod ids;
 mod money;
 mod order;
+#[cfg(feature = "sqlx")]
+mod sql;
 mod state;
 
 pub use catalog::{CatalogProduct, OrderRejection, price_order};

@@ -93,6 +93,7 @@ pub struct StepRecord {
 
 /// Which message the customer is sent when the order ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationKind {
     OrderConfirmed,
@@ -107,6 +108,18 @@ impl NotificationKind {
             Self::OrderFailed => "order_failed",
             Self::OrderCancelled => "order_cancelled",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::OrderConfirmed, Self::OrderFailed, Self::OrderCancelled]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+impl fmt::Display for NotificationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -556,4 +556,16 @@ mod tests {
         assert_eq!(args.temporal.task_queue, "order-processing");
         assert_eq!(args.simulation.payment_decline_above.to_string(), "10000.00");
     }
+
+    #[test]
+    fn the_default_database_is_the_one_tests_and_tools_use() {
+        let mut database: DatabaseConfig = defaults();
+        (database.database_url, database.postgres_password) = (None, None);
+        let ours = database.connect_options().unwrap();
+        let theirs = PgConnectOptions::from_str(orderflow_store::DEFAULT_DATABASE_URL).unwrap();
+        assert_eq!(
+            (ours.get_host(), ours.get_port(), ours.get_database(), ours.get_username()),
+            (theirs.get_host(), theirs.get_port(), theirs.get_database(), theirs.get_username())
+        );
+    }
 }

@@ -5,6 +5,7 @@ use crate::config::{
 use anyhow::Context;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
+use backon::{ExponentialBuilder, Retryable};
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -420,24 +421,21 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown requested; finishing in-flight work");
 }
 
-/// Calls `attempt` until it succeeds, saying what it waits for: a dependency that is still
-/// starting should delay start-up, not crash it.
-async fn retry<T, E, F, Fut>(what: &str, mut attempt: F) -> T
+/// Calls `attempt` until it succeeds (backing off from 200 ms to 5 s), saying what it waits
+/// for: a dependency that is still starting should delay start-up, not crash it.
+async fn retry<T, E, F, Fut>(what: &str, attempt: F) -> T
 where
     E: std::fmt::Display,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match attempt().await {
-            Ok(value) => return value,
-            Err(e) => {
-                tracing::warn!("waiting for {what}: {e}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
+    let backoff = ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .without_max_times();
+    match attempt.retry(backoff).notify(|e, _| tracing::warn!("waiting for {what}: {e}")).await {
+        Ok(value) => value,
+        Err(_) => unreachable!("retried without a limit"),
     }
 }
 

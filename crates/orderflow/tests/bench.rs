@@ -3,6 +3,7 @@
 //! noisy; figures live in BENCHMARKS.md, from `make bench`).
 
 use orderflow_testbed::bench::{BenchConfig, baseline::Shape};
+use orderflow_testbed::{DEFAULT_DATABASE_URL, DEFAULT_TEMPORAL_CLI};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,11 +12,13 @@ async fn the_benchmark_runs_every_phase_and_writes_its_results() {
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-smoke");
     let config = BenchConfig {
         orderflow_bin: PathBuf::from(env!("CARGO_BIN_EXE_orderflow")),
-        temporal_cli: std::env::var("TEMPORAL_CLI").unwrap_or_else(|_| "temporal".into()).into(),
-        database_url: std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres:password@localhost:5432/orderflow".into()),
-        temporal_port: 17433,
-        http_port: 18280,
+        temporal_cli: std::env::var("TEMPORAL_CLI")
+            .unwrap_or_else(|_| DEFAULT_TEMPORAL_CLI.into())
+            .into(),
+        database_url: std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.into()),
+        // Free ones, picked at start: no collision with a dev server or another run.
+        temporal_port: None,
+        http_port: None,
         temporal_args: vec![],
         service_env: vec![],
         baseline: Shape { local_activities: true, eager_start: true },

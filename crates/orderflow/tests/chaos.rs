@@ -4,6 +4,7 @@
 //! `make chaos` runs the big one. CHAOS_SEED=<n> reproduces a run.
 
 use orderflow_testbed::chaos::ChaosConfig;
+use orderflow_testbed::{DEFAULT_DATABASE_URL, DEFAULT_TEMPORAL_CLI};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,9 +13,10 @@ async fn invariants_hold_under_faults() {
     let seed = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_261_126);
     let config = ChaosConfig {
         orderflow_bin: PathBuf::from(env!("CARGO_BIN_EXE_orderflow")),
-        temporal_cli: std::env::var("TEMPORAL_CLI").unwrap_or_else(|_| "temporal".into()).into(),
-        database_url: std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres:password@localhost:5432/orderflow".into()),
+        temporal_cli: std::env::var("TEMPORAL_CLI")
+            .unwrap_or_else(|_| DEFAULT_TEMPORAL_CLI.into())
+            .into(),
+        database_url: std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.into()),
         seed,
         orders: 300,
         concurrency: 12,
@@ -24,8 +26,9 @@ async fn invariants_hold_under_faults() {
                  break-schema=1"
             .parse()
             .unwrap(),
-        temporal_port: 17233,
-        http_port: 18080,
+        // Free ones, picked at start: no collision with a dev server or another run.
+        temporal_port: None,
+        http_port: None,
         work_dir: PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("chaos-{seed}")),
         quiescence_timeout: Duration::from_secs(180),
         replay_sample: 300,

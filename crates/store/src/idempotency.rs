@@ -24,17 +24,19 @@ impl Store {
         ttl: Duration,
     ) -> Result<KeyClaim> {
         // A new key, or one that has expired, is (re)claimed for this request.
-        let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (scope, key, request_hash, order_id) VALUES ($1, $2, $3, $4)
+        let claimed = sqlx::query!(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, order_id)
+             VALUES ($1, $2, $3, $4)
              ON CONFLICT (scope, key) DO UPDATE
-             SET request_hash = EXCLUDED.request_hash, order_id = EXCLUDED.order_id, created_at = now()
+             SET request_hash = EXCLUDED.request_hash, order_id = EXCLUDED.order_id,
+                 created_at = now()
              WHERE idempotency_keys.created_at < now() - make_interval(secs => $5)",
+            scope,
+            key.as_str(),
+            request_hash,
+            order_id.as_uuid(),
+            ttl.as_secs_f64()
         )
-        .bind(scope)
-        .bind(key.as_str())
-        .bind(request_hash)
-        .bind(order_id.as_uuid())
-        .bind(ttl.as_secs_f64())
         .execute(&self.pool)
         .await?
         .rows_affected()
@@ -42,25 +44,25 @@ impl Store {
         if claimed {
             return Ok(KeyClaim::New);
         }
-        let (hash, existing): (Vec<u8>, uuid::Uuid) = sqlx::query_as(
+        let existing = sqlx::query!(
             "SELECT request_hash, order_id FROM idempotency_keys WHERE scope = $1 AND key = $2",
+            scope,
+            key.as_str()
         )
-        .bind(scope)
-        .bind(key.as_str())
         .fetch_one(&self.pool)
         .await?;
         Ok(KeyClaim::Existing {
-            order_id: OrderId::from_uuid(existing),
-            same_request: hash == request_hash,
+            order_id: OrderId::from_uuid(existing.order_id),
+            same_request: existing.request_hash == request_hash,
         })
     }
 
     /// Forgets keys older than `ttl`; returns how many.
     pub async fn expire_idempotency_keys(&self, ttl: Duration) -> Result<u64> {
-        Ok(sqlx::query(
+        Ok(sqlx::query!(
             "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
+            ttl.as_secs_f64()
         )
-        .bind(ttl.as_secs_f64())
         .execute(&self.pool)
         .await?
         .rows_affected())

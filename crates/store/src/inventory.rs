@@ -17,8 +17,8 @@
 //! both take the order's row lock, so exactly one of them wins. A cancelled order is never
 //! confirmed and a confirmed order is never cancelled, whatever a workflow replay believes.
 
-use crate::{Result, Store};
-use orderflow_domain::{OrderEnding, OrderId};
+use crate::{Result, Store, StoreError};
+use orderflow_domain::{ErrorCode, OrderEnding, OrderId, OrderStatus, Step};
 use sqlx::PgConnection;
 
 /// A product did not have enough units for the order.
@@ -36,17 +36,16 @@ impl Store {
     /// `reserve_stock` function of the migrations.
     #[tracing::instrument(skip(self))]
     pub async fn reserve_stock(&self, id: OrderId) -> Result<Result<(), InsufficientStock>> {
-        let shortage: Option<(String, i32, i32)> =
-            sqlx::query_as("SELECT short_product, requested, in_stock FROM reserve_stock($1)")
-                .bind(id.as_uuid())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(match shortage {
-            None => Ok(()),
-            Some((product_id, requested, available)) => {
-                Err(InsufficientStock { product_id, requested, available })
-            }
-        })
+        let shortage = sqlx::query_as!(
+            InsufficientStock,
+            r#"SELECT short_product AS "product_id!", requested AS "requested!",
+                      in_stock AS "available!"
+               FROM reserve_stock($1)"#,
+            id.as_uuid()
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(shortage.map_or(Ok(()), Err))
     }
 
     /// Turns the held stock into sold stock and completes the order, unless the order is closed
@@ -54,35 +53,34 @@ impl Store {
     /// function of the migrations.
     #[tracing::instrument(skip(self))]
     pub async fn confirm_order(&self, id: OrderId) -> Result<Confirmation> {
-        let outcome: String = sqlx::query_scalar("SELECT confirm_order($1)")
-            .bind(id.as_uuid())
-            .fetch_one(&self.pool)
-            .await?;
+        let outcome =
+            sqlx::query_scalar!(r#"SELECT confirm_order($1) AS "outcome!""#, id.as_uuid())
+                .fetch_one(&self.pool)
+                .await?;
         match outcome.as_str() {
             "confirmed" => Ok(Confirmation::Confirmed),
             "already_confirmed" => Ok(Confirmation::AlreadyConfirmed),
             "refused" => Ok(Confirmation::Refused),
-            other => Err(sqlx::Error::Protocol(format!("confirm_order answered {other:?}"))),
+            other => Err(StoreError::Corrupt(format!("confirm_order answered {other:?}"))),
         }
     }
 
     /// Records the customer's wish to cancel, unless the order has ended already (then returns
     /// its status). Once recorded, the order will not be confirmed and will end cancelled.
     #[tracing::instrument(skip(self))]
-    pub async fn request_cancellation(&self, id: OrderId) -> Result<Result<(), String>> {
+    pub async fn request_cancellation(&self, id: OrderId) -> Result<Result<(), OrderStatus>> {
         let mut tx = self.pool.begin().await?;
         // The workflow writes the order row first; a cancellation racing it waits for it.
-        let Some(order) = lock_order(&mut tx, id).await? else {
-            return Err(sqlx::Error::RowNotFound);
-        };
-        if order.is_terminal() {
+        let order = lock_order(&mut tx, id).await?.ok_or(StoreError::NoSuchOrder(id))?;
+        if order.status.is_terminal() {
             return Ok(Err(order.status));
         }
-        sqlx::query(
-            "UPDATE orders SET cancel_requested_at = COALESCE(cancel_requested_at, now()), updated_at = now()
+        sqlx::query!(
+            "UPDATE orders SET cancel_requested_at = COALESCE(cancel_requested_at, now()),
+                               updated_at = now()
              WHERE id = $1",
+            id.as_uuid()
         )
-        .bind(id.as_uuid())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -95,13 +93,12 @@ impl Store {
     pub async fn release_stock(&self, id: OrderId, ending: &OrderEnding) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         if lock_order(&mut tx, id).await?.is_some() {
-            sqlx::query("SELECT settle_reservations($1, 'released')")
-                .bind(id.as_uuid())
+            sqlx::query!("SELECT settle_reservations($1, 'released')", id.as_uuid())
                 .execute(&mut *tx)
                 .await?;
-            end_order(&mut tx, id, ending, "release_stock").await?;
+            end_order(&mut tx, id, ending, Step::ReleaseStock).await?;
         }
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 
     /// Ends the order failed or cancelled, which fences it (see the module comment): the first
@@ -110,20 +107,18 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn close_order(&self, id: OrderId, ending: &OrderEnding) -> Result<Closing> {
         let mut tx = self.pool.begin().await?;
-        let Some(order) = lock_order(&mut tx, id).await? else {
-            return Err(sqlx::Error::RowNotFound);
-        };
-        if order.is_terminal() {
+        let order = lock_order(&mut tx, id).await?.ok_or(StoreError::NoSuchOrder(id))?;
+        if order.status.is_terminal() {
             return Ok(Closing { status: order.status, error_code: None, now: false });
         }
         let ending = if order.cancel_requested { &OrderEnding::Cancelled } else { ending };
-        end_order(&mut tx, id, ending, "close_order").await?;
+        end_order(&mut tx, id, ending, Step::CloseOrder).await?;
         tx.commit().await?;
         let error_code = match ending {
-            OrderEnding::Failed { code, .. } => Some(code.as_str()),
+            OrderEnding::Failed { code, .. } => Some(*code),
             OrderEnding::Cancelled => None,
         };
-        Ok(Closing { status: ending.status().as_str().to_owned(), error_code, now: true })
+        Ok(Closing { status: ending.status(), error_code, now: true })
     }
 }
 
@@ -131,22 +126,23 @@ async fn end_order(
     tx: &mut PgConnection,
     id: OrderId,
     ending: &OrderEnding,
-    step: &str,
+    step: Step,
 ) -> Result<()> {
     let (code, message) = match ending {
         OrderEnding::Failed { code, message } => (Some(code.as_str()), Some(message.as_str())),
         OrderEnding::Cancelled => (None, None),
     };
-    sqlx::query(
+    sqlx::query!(
         "UPDATE orders SET status = $2, error_code = $3, error_message = $4,
                 current_step = $5, completed_at = now(), updated_at = now()
-         WHERE id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')",
+         WHERE id = $1 AND NOT (status = ANY($6))",
+        id.as_uuid(),
+        ending.status().as_str(),
+        code,
+        message,
+        step.as_str(),
+        &terminal_statuses(),
     )
-    .bind(id.as_uuid())
-    .bind(ending.status().as_str())
-    .bind(code)
-    .bind(message)
-    .bind(step)
     .execute(tx)
     .await?;
     Ok(())
@@ -166,37 +162,33 @@ pub enum Confirmation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Closing {
     /// `failed`, `cancelled`, or `completed` if it had been confirmed after all.
-    pub status: String,
+    pub status: OrderStatus,
     /// Why it failed, when this call failed it.
-    pub error_code: Option<&'static str>,
+    pub error_code: Option<ErrorCode>,
     /// Whether this call closed it (rather than finding it ended).
     pub now: bool,
 }
 
-/// An order row, locked for the rest of the transaction.
-struct LockedOrder {
-    pub status: String,
-    pub cancel_requested: bool,
+/// The statuses no order leaves, as a query parameter.
+fn terminal_statuses() -> Vec<String> {
+    OrderStatus::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.as_str().to_owned()).collect()
 }
 
-impl LockedOrder {
-    /// Failed or cancelled: nothing may be reserved, sold or charged for it any more.
-    pub fn is_closed(&self) -> bool {
-        matches!(self.status.as_str(), "failed" | "cancelled")
-    }
-
-    pub fn is_terminal(&self) -> bool {
-        self.is_closed() || self.status == "completed"
-    }
+/// An order row, locked for the rest of the transaction.
+struct LockedOrder {
+    status: OrderStatus,
+    cancel_requested: bool,
 }
 
 /// Locks the order row for the rest of the transaction; `None` if there is no such order.
 async fn lock_order(tx: &mut PgConnection, id: OrderId) -> Result<Option<LockedOrder>> {
-    let row: Option<(String, bool)> = sqlx::query_as(
-        "SELECT status, cancel_requested_at IS NOT NULL FROM orders WHERE id = $1 FOR UPDATE",
+    let order = sqlx::query_as!(
+        LockedOrder,
+        r#"SELECT status AS "status: OrderStatus", cancel_requested_at IS NOT NULL AS "cancel_requested!"
+           FROM orders WHERE id = $1 FOR UPDATE"#,
+        id.as_uuid()
     )
-    .bind(id.as_uuid())
     .fetch_optional(tx)
     .await?;
-    Ok(row.map(|(status, cancel_requested)| LockedOrder { status, cancel_requested }))
+    Ok(order)
 }

@@ -21,12 +21,43 @@ pub use payments::PaymentRow;
 pub use products::{MAX_UNITS, NewProduct, ProductRow, Restocked};
 pub use stuck::StuckStepRow;
 
-use orderflow_domain::DatabaseId;
+use orderflow_domain::{DatabaseId, OrderId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 use std::time::Duration;
 
-pub type Result<T, E = sqlx::Error> = std::result::Result<T, E>;
+/// The database of `make dev` and the test suite (scripts/bootstrap.sh; the service's own
+/// POSTGRES_* defaults name the same one), used by tests and tools when `DATABASE_URL` is not
+/// set.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:password@localhost:5432/orderflow";
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Why a read or write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The order a step names does not exist (a bug: the workflow writes it first).
+    #[error("order {0} does not exist")]
+    NoSuchOrder(OrderId),
+    /// A row or a function's answer breaks a rule the code relies on: a bug or a manual edit.
+    #[error("unexpected data in the database: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// PostgreSQL cannot be reached right now (as opposed to a query that failed): worth
+    /// retrying, and for the API a 503 rather than a 500.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+            )
+        )
+    }
+}
 
 /// A handle on OrderFlow's database. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -55,7 +86,7 @@ impl Store {
     }
 
     /// Applies the embedded migrations that have not run yet.
-    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+    pub async fn migrate(&self) -> std::result::Result<(), sqlx::migrate::MigrateError> {
         sqlx::migrate!("./migrations").run(&self.pool).await
     }
 
@@ -67,14 +98,14 @@ impl Store {
 
     /// This database's identity (see the migration `…_database_identity.sql`).
     pub async fn database_id(&self) -> Result<DatabaseId> {
-        let id: uuid::Uuid =
-            sqlx::query_scalar("SELECT id FROM database_identity").fetch_one(&self.pool).await?;
+        let id =
+            sqlx::query_scalar!("SELECT id FROM database_identity").fetch_one(&self.pool).await?;
         Ok(DatabaseId::from_uuid(id))
     }
 
     /// `SELECT 1`, for health checks.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query!("SELECT 1 AS one").fetch_one(&self.pool).await?;
         Ok(())
     }
 }
@@ -84,11 +115,12 @@ impl Store {
 pub async fn create_database_if_missing(options: &PgConnectOptions) -> Result<()> {
     let name = options.get_database().unwrap_or("orderflow").to_owned();
     let mut admin = options.clone().database("postgres").connect().await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut admin)
-            .await?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+        name
+    )
+    .fetch_one(&mut admin)
+    .await?;
     if !exists {
         let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
         match sqlx::raw_sql(&create).execute(&mut admin).await {
@@ -99,5 +131,5 @@ pub async fn create_database_if_missing(options: &PgConnectOptions) -> Result<()
             }
         }
     }
-    admin.close().await
+    Ok(admin.close().await?)
 }

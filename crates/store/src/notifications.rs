@@ -4,14 +4,15 @@ use orderflow_domain::{NotificationKind, OrderId};
 impl Store {
     /// Whether this message has already reached the customer (so a retry does not resend it).
     pub async fn notification_sent(&self, order: OrderId, kind: NotificationKind) -> Result<bool> {
-        sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM notifications
-                            WHERE order_id = $1 AND kind = $2 AND status = 'sent')",
+        let sent = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM notifications
+                              WHERE order_id = $1 AND kind = $2 AND status = 'sent') AS "sent!""#,
+            order.as_uuid(),
+            kind.as_str()
         )
-        .bind(order.as_uuid())
-        .bind(kind.as_str())
         .fetch_one(&self.pool)
-        .await
+        .await?;
+        Ok(sent)
     }
 
     /// Records one delivery attempt: `error` is `None` when it was delivered.
@@ -26,7 +27,7 @@ impl Store {
         // One statement: the attempt, the order's flag when it was delivered, and, the saga
         // being over, no step of the order is stuck any more (a stuck step that succeeded on a
         // worker that had not flagged it leaves its record behind).
-        sqlx::query(
+        sqlx::query!(
             "WITH attempt AS (
                  INSERT INTO notifications (order_id, kind, channel, status, message, last_error)
                  VALUES ($1, $2, $3, $4, $5, $6)
@@ -38,13 +39,13 @@ impl Store {
              no_longer_stuck AS (DELETE FROM stuck_steps WHERE order_id = $1)
              UPDATE orders SET customer_notified = true, updated_at = now()
              WHERE id = $1 AND $6::text IS NULL",
+            order.as_uuid(),
+            kind.as_str(),
+            channel,
+            if error.is_none() { "sent" } else { "failed" },
+            message,
+            error
         )
-        .bind(order.as_uuid())
-        .bind(kind.as_str())
-        .bind(channel)
-        .bind(if error.is_none() { "sent" } else { "failed" })
-        .bind(message)
-        .bind(error)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -1,19 +1,19 @@
 use crate::{Result, Store};
 use chrono::{DateTime, Utc};
-use orderflow_domain::{NewOrder, OrderId, OrderStatus};
+use orderflow_domain::{ErrorCode, NewOrder, NotificationKind, OrderId, OrderStatus, Step};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 /// An order's row: what the status endpoint answers from, with or without a worker running.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OrderRow {
     pub id: Uuid,
     pub workflow_id: String,
     pub customer_id: String,
-    pub status: String,
-    pub current_step: String,
+    pub status: OrderStatus,
+    pub current_step: Step,
     pub total_amount: Decimal,
-    pub error_code: Option<String>,
+    pub error_code: Option<ErrorCode>,
     pub error_message: Option<String>,
     pub payment_id: Option<String>,
     pub customer_notified: bool,
@@ -22,41 +22,37 @@ pub struct OrderRow {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-impl OrderRow {
-    pub fn status(&self) -> Option<OrderStatus> {
-        OrderStatus::parse(&self.status)
-    }
-}
-
 impl Store {
     /// Writes a new order and its lines (status `pending`) in one statement. Running it again
     /// for the same order changes nothing and returns `false`.
     #[tracing::instrument(skip_all, fields(order_id = %order.order_id))]
     pub async fn insert_order(&self, order: &NewOrder) -> Result<bool> {
-        let products: Vec<&str> = order.lines.iter().map(|l| l.product_id.as_str()).collect();
-        let names: Vec<&str> = order.lines.iter().map(|l| l.name.as_str()).collect();
+        let products: Vec<String> = order.lines.iter().map(|l| l.product_id.to_string()).collect();
+        let names: Vec<String> = order.lines.iter().map(|l| l.name.clone()).collect();
         let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity.get() as i32).collect();
         let prices: Vec<Decimal> = order.lines.iter().map(|l| l.unit_price.amount()).collect();
         // The lines are inserted only if the order was: an order has at least one line, so
         // "some line inserted" is "the order was new".
-        let lines_inserted = sqlx::query(
+        let lines_inserted = sqlx::query!(
             "WITH new_order AS (
                  INSERT INTO orders (id, workflow_id, customer_id, status, current_step, total_amount)
-                 VALUES ($1, $2, $3, 'pending', 'create_order', $4)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (id) DO NOTHING
                  RETURNING id)
              INSERT INTO order_items (order_id, product_id, name, quantity, unit_price)
              SELECT new_order.id, line.*
-             FROM new_order, UNNEST($5::text[], $6::text[], $7::int[], $8::numeric[]) AS line",
+             FROM new_order, UNNEST($7::text[], $8::text[], $9::int[], $10::numeric[]) AS line",
+            order.order_id.as_uuid(),
+            order.order_id.workflow_id().to_string(),
+            order.customer_id.as_str(),
+            OrderStatus::Pending.as_str(),
+            Step::CreateOrder.as_str(),
+            order.total.amount(),
+            &products,
+            &names,
+            &quantities,
+            &prices,
         )
-        .bind(order.order_id.as_uuid())
-        .bind(order.order_id.workflow_id().to_string())
-        .bind(order.customer_id.as_str())
-        .bind(order.total.amount())
-        .bind(&products)
-        .bind(&names)
-        .bind(&quantities)
-        .bind(&prices)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -64,23 +60,27 @@ impl Store {
     }
 
     pub async fn order(&self, id: OrderId) -> Result<Option<OrderRow>> {
-        sqlx::query_as(
-            "SELECT id, workflow_id, customer_id, status, current_step, total_amount, error_code,
-                    error_message, payment_id, customer_notified, created_at, updated_at, completed_at
-             FROM orders WHERE id = $1",
+        let row = sqlx::query_as!(
+            OrderRow,
+            r#"SELECT id, workflow_id, customer_id, status AS "status: OrderStatus",
+                      current_step AS "current_step: Step", total_amount,
+                      error_code AS "error_code: ErrorCode", error_message, payment_id,
+                      customer_notified, created_at, updated_at, completed_at
+               FROM orders WHERE id = $1"#,
+            id.as_uuid()
         )
-        .bind(id.as_uuid())
         .fetch_optional(&self.pool)
-        .await
+        .await?;
+        Ok(row)
     }
 
     /// Which of `ids` have reached a terminal state (their `completed_at` is set).
     pub async fn finished_orders(&self, ids: &[OrderId]) -> Result<Vec<OrderId>> {
         let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
-        let finished: Vec<Uuid> = sqlx::query_scalar(
+        let finished = sqlx::query_scalar!(
             "SELECT id FROM orders WHERE id = ANY($1) AND completed_at IS NOT NULL",
+            &ids
         )
-        .bind(&ids)
         .fetch_all(&self.pool)
         .await?;
         Ok(finished.into_iter().map(OrderId::from_uuid).collect())
@@ -88,11 +88,14 @@ impl Store {
 
     /// Shows that stock is being checked. Only moves a `pending` order.
     pub async fn mark_validating(&self, id: OrderId) -> Result<()> {
-        sqlx::query(
-            "UPDATE orders SET status = 'validating', current_step = 'reserve_stock', updated_at = now()
-             WHERE id = $1 AND status = 'pending'",
+        sqlx::query!(
+            "UPDATE orders SET status = $2, current_step = $3, updated_at = now()
+             WHERE id = $1 AND status = $4",
+            id.as_uuid(),
+            OrderStatus::Validating.as_str(),
+            Step::ReserveStock.as_str(),
+            OrderStatus::Pending.as_str(),
         )
-        .bind(id.as_uuid())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -109,7 +112,7 @@ pub struct OrderFilter {
     pub limit: i64,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OrderItemRow {
     pub product_id: String,
     pub name: String,
@@ -117,7 +120,7 @@ pub struct OrderItemRow {
     pub unit_price: Decimal,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ReservationRow {
     pub product_id: String,
     pub quantity: i32,
@@ -126,9 +129,9 @@ pub struct ReservationRow {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct NotificationRow {
-    pub kind: String,
+    pub kind: NotificationKind,
     pub channel: String,
     pub status: String,
     pub attempts: i32,
@@ -139,50 +142,62 @@ pub struct NotificationRow {
 
 impl Store {
     pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderRow>> {
-        sqlx::query_as(
-            "SELECT id, workflow_id, customer_id, status, current_step, total_amount, error_code,
-                    error_message, payment_id, customer_notified, created_at, updated_at, completed_at
-             FROM orders
-             WHERE ($1::text IS NULL OR customer_id = $1)
-               AND ($2::text IS NULL OR status = $2)
-               AND ($3::uuid IS NULL OR id < $3)
-             ORDER BY id DESC
-             LIMIT $4",
+        let rows = sqlx::query_as!(
+            OrderRow,
+            r#"SELECT id, workflow_id, customer_id, status AS "status: OrderStatus",
+                      current_step AS "current_step: Step", total_amount,
+                      error_code AS "error_code: ErrorCode", error_message, payment_id,
+                      customer_notified, created_at, updated_at, completed_at
+               FROM orders
+               WHERE ($1::text IS NULL OR customer_id = $1)
+                 AND ($2::text IS NULL OR status = $2)
+                 AND ($3::uuid IS NULL OR id < $3)
+               ORDER BY id DESC
+               LIMIT $4"#,
+            filter.customer_id.as_deref(),
+            filter.status.map(|s| s.as_str()),
+            filter.before.map(|id| id.as_uuid()),
+            filter.limit,
         )
-        .bind(filter.customer_id.as_deref())
-        .bind(filter.status.map(|s| s.as_str()))
-        .bind(filter.before.map(|id| id.as_uuid()))
-        .bind(filter.limit)
         .fetch_all(&self.pool)
-        .await
+        .await?;
+        Ok(rows)
     }
 
     pub async fn order_items(&self, id: OrderId) -> Result<Vec<OrderItemRow>> {
-        sqlx::query_as(
-            "SELECT product_id, name, quantity, unit_price FROM order_items WHERE order_id = $1 ORDER BY product_id",
+        let items = sqlx::query_as!(
+            OrderItemRow,
+            "SELECT product_id, name, quantity, unit_price FROM order_items
+             WHERE order_id = $1 ORDER BY product_id",
+            id.as_uuid()
         )
-        .bind(id.as_uuid())
         .fetch_all(&self.pool)
-        .await
+        .await?;
+        Ok(items)
     }
 
     pub async fn reservations(&self, id: OrderId) -> Result<Vec<ReservationRow>> {
-        sqlx::query_as(
+        let holds = sqlx::query_as!(
+            ReservationRow,
             "SELECT product_id, quantity, status, created_at, updated_at FROM reservations
              WHERE order_id = $1 ORDER BY product_id",
+            id.as_uuid()
         )
-        .bind(id.as_uuid())
         .fetch_all(&self.pool)
-        .await
+        .await?;
+        Ok(holds)
     }
 
     pub async fn notifications(&self, id: OrderId) -> Result<Vec<NotificationRow>> {
-        sqlx::query_as(
-            "SELECT kind, channel, status, attempts, last_error, created_at, updated_at FROM notifications
-             WHERE order_id = $1 ORDER BY created_at",
+        let sent = sqlx::query_as!(
+            NotificationRow,
+            r#"SELECT kind AS "kind: NotificationKind", channel, status, attempts, last_error,
+                      created_at, updated_at
+               FROM notifications WHERE order_id = $1 ORDER BY created_at"#,
+            id.as_uuid()
         )
-        .bind(id.as_uuid())
         .fetch_all(&self.pool)
-        .await
+        .await?;
+        Ok(sent)
     }
 }

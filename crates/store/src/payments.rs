@@ -1,9 +1,9 @@
 use crate::{Result, Store};
-use orderflow_domain::{Money, OrderId};
+use orderflow_domain::{Money, OrderId, OrderStatus};
 use rust_decimal::Decimal;
 
 /// The payment of an order, if one was attempted.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentRow {
     pub payment_id: Option<String>,
     pub amount: Decimal,
@@ -17,13 +17,15 @@ pub struct PaymentRow {
 
 impl Store {
     pub async fn payment(&self, order: OrderId) -> Result<Option<PaymentRow>> {
-        sqlx::query_as(
+        let payment = sqlx::query_as!(
+            PaymentRow,
             "SELECT payment_id, amount, status, decline_reason, refund_id, created_at, updated_at
              FROM payments WHERE order_id = $1",
+            order.as_uuid()
         )
-        .bind(order.as_uuid())
         .fetch_optional(&self.pool)
-        .await
+        .await?;
+        Ok(payment)
     }
 
     /// Records a captured payment. The order's one payment row makes a second capture of the
@@ -39,9 +41,9 @@ impl Store {
         // One statement: lock the order unless it is closed, then record the capture and put its
         // id on the order. A concurrent close either happens first (nothing is recorded) or
         // waits for this one.
-        let recorded = sqlx::query(
+        let recorded = sqlx::query!(
             "WITH open_order AS (
-                 SELECT id FROM orders WHERE id = $1 AND status NOT IN ('failed', 'cancelled')
+                 SELECT id FROM orders WHERE id = $1 AND status NOT IN ($4, $5)
                  FOR UPDATE),
              capture AS (
                  INSERT INTO payments (order_id, payment_id, amount, status)
@@ -49,10 +51,12 @@ impl Store {
                  ON CONFLICT (order_id) DO NOTHING)
              UPDATE orders SET payment_id = $2, updated_at = now()
              FROM open_order WHERE orders.id = open_order.id",
+            order.as_uuid(),
+            payment_id,
+            amount.amount(),
+            OrderStatus::Failed.as_str(),
+            OrderStatus::Cancelled.as_str(),
         )
-        .bind(order.as_uuid())
-        .bind(payment_id)
-        .bind(amount.amount())
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -60,13 +64,14 @@ impl Store {
     }
 
     pub async fn record_decline(&self, order: OrderId, amount: Money, reason: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO payments (order_id, amount, status, decline_reason) VALUES ($1, $2, 'declined', $3)
+        sqlx::query!(
+            "INSERT INTO payments (order_id, amount, status, decline_reason)
+             VALUES ($1, $2, 'declined', $3)
              ON CONFLICT (order_id) DO NOTHING",
+            order.as_uuid(),
+            amount.amount(),
+            reason
         )
-        .bind(order.as_uuid())
-        .bind(amount.amount())
-        .bind(reason)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -74,12 +79,12 @@ impl Store {
 
     /// Marks a captured payment refunded. Does nothing if there is none (or it is refunded).
     pub async fn record_refund(&self, order: OrderId, refund_id: &str) -> Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE payments SET status = 'refunded', refund_id = $2, updated_at = now()
              WHERE order_id = $1 AND status = 'captured'",
+            order.as_uuid(),
+            refund_id
         )
-        .bind(order.as_uuid())
-        .bind(refund_id)
         .execute(&self.pool)
         .await?;
         Ok(())

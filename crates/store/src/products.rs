@@ -1,10 +1,10 @@
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError};
 use orderflow_domain::{CatalogProduct, InvalidField, Money, ProductId};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 /// A product as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProductRow {
     pub id: String,
     pub name: String,
@@ -41,31 +41,37 @@ pub enum Restocked {
     TooMany,
 }
 
-const COLUMNS: &str = "id, name, sku, price, available, reserved, sold";
-
 impl Store {
     pub async fn list_products(&self) -> Result<Vec<ProductRow>> {
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM products ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await
+        let products = sqlx::query_as!(
+            ProductRow,
+            "SELECT id, name, sku, price, available, reserved, sold FROM products ORDER BY id"
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(products)
     }
 
     pub async fn product(&self, id: &str) -> Result<Option<ProductRow>> {
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
+        let product = sqlx::query_as!(
+            ProductRow,
+            "SELECT id, name, sku, price, available, reserved, sold FROM products WHERE id = $1",
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(product)
     }
 
     pub async fn add_product(&self, product: &NewProduct) -> Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO products (id, name, sku, price, available) VALUES ($1, $2, $3, $4, $5)",
+            product.id,
+            product.name,
+            product.sku,
+            product.price,
+            product.available
         )
-        .bind(&product.id)
-        .bind(&product.name)
-        .bind(&product.sku)
-        .bind(product.price)
-        .bind(product.available)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -74,14 +80,15 @@ impl Store {
     /// Adds `units` to what can be ordered, unless that would take the product's units (held
     /// and sold included) above [`MAX_UNITS`].
     pub async fn restock(&self, id: &str, units: i32) -> Result<Restocked> {
-        let row: Option<ProductRow> = sqlx::query_as(&format!(
+        let row = sqlx::query_as!(
+            ProductRow,
             "UPDATE products SET available = available + $2, updated_at = now()
              WHERE id = $1 AND available::bigint + reserved + sold + $2 <= $3
-             RETURNING {COLUMNS}"
-        ))
-        .bind(id)
-        .bind(units)
-        .bind(i64::from(MAX_UNITS))
+             RETURNING id, name, sku, price, available, reserved, sold",
+            id,
+            i64::from(units),
+            i64::from(MAX_UNITS)
+        )
         .fetch_optional(&self.pool)
         .await?;
         Ok(match row {
@@ -93,18 +100,16 @@ impl Store {
 
     /// The catalog entries for `ids` (unknown ids are simply absent), for pricing an order.
     pub async fn catalog(&self, ids: &[ProductId]) -> Result<Vec<CatalogProduct>> {
-        let ids: Vec<&str> = ids.iter().map(ProductId::as_str).collect();
-        let rows: Vec<(String, String, Decimal)> =
-            sqlx::query_as("SELECT id, name, price FROM products WHERE id = ANY($1)")
-                .bind(&ids)
-                .fetch_all(&self.pool)
-                .await?;
+        let ids: Vec<String> = ids.iter().map(ProductId::to_string).collect();
+        let rows = sqlx::query!("SELECT id, name, price FROM products WHERE id = ANY($1)", &ids)
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter()
-            .map(|(id, name, price)| {
+            .map(|row| {
                 Ok(CatalogProduct {
-                    id: ProductId::parse(id).map_err(corrupt)?,
-                    name,
-                    price: Money::parse("price", price).map_err(corrupt)?,
+                    id: ProductId::parse(row.id).map_err(corrupt)?,
+                    name: row.name,
+                    price: Money::parse("price", row.price).map_err(corrupt)?,
                 })
             })
             .collect()
@@ -112,6 +117,6 @@ impl Store {
 }
 
 /// A row that violates a domain rule the schema could not express: a bug or manual edit.
-pub(crate) fn corrupt(e: InvalidField) -> sqlx::Error {
-    sqlx::Error::Decode(format!("invalid value in database: {e}").into())
+fn corrupt(e: InvalidField) -> StoreError {
+    StoreError::Corrupt(e.to_string())
 }

@@ -2,15 +2,15 @@
 
 use crate::{Result, Store};
 use chrono::{DateTime, Utc};
-use orderflow_domain::OrderId;
+use orderflow_domain::{OrderId, OrderStatus};
 use uuid::Uuid;
 
 /// A step that has failed many times in a row, with its order's status if the order exists.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct StuckStepRow {
     pub order_id: Uuid,
     pub workflow_id: String,
-    pub status: Option<String>,
+    pub status: Option<OrderStatus>,
     pub step: String,
     pub attempts: i32,
     pub last_error: String,
@@ -31,15 +31,15 @@ impl Store {
         error: &str,
     ) -> Result<()> {
         let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO stuck_steps (order_id, step, attempts, last_error) VALUES ($1, $2, $3, $4)
              ON CONFLICT (order_id, step) DO UPDATE
              SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, updated_at = now()",
+            order.as_uuid(),
+            step,
+            i32::try_from(attempts).unwrap_or(i32::MAX),
+            error
         )
-        .bind(order.as_uuid())
-        .bind(step)
-        .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
-        .bind(error)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -47,11 +47,13 @@ impl Store {
 
     /// The step succeeded after all.
     pub async fn clear_stuck(&self, order: OrderId, step: &str) -> Result<()> {
-        sqlx::query("DELETE FROM stuck_steps WHERE order_id = $1 AND step = $2")
-            .bind(order.as_uuid())
-            .bind(step)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query!(
+            "DELETE FROM stuck_steps WHERE order_id = $1 AND step = $2",
+            order.as_uuid(),
+            step
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -61,15 +63,18 @@ impl Store {
         &self,
         forget_after: std::time::Duration,
     ) -> Result<Vec<StuckStepRow>> {
-        sqlx::query_as(
-            "SELECT s.order_id, 'order-' || s.order_id AS workflow_id, o.status, s.step, s.attempts,
-                    s.last_error, s.stuck_since, s.updated_at
-             FROM stuck_steps s LEFT JOIN orders o ON o.id = s.order_id
-             WHERE s.updated_at > now() - make_interval(secs => $1)
-             ORDER BY s.stuck_since LIMIT 1000",
+        let stuck = sqlx::query_as!(
+            StuckStepRow,
+            r#"SELECT s.order_id, 'order-' || s.order_id AS "workflow_id!",
+                      o.status AS "status?: OrderStatus", s.step, s.attempts, s.last_error,
+                      s.stuck_since, s.updated_at
+               FROM stuck_steps s LEFT JOIN orders o ON o.id = s.order_id
+               WHERE s.updated_at > now() - make_interval(secs => $1)
+               ORDER BY s.stuck_since LIMIT 1000"#,
+            forget_after.as_secs_f64()
         )
-        .bind(forget_after.as_secs_f64())
         .fetch_all(&self.pool)
-        .await
+        .await?;
+        Ok(stuck)
     }
 }

@@ -1,7 +1,8 @@
 //! Fresh databases for tests: each test gets its own, migrated, with the demo catalog, so
-//! tests run in parallel without seeing each other's orders or stock.
+//! tests run in parallel without seeing each other's orders or stock. A database is dropped
+//! when its test is done with it.
 
-use crate::Store;
+use crate::{DEFAULT_DATABASE_URL, Store};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
@@ -9,16 +10,43 @@ use tokio::sync::OnceCell;
 
 const PREFIX: &str = "orderflow_test_";
 
-/// The server to create test databases on: `DATABASE_URL` (as `make test` sets it), else the
-/// defaults of the POSTGRES_* variables.
+/// The server to create test databases on: `DATABASE_URL` (as `make test` sets it), else
+/// [`DEFAULT_DATABASE_URL`].
 pub fn server_from_env() -> PgConnectOptions {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:password@localhost:5432/orderflow".into());
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.into());
     PgConnectOptions::from_str(&url).expect("DATABASE_URL is a valid PostgreSQL URL")
 }
 
+/// A test's own database; dropped (its connections closed by force) when this is dropped.
+pub struct TestDatabase {
+    pub store: Store,
+    pub options: PgConnectOptions,
+}
+
+impl std::ops::Deref for TestDatabase {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.options.get_database().map(str::to_owned) else { return };
+        let server = self.options.clone();
+        // Drop runs inside the test's runtime, which cannot be blocked on; a thread of its own
+        // with a runtime of its own can, and the test waits for it so nothing is left behind.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            runtime.map(|rt| rt.block_on(drop_database(&server, &name)))
+        });
+        let _ = dropped.join();
+    }
+}
+
 /// Creates a new database on `server`, migrates it and loads the demo catalog.
-pub async fn fresh_database(server: &PgConnectOptions) -> (Store, PgConnectOptions) {
+pub async fn fresh_database(server: &PgConnectOptions) -> TestDatabase {
     static SWEPT: OnceCell<()> = OnceCell::const_new();
     SWEPT.get_or_init(|| drop_leftovers(server)).await;
 
@@ -28,11 +56,10 @@ pub async fn fresh_database(server: &PgConnectOptions) -> (Store, PgConnectOptio
     let store = Store::connect_lazy(options.clone(), 10);
     store.migrate().await.expect("migrate the test database");
     store.load_demo_catalog().await.expect("load the demo catalog");
-    (store, options)
+    TestDatabase { store, options }
 }
 
-/// Drops the test databases of earlier runs. One still in use (another test process) refuses
-/// to be dropped and is left alone.
+/// Drops the test databases that runs killed before they could clean up.
 async fn drop_leftovers(server: &PgConnectOptions) {
     let Ok(mut admin) = server.clone().database("postgres").connect().await else {
         return;
@@ -43,9 +70,18 @@ async fn drop_leftovers(server: &PgConnectOptions) {
             .fetch_all(&mut admin)
             .await
             .unwrap_or_default();
+    let _ = admin.close().await;
     for name in names {
-        let _ =
-            sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\"")).execute(&mut admin).await;
+        drop_database(server, &name).await;
     }
+}
+
+/// Drops `name`, closing its connections (PostgreSQL 13+); best effort.
+async fn drop_database(server: &PgConnectOptions, name: &str) {
+    let Ok(mut admin) = server.clone().database("postgres").connect().await else {
+        return;
+    };
+    let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", name.replace('"', "\"\""));
+    let _ = sqlx::raw_sql(&drop).execute(&mut admin).await;
     let _ = admin.close().await;
 }

@@ -3,14 +3,14 @@
 use futures::future::join_all;
 use orderflow_domain::{
     CustomerId, ErrorCode, IdempotencyKey, Money, NewOrder, NotificationKind, OrderEnding, OrderId,
-    OrderLine, ProductId, Quantity,
+    OrderLine, OrderStatus, ProductId, Quantity,
 };
-use orderflow_store::testing::{fresh_database, server_from_env};
+use orderflow_store::testing::{TestDatabase, fresh_database, server_from_env};
 use orderflow_store::{Confirmation, KeyClaim, NewProduct, Store};
 use rust_decimal::Decimal;
 
-async fn store() -> Store {
-    fresh_database(&server_from_env()).await.0
+async fn store() -> TestDatabase {
+    fresh_database(&server_from_env()).await
 }
 
 async fn add_product(store: &Store, id: &str, available: i32) {
@@ -64,7 +64,7 @@ async fn inserting_an_order_twice_writes_it_once() {
     assert!(store.insert_order(&order).await.unwrap());
     assert!(!store.insert_order(&order).await.unwrap());
     let row = store.order(order.order_id).await.unwrap().unwrap();
-    assert_eq!(row.status, "pending");
+    assert_eq!(row.status, OrderStatus::Pending);
     assert_eq!(row.total_amount, Decimal::new(3000, 2));
     assert_eq!(row.workflow_id, order.order_id.workflow_id().to_string());
     let items: i64 = sqlx::query_scalar("SELECT count(*) FROM order_items WHERE order_id = $1")
@@ -84,13 +84,13 @@ async fn reserve_confirm_moves_stock_to_sold_once() {
     store.reserve_stock(id).await.unwrap().unwrap();
     store.reserve_stock(id).await.unwrap().unwrap(); // a retry
     assert_eq!(stock(&store, "p").await, (7, 3, 0));
-    assert_eq!(store.order(id).await.unwrap().unwrap().status, "payment");
+    assert_eq!(store.order(id).await.unwrap().unwrap().status, OrderStatus::Payment);
 
     assert_eq!(store.confirm_order(id).await.unwrap(), Confirmation::Confirmed);
     assert_eq!(store.confirm_order(id).await.unwrap(), Confirmation::AlreadyConfirmed); // a retry
     assert_eq!(stock(&store, "p").await, (7, 0, 3));
     let row = store.order(id).await.unwrap().unwrap();
-    assert_eq!(row.status, "completed");
+    assert_eq!(row.status, OrderStatus::Completed);
     assert!(row.completed_at.is_some());
 }
 
@@ -137,14 +137,14 @@ async fn release_gives_stock_back_and_ends_the_order_once() {
     assert_eq!(stock(&store, "p").await, (4, 0, 0));
     let row = store.order(id).await.unwrap().unwrap();
     assert_eq!(
-        (row.status.as_str(), row.error_code.as_deref()),
+        (row.status.as_str(), row.error_code.map(|c| c.as_str())),
         ("failed", Some("payment_declined"))
     );
 
     // Releasing an order that never held stock only records how it ended.
     let never = placed(&store, &[("p", 1)]).await;
     store.release_stock(never, &OrderEnding::Cancelled).await.unwrap();
-    assert_eq!(store.order(never).await.unwrap().unwrap().status, "cancelled");
+    assert_eq!(store.order(never).await.unwrap().unwrap().status, OrderStatus::Cancelled);
     assert_eq!(stock(&store, "p").await, (4, 0, 0));
 }
 
@@ -375,7 +375,7 @@ async fn a_closed_order_is_fenced_against_late_steps() {
     assert_eq!((retry.status.as_str(), retry.now), ("cancelled", false), "a retry changes nothing");
     store.reserve_stock(never_reserved).await.unwrap().unwrap();
     assert_eq!(stock(&store, "p").await, (10, 0, 0));
-    assert_eq!(store.order(never_reserved).await.unwrap().unwrap().status, "cancelled");
+    assert_eq!(store.order(never_reserved).await.unwrap().unwrap().status, OrderStatus::Cancelled);
 
     // Closed while holding stock: a late confirmation sells nothing; release gives it back.
     let reserved = placed(&store, &[("p", 3)]).await;
@@ -385,7 +385,7 @@ async fn a_closed_order_is_fenced_against_late_steps() {
     assert_eq!(stock(&store, "p").await, (7, 3, 0));
     store.release_stock(reserved, &ending).await.unwrap();
     assert_eq!(stock(&store, "p").await, (10, 0, 0));
-    assert_eq!(store.order(reserved).await.unwrap().unwrap().status, "cancelled");
+    assert_eq!(store.order(reserved).await.unwrap().unwrap().status, OrderStatus::Cancelled);
 
     // A late capture is refused, so the caller refunds it.
     let amount = Money::parse("amount", Decimal::new(1000, 2)).unwrap();
@@ -397,8 +397,12 @@ async fn a_closed_order_is_fenced_against_late_steps() {
     store.reserve_stock(done).await.unwrap().unwrap();
     assert!(store.record_capture(done, "pay_done", amount).await.unwrap());
     assert_eq!(store.confirm_order(done).await.unwrap(), Confirmation::Confirmed);
-    assert_eq!(store.close_order(done, &ending).await.unwrap().status, "completed", "not reopened");
-    assert_eq!(store.order(done).await.unwrap().unwrap().status, "completed");
+    assert_eq!(
+        store.close_order(done, &ending).await.unwrap().status,
+        OrderStatus::Completed,
+        "not reopened"
+    );
+    assert_eq!(store.order(done).await.unwrap().unwrap().status, OrderStatus::Completed);
 }
 
 /// The customer's cancellation and the confirmation race under the order's row lock: whichever
@@ -417,7 +421,7 @@ async fn cancellation_and_confirmation_exclude_each_other() {
     assert_eq!(store.request_cancellation(cancelled).await.unwrap(), Ok(()));
     assert_eq!(store.request_cancellation(cancelled).await.unwrap(), Ok(()), "asking twice");
     assert_eq!(store.confirm_order(cancelled).await.unwrap(), Confirmation::Refused);
-    assert_eq!(store.close_order(cancelled, &failed).await.unwrap().status, "cancelled");
+    assert_eq!(store.close_order(cancelled, &failed).await.unwrap().status, OrderStatus::Cancelled);
     store.release_stock(cancelled, &failed).await.unwrap();
     assert_eq!(stock(&store, "p").await, (100, 0, 0));
     let row = store.order(cancelled).await.unwrap().unwrap();
@@ -427,7 +431,7 @@ async fn cancellation_and_confirmation_exclude_each_other() {
     let confirmed = placed(&store, &[("p", 1)]).await;
     store.reserve_stock(confirmed).await.unwrap().unwrap();
     assert_eq!(store.confirm_order(confirmed).await.unwrap(), Confirmation::Confirmed);
-    assert_eq!(store.request_cancellation(confirmed).await.unwrap(), Err("completed".to_owned()));
+    assert_eq!(store.request_cancellation(confirmed).await.unwrap(), Err(OrderStatus::Completed));
 
     // Concurrently, many times: never both.
     for _ in 0..60 {

@@ -47,10 +47,12 @@ struct Args {
     /// `KEY=VALUE` environment for the `orderflow serve` process (repeatable).
     #[arg(long = "service-env", value_parser = parse_env)]
     service_env: Vec<(String, String)>,
-    #[arg(long, default_value_t = 17333)]
-    temporal_port: u16,
-    #[arg(long, default_value_t = 18180)]
-    http_port: u16,
+    /// Port of the run's Temporal dev server. Default: a free one.
+    #[arg(long)]
+    temporal_port: Option<u16>,
+    /// Port of `orderflow serve`. Default: a free one.
+    #[arg(long)]
+    http_port: Option<u16>,
     /// Results go to <out>.json and <out>.svg.
     #[arg(long, default_value = "bench-results/latest")]
     out: PathBuf,

@@ -31,10 +31,13 @@ struct Args {
         default_value = "kill-worker=4,kill-api=3,restart-temporal=2,restart-postgres=1,terminate-backends=2,pause-worker=2,break-schema=2"
     )]
     faults: FaultPlan,
-    #[arg(long, default_value_t = 17233)]
-    temporal_port: u16,
-    #[arg(long, default_value_t = 18080)]
-    http_port: u16,
+    /// Port of the run's Temporal dev server. Default: a free one.
+    #[arg(long)]
+    temporal_port: Option<u16>,
+    /// Port of the first API process, the next one listens on the port after, ... Default: a
+    /// free range.
+    #[arg(long)]
+    http_port: Option<u16>,
     /// Where logs and the Temporal state go. Default: .data/chaos-<seed>.
     #[arg(long)]
     work_dir: Option<PathBuf>,

@@ -3,6 +3,8 @@
 //! worker` and `orderflow serve` processes, each of which can be killed, paused and restarted.
 
 use anyhow::{Context, bail};
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
 use orderflow_store::{NewProduct, Store};
 use rust_decimal::Decimal;
 use sqlx::ConnectOptions;
@@ -64,17 +66,18 @@ impl Process {
         self.child.as_ref().and_then(|c| c.id()).map(|id| id as i32)
     }
 
-    fn signal(&self, signal: i32) {
+    /// Sends `signal` to the running child, if any. Best effort, like the faults it serves: a
+    /// child that has just exited cannot be signalled, and that is fine.
+    fn signal(&self, signal: Signal) {
         if let Some(pid) = self.pid() {
-            // SAFETY: sending a signal to our own child process; no memory is involved.
-            unsafe { libc::kill(pid, signal) };
+            let _ = signal::kill(Pid::from_raw(pid), signal);
         }
     }
 
     /// SIGKILL: a crash, with no chance to clean up.
     pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            self.signal_child(&child, libc::SIGCONT);
+            self.signal_child(&child, Signal::SIGCONT);
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
@@ -84,8 +87,8 @@ impl Process {
     /// SIGTERM, then SIGKILL if it has not exited after `grace`.
     pub async fn stop(&mut self, grace: Duration) {
         if let Some(mut child) = self.child.take() {
-            self.signal_child(&child, libc::SIGCONT);
-            self.signal_child(&child, libc::SIGTERM);
+            self.signal_child(&child, Signal::SIGCONT);
+            self.signal_child(&child, Signal::SIGTERM);
             if tokio::time::timeout(grace, child.wait()).await.is_err() {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
@@ -93,21 +96,20 @@ impl Process {
         }
     }
 
-    fn signal_child(&self, child: &Child, signal: i32) {
+    fn signal_child(&self, child: &Child, signal: Signal) {
         if let Some(pid) = child.id() {
-            // SAFETY: as above.
-            unsafe { libc::kill(pid as i32, signal) };
+            let _ = signal::kill(Pid::from_raw(pid as i32), signal);
         }
     }
 
     /// SIGSTOP: the process freezes mid-whatever, holding its connections and leases.
     pub fn pause(&mut self) {
-        self.signal(libc::SIGSTOP);
+        self.signal(Signal::SIGSTOP);
         self.paused = true;
     }
 
     pub fn resume(&mut self) {
-        self.signal(libc::SIGCONT);
+        self.signal(Signal::SIGCONT);
         self.paused = false;
     }
 
@@ -128,17 +130,13 @@ impl Process {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Tools {
     /// PostgreSQL server to create the run's database on.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres:password@localhost:5432/orderflow"
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = crate::DEFAULT_DATABASE_URL)]
     pub database_url: String,
     /// The `orderflow` binary. Default: next to this program (the same build).
     #[arg(long)]
     pub orderflow_bin: Option<PathBuf>,
     /// The Temporal CLI, to run a dev server of the run's own.
-    #[arg(long, env = "TEMPORAL_CLI", default_value = "temporal")]
+    #[arg(long, env = "TEMPORAL_CLI", default_value = crate::DEFAULT_TEMPORAL_CLI)]
     pub temporal_cli: PathBuf,
 }
 
@@ -159,13 +157,15 @@ pub struct ClusterConfig {
     /// The PostgreSQL server; the cluster gets a fresh database `database_name` on it.
     pub database_url: String,
     pub database_name: String,
-    pub temporal_port: u16,
+    /// The dev server's gRPC port. `None`: a free one, picked at start.
+    pub temporal_port: Option<u16>,
     /// Serve the dev server's Prometheus metrics on a free port ([`Cluster::temporal_metrics`]).
     pub temporal_metrics: bool,
     /// Extra arguments of `temporal server start-dev`, e.g. SQLite pragmas.
     pub temporal_args: Vec<String>,
-    /// The first HTTP process listens here, the next on the port after, ...
-    pub http_port: u16,
+    /// The first HTTP process listens here, the next on the port after, ... `None`: a free
+    /// range, picked at start.
+    pub http_port: Option<u16>,
     pub apis: usize,
     pub workers: usize,
     /// `orderflow serve` processes (API and worker in one).
@@ -200,91 +200,55 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// Starts the whole cluster and waits until it serves: a fresh database, the dev server,
+    /// then the OrderFlow processes.
     pub async fn start(config: &ClusterConfig) -> anyhow::Result<Self> {
         let logs = config.work_dir.join("logs");
         std::fs::create_dir_all(&logs)?;
-
-        // A database of its own, created afresh.
-        let server = PgConnectOptions::from_str(&config.database_url).context("DATABASE_URL")?;
-        drop_database(&server, &config.database_name).await?;
-        let database = server.clone().database(&config.database_name);
-        orderflow_store::create_database_if_missing(&database).await?;
-        let store = Store::connect_lazy(database.clone(), 4);
-        store.migrate().await?;
-        let initial_stock = load_catalog(&store, &config.products).await?;
-        let mut url = url::Url::parse(&config.database_url).context("DATABASE_URL")?;
-        url.set_path(&config.database_name);
-
-        // Temporal, on ports of its own so it never disturbs a dev server.
-        let temporal_address = format!("127.0.0.1:{}", config.temporal_port);
-        let state = config.work_dir.join("temporal.db");
-        let _ = std::fs::remove_file(&state);
-        let port = config.temporal_port.to_string();
-        let state = state.to_string_lossy().into_owned();
-        let mut args = vec![
-            "server",
-            "start-dev",
-            "--headless",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--db-filename",
-            &state,
-            "--log-level",
-            "warn",
-        ];
-        // A port picked now rather than a fixed one, so that a second cluster on the machine
-        // (another benchmark run) does not collide; `start-dev` would pick a random one itself,
-        // but then we could not tell which.
-        let metrics_port =
-            if config.temporal_metrics { Some(free_port()?.to_string()) } else { None };
-        if let Some(metrics_port) = &metrics_port {
-            args.extend(["--metrics-port", metrics_port.as_str()]);
-        }
-        args.extend(config.temporal_args.iter().map(String::as_str));
-        let mut temporal = Process::new("temporal", &config.temporal_cli, &args, vec![], &logs);
-        temporal.start()?;
-        let common = vec![
-            ("DATABASE_URL".to_owned(), url.to_string()),
-            ("DATABASE_MAX_CONNECTIONS".to_owned(), "5".to_owned()),
-            ("TEMPORAL_HOST".to_owned(), "127.0.0.1".to_owned()),
-            ("TEMPORAL_PORT".to_owned(), port.clone()),
-            ("TEMPORAL_TASK_QUEUE".to_owned(), config.task_queue.clone()),
-            ("RUST_LOG".to_owned(), "info,temporalio_sdk_core=warn".to_owned()),
-            // The load generator is one client at one address: a per-client write limit
-            // would measure the limit, not the service.
-            ("RATE_LIMIT_WRITES_PER_SECOND".to_owned(), "0".to_owned()),
-        ];
-
+        let database = FreshDatabase::create(config).await?;
+        let temporal = DevServer::start(config, &logs)?;
+        let common = common_env(config, &database.url, temporal.port);
         let mut cluster = Self {
-            temporal,
-            temporal_address,
-            temporal_metrics: metrics_port.map(|p| format!("http://127.0.0.1:{p}/metrics")),
+            temporal: temporal.process,
+            temporal_address: format!("127.0.0.1:{}", temporal.port),
+            temporal_metrics: temporal
+                .metrics_port
+                .map(|p| format!("http://127.0.0.1:{p}/metrics")),
             temporal_cli: config.temporal_cli.clone(),
             apis: Vec::new(),
             workers: Vec::new(),
             servers: Vec::new(),
             api_urls: Vec::new(),
-            store,
-            database,
+            store: database.store,
+            database: database.options,
             database_name: config.database_name.clone(),
             task_queue: config.task_queue.clone(),
-            initial_stock,
+            initial_stock: database.initial_stock,
         };
         cluster.wait_for_temporal().await?;
+        cluster.start_orderflow(config, &logs, &common)?;
+        cluster.wait_for_apis().await?;
+        Ok(cluster)
+    }
 
-        let mut http_port = config.http_port;
-        let start =
-            |name: String, role: &str, env: Vec<(String, String)>| -> anyhow::Result<Process> {
-                let mut process = Process::new(&name, &config.orderflow_bin, &[role], env, &logs);
-                process.start()?;
-                Ok(process)
-            };
+    /// Starts the `orderflow` processes: the APIs, then the servers, then the workers. Each
+    /// process that serves HTTP gets the port after the previous one's, from `http_port` on, or
+    /// from a free range picked here: after the dev server is up, so that the range cannot be
+    /// one of its ports.
+    fn start_orderflow(
+        &mut self,
+        config: &ClusterConfig,
+        logs: &Path,
+        common: &[(String, String)],
+    ) -> anyhow::Result<()> {
+        let mut http_port = match config.http_port {
+            Some(port) => port,
+            None => crate::free_ports(config.apis + config.servers)?,
+        };
         let roles = [("api", config.apis), ("serve", config.servers), ("worker", config.workers)];
         for (role, count) in roles {
             for i in 0..count {
-                let mut env = common.clone();
+                let mut env = common.to_vec();
                 env.extend(config.env.iter().cloned());
                 if role != "api" {
                     env.extend(config.worker_env.iter().cloned());
@@ -292,19 +256,20 @@ impl Cluster {
                 if role != "worker" {
                     env.push(("HTTP_HOST".into(), "127.0.0.1".into()));
                     env.push(("HTTP_PORT".into(), http_port.to_string()));
-                    cluster.api_urls.push(format!("http://127.0.0.1:{http_port}"));
+                    self.api_urls.push(format!("http://127.0.0.1:{http_port}"));
                     http_port += 1;
                 }
-                let process = start(format!("{role}-{i}"), role, env)?;
+                let name = format!("{role}-{i}");
+                let mut process = Process::new(&name, &config.orderflow_bin, &[role], env, logs);
+                process.start()?;
                 match role {
-                    "api" => cluster.apis.push(process),
-                    "serve" => cluster.servers.push(process),
-                    _ => cluster.workers.push(process),
+                    "api" => self.apis.push(process),
+                    "serve" => self.servers.push(process),
+                    _ => self.workers.push(process),
                 }
             }
         }
-        cluster.wait_for_apis().await?;
-        Ok(cluster)
+        Ok(())
     }
 
     /// Waits until the dev server serves the default namespace.
@@ -450,10 +415,95 @@ pub fn count_workflow_task_timeouts(metrics: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
-/// A port nothing listens on at this moment, picked by the OS. Another process could take it
-/// before ours binds it; on a test machine that is unlikely enough.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// The run's own database, created afresh (dropped first if a previous run left it), migrated,
+/// and stocked with the configured products.
+struct FreshDatabase {
+    options: PgConnectOptions,
+    store: Store,
+    /// Units each product started with.
+    initial_stock: BTreeMap<String, i32>,
+    /// Its URL, for the OrderFlow processes.
+    url: url::Url,
+}
+
+impl FreshDatabase {
+    async fn create(config: &ClusterConfig) -> anyhow::Result<Self> {
+        let server = PgConnectOptions::from_str(&config.database_url).context("DATABASE_URL")?;
+        drop_database(&server, &config.database_name).await?;
+        let options = server.clone().database(&config.database_name);
+        orderflow_store::create_database_if_missing(&options).await?;
+        let store = Store::connect_lazy(options.clone(), 4);
+        store.migrate().await?;
+        let initial_stock = load_catalog(&store, &config.products).await?;
+        let mut url = url::Url::parse(&config.database_url).context("DATABASE_URL")?;
+        url.set_path(&config.database_name);
+        Ok(Self { options, store, initial_stock, url })
+    }
+}
+
+/// The run's Temporal dev server, started (not necessarily ready yet): on ports of its own, so
+/// that it never disturbs a dev server, with its state in a fresh file under the work dir, so
+/// that it can be killed and restarted on the same state.
+struct DevServer {
+    process: Process,
+    port: u16,
+    /// Where it serves its Prometheus metrics, when the config asked for them.
+    metrics_port: Option<u16>,
+}
+
+impl DevServer {
+    fn start(config: &ClusterConfig, logs: &Path) -> anyhow::Result<Self> {
+        let state = config.work_dir.join("temporal.db");
+        let _ = std::fs::remove_file(&state);
+        // Ports picked now rather than fixed ones, so that a second cluster on the machine
+        // (another benchmark run) does not collide; `start-dev` would pick a random metrics port
+        // itself, but then we could not tell which. Both in one go, so that they differ.
+        let free = crate::free_ports(2)?;
+        let port = config.temporal_port.unwrap_or(free);
+        let metrics_port = config.temporal_metrics.then_some(free + 1);
+        let port_arg = port.to_string();
+        let state = state.to_string_lossy().into_owned();
+        let mut args = vec![
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port_arg,
+            "--db-filename",
+            &state,
+            "--log-level",
+            "warn",
+        ];
+        let metrics_arg = metrics_port.map(|p| p.to_string());
+        if let Some(metrics_arg) = &metrics_arg {
+            args.extend(["--metrics-port", metrics_arg.as_str()]);
+        }
+        args.extend(config.temporal_args.iter().map(String::as_str));
+        let mut process = Process::new("temporal", &config.temporal_cli, &args, vec![], logs);
+        process.start()?;
+        Ok(Self { process, port, metrics_port })
+    }
+}
+
+/// The environment every OrderFlow process of the cluster shares: its database, the dev server
+/// and task queue, and no per-client write limit (the load generator is one client at one
+/// address: such a limit would measure the limit, not the service).
+fn common_env(
+    config: &ClusterConfig,
+    database_url: &url::Url,
+    temporal_port: u16,
+) -> Vec<(String, String)> {
+    vec![
+        ("DATABASE_URL".to_owned(), database_url.to_string()),
+        ("DATABASE_MAX_CONNECTIONS".to_owned(), "5".to_owned()),
+        ("TEMPORAL_HOST".to_owned(), "127.0.0.1".to_owned()),
+        ("TEMPORAL_PORT".to_owned(), temporal_port.to_string()),
+        ("TEMPORAL_TASK_QUEUE".to_owned(), config.task_queue.clone()),
+        ("RUST_LOG".to_owned(), "info,temporalio_sdk_core=warn".to_owned()),
+        ("RATE_LIMIT_WRITES_PER_SECOND".to_owned(), "0".to_owned()),
+    ]
 }
 
 async fn load_catalog(

@@ -4,3 +4,54 @@
 pub mod bench;
 pub mod chaos;
 pub mod cluster;
+
+use std::net::TcpListener;
+
+/// The PostgreSQL server used when `DATABASE_URL` is not set. A run creates a database of its
+/// own on it.
+pub use orderflow_store::DEFAULT_DATABASE_URL;
+
+/// The Temporal CLI, used when `TEMPORAL_CLI` is not set: the one on the `PATH`.
+pub const DEFAULT_TEMPORAL_CLI: &str = "temporal";
+
+/// Where [`free_ports`] looks: below Linux's default ephemeral range (32768–60999), from which
+/// the kernel picks the local port of every outgoing connection. The chaos suite restarts
+/// processes on the ports they had; were those ephemeral, a connection made while a process
+/// is down could take its port, and it could not come back.
+const FREE_PORT_RANGE: std::ops::Range<u16> = 20_000..32_000;
+
+/// The first of `n` consecutive ports on 127.0.0.1 that nothing listens on at this moment (one
+/// port when `n` is 0), so that a cluster never collides with a dev server or another run on
+/// the machine. Tried at random places in [`FREE_PORT_RANGE`], by binding every port of the
+/// range; every listener is dropped before it returns. Another process could take a port before
+/// the cluster binds it; on a test machine that is unlikely enough.
+pub fn free_ports(n: usize) -> anyhow::Result<u16> {
+    let n = u16::try_from(n.max(1))?;
+    let (low, high) = (FREE_PORT_RANGE.start, FREE_PORT_RANGE.end);
+    anyhow::ensure!(n <= high - low, "{n} ports do not fit in {FREE_PORT_RANGE:?}");
+    for _ in 0..200 {
+        let base = rand::random_range(low..=high - n);
+        let listeners: std::io::Result<Vec<TcpListener>> =
+            (base..base + n).map(|port| TcpListener::bind(("127.0.0.1", port))).collect();
+        if listeners.is_ok() {
+            return Ok(base);
+        }
+    }
+    anyhow::bail!("found no {n} consecutive free ports in {FREE_PORT_RANGE:?} on 127.0.0.1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_consecutive_and_free() {
+        let base = free_ports(3).unwrap();
+        assert!(FREE_PORT_RANGE.contains(&base) && FREE_PORT_RANGE.contains(&(base + 2)));
+        let listeners: Vec<TcpListener> =
+            (base..base + 3).map(|port| TcpListener::bind(("127.0.0.1", port)).unwrap()).collect();
+        assert_eq!(listeners.len(), 3);
+        assert!(free_ports(1).is_ok() && free_ports(0).is_ok());
+        assert!(free_ports(20_000).is_err());
+    }
+}

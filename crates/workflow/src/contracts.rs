@@ -2,7 +2,8 @@
 //! implements them (checked at compile time against these signatures).
 
 use orderflow_domain::{
-    CustomerId, DatabaseId, Money, NewOrder, NotificationKind, OrderEnding, OrderId, OrderStatus,
+    CustomerId, DatabaseId, ErrorCode, Money, NewOrder, NotificationKind, OrderEnding, OrderId,
+    OrderStatus,
 };
 use serde::{Deserialize, Serialize};
 use temporalio_macros::activity_definitions;
@@ -19,7 +20,7 @@ pub struct OrderInput {
 }
 
 /// A step's input together with the database of its order. A worker connected to another
-/// database refuses the step before touching anything (the error type [`FOREIGN_DATABASE`]),
+/// database refuses the step before touching anything ([`FailureType::ForeignDatabase`]),
 /// and the workflow then fails its task, so that the order's work goes back to Temporal for a
 /// worker of the right deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,11 +29,47 @@ pub struct InDatabase<T> {
     pub input: T,
 }
 
-/// The error type of a step refused by a worker of another database.
-pub const FOREIGN_DATABASE: &str = "foreign_database";
+/// Why a step failed for good: the type of its non-retryable application failure, which is
+/// how the activities tell the workflow what happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureType {
+    /// The order cannot go on, for this reason (`insufficient_stock`, `payment_declined`, ...).
+    Order(ErrorCode),
+    /// Confirmation refused: the customer's cancellation was recorded first.
+    OrderCancelled,
+    /// A charge completed for an order closed meanwhile; it was refunded at once.
+    OrderClosed,
+    /// The step belongs to an order of another deployment's database; nothing was touched.
+    ForeignDatabase,
+}
 
-/// The error type of a confirmation refused because the customer's cancellation came first.
-pub const ORDER_CANCELLED: &str = "order_cancelled";
+impl FailureType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Order(code) => code.as_str(),
+            Self::OrderCancelled => "order_cancelled",
+            Self::OrderClosed => "order_closed",
+            Self::ForeignDatabase => "foreign_database",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::OrderCancelled, Self::OrderClosed, Self::ForeignDatabase]
+            .into_iter()
+            .find(|t| t.as_str() == text)
+            .or_else(|| ErrorCode::parse(text).map(Self::Order))
+    }
+
+    /// Whether the customer may read the failure's own message (the shortage, the decline
+    /// reason); otherwise it is technical and they read a generic sentence.
+    pub fn is_for_the_customer(&self) -> bool {
+        match self {
+            Self::Order(code) => code.is_business(),
+            Self::OrderCancelled => true,
+            Self::OrderClosed | Self::ForeignDatabase => false,
+        }
+    }
+}
 
 /// A step finished; `attempt` is the attempt that finished it (1 = first try).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,4 +221,48 @@ impl OrderActivities {
 /// The activities' marker types, for `#[activity(definition = ...)]` in the implementing crate.
 pub mod activity {
     pub use super::order_activities::*;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orderflow_domain::Step;
+    use temporalio_common::ActivityDefinition;
+
+    /// The activity types Temporal records are the step names the state object shows: one
+    /// vocabulary (the macro attribute wants literals, so this test ties the two together).
+    #[test]
+    fn activity_types_are_the_step_names() {
+        use OrderActivities as A;
+        let named = [
+            (A::create_order.name().to_owned(), Step::CreateOrder),
+            (A::reserve_stock.name().to_owned(), Step::ReserveStock),
+            (A::process_payment.name().to_owned(), Step::ProcessPayment),
+            (A::confirm_order.name().to_owned(), Step::ConfirmOrder),
+            (A::notify_customer.name().to_owned(), Step::NotifyCustomer),
+            (A::close_order.name().to_owned(), Step::CloseOrder),
+            (A::refund_payment.name().to_owned(), Step::RefundPayment),
+            (A::release_stock.name().to_owned(), Step::ReleaseStock),
+        ];
+        for (activity, step) in named {
+            assert_eq!(activity, step.as_str());
+        }
+    }
+
+    #[test]
+    fn failure_types_read_back_as_written() {
+        let all = [
+            FailureType::Order(ErrorCode::InsufficientStock),
+            FailureType::Order(ErrorCode::PaymentDeclined),
+            FailureType::Order(ErrorCode::PaymentFailed),
+            FailureType::Order(ErrorCode::InternalError),
+            FailureType::OrderCancelled,
+            FailureType::OrderClosed,
+            FailureType::ForeignDatabase,
+        ];
+        for failure in all {
+            assert_eq!(FailureType::parse(failure.as_str()), Some(failure));
+        }
+        assert_eq!(FailureType::parse("activity_failed"), None);
+    }
 }

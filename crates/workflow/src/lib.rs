@@ -10,9 +10,9 @@ mod order_workflow;
 mod step_options;
 
 pub use contracts::{
-    Attempted, CancelAccepted, CancelDecision, CloseReport, FOREIGN_DATABASE, InDatabase,
-    NotificationRequest, ORDER_CANCELLED, OrderActivities, OrderEnd, OrderInput, PaymentReceipt,
-    PaymentRequest, StepReport, activity,
+    Attempted, CancelAccepted, CancelDecision, CloseReport, FailureType, InDatabase,
+    NotificationRequest, OrderActivities, OrderEnd, OrderInput, PaymentReceipt, PaymentRequest,
+    StepReport, activity,
 };
 pub use order_workflow::OrderWorkflow;
 pub use step_options::{

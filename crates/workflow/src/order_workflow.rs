@@ -11,8 +11,8 @@
 //! always completes and returns the final [`OrderState`].
 
 use crate::contracts::{
-    Attempted, CancelAccepted, CancelDecision, FOREIGN_DATABASE, InDatabase, NotificationRequest,
-    ORDER_CANCELLED, OrderActivities, OrderEnd, OrderInput, PaymentRequest,
+    Attempted, CancelAccepted, CancelDecision, FailureType, InDatabase, NotificationRequest,
+    OrderActivities, OrderEnd, OrderInput, PaymentRequest,
 };
 use crate::step_options::StepPolicy;
 use chrono::{DateTime, Utc};
@@ -274,12 +274,12 @@ where
 /// A failed step as an order failure: business errors keep their code, anything else is an
 /// internal error.
 fn failure(e: ActivityExecutionError) -> Halt {
-    if application_type(&e) == Some(ORDER_CANCELLED) {
+    match failure_type(&e) {
         // Confirmation lost the race against a cancellation recorded in the database.
-        return Halt::Cancelled;
+        Some(FailureType::OrderCancelled) => Halt::Cancelled,
+        Some(FailureType::Order(code)) => halt_with(code, &e),
+        _ => halt_with(ErrorCode::InternalError, &e),
     }
-    let code = application_type(&e).and_then(ErrorCode::parse).unwrap_or(ErrorCode::InternalError);
-    halt_with(code, &e)
 }
 
 /// The order fails with `code`; the customer reads the business reason, or for a technical
@@ -291,24 +291,24 @@ fn halt_with(code: ErrorCode, e: &ActivityExecutionError) -> Halt {
 
 /// A step's error as the customer may read it (in the state object's step history).
 fn customer_text(e: &ActivityExecutionError) -> String {
-    let business = application_type(e).is_some_and(|t| {
-        t == ORDER_CANCELLED || ErrorCode::parse(t).is_some_and(|c| c.is_business())
-    });
-    if business { message(e) } else { TEMPORARY_PROBLEM.to_owned() }
+    let for_the_customer = failure_type(e).is_some_and(|t| t.is_for_the_customer());
+    if for_the_customer { message(e) } else { TEMPORARY_PROBLEM.to_owned() }
 }
 
 /// Payments fail as declined (the provider said no) or, when retries ran out on technical
 /// errors, as `payment_failed`.
 fn payment_failure(e: ActivityExecutionError) -> Halt {
-    let code = application_type(&e).and_then(ErrorCode::parse).unwrap_or(ErrorCode::PaymentFailed);
-    halt_with(code, &e)
+    match failure_type(&e) {
+        Some(FailureType::Order(code)) => halt_with(code, &e),
+        _ => halt_with(ErrorCode::PaymentFailed, &e),
+    }
 }
 
 /// A worker connected to another deployment's database refused the step, touching nothing.
 /// Failing this workflow task (a panic in workflow code does that) records nothing of it, and
 /// Temporal hands the task to another worker: eventually one of the order's own deployment.
 fn refuse_if_foreign(e: &ActivityExecutionError) {
-    if application_type(e) == Some(FOREIGN_DATABASE) {
+    if failure_type(e) == Some(FailureType::ForeignDatabase) {
         panic!("{}", message(e));
     }
 }
@@ -319,9 +319,9 @@ fn root_failure(e: &ActivityExecutionError) -> Option<&Failure> {
     e.cause().map(|cause| cause.failure()).or_else(|| e.failure())
 }
 
-fn application_type(e: &ActivityExecutionError) -> Option<&str> {
+fn failure_type(e: &ActivityExecutionError) -> Option<FailureType> {
     match &root_failure(e)?.failure_info {
-        Some(FailureInfo::ApplicationFailureInfo(info)) => Some(info.r#type.as_str()),
+        Some(FailureInfo::ApplicationFailureInfo(info)) => FailureType::parse(&info.r#type),
         _ => None,
     }
 }

@@ -7,7 +7,7 @@ use orderflow::{Dependencies, api_context, build_worker, connect_temporal, serve
 use orderflow_api::OrderAccepted;
 use orderflow_api::auth::{NewToken, mint_hs256};
 use orderflow_domain::{DatabaseId, OrderState, WorkflowId};
-use orderflow_store::testing::{fresh_database, server_from_env};
+use orderflow_store::testing::{TestDatabase, fresh_database, server_from_env};
 use orderflow_store::{NewProduct, Store};
 use orderflow_workflow::OrderWorkflow;
 use rust_decimal::Decimal;
@@ -54,11 +54,13 @@ pub struct TestApp {
     pub database_id: DatabaseId,
     pub http: reqwest::Client,
     pub temporal: Client,
-    database: PgConnectOptions,
     temporal_config: TemporalConfig,
     simulation: SimulationConfig,
     worker: Option<WorkerThread>,
     foreign_workers: Vec<WorkerThread>,
+    // Last, so that they are dropped after the workers using them are told to stop.
+    database: TestDatabase,
+    foreign_databases: Vec<TestDatabase>,
 }
 
 /// The README's example order, exactly.
@@ -108,7 +110,8 @@ impl TestApp {
 
     /// The API, wired as the binary wires it (`api_context`), on a free port.
     async fn api_only(simulation: SimulationConfig, http: HttpConfig) -> Self {
-        let (store, database) = fresh_database(&server_from_env()).await;
+        let database = fresh_database(&server_from_env()).await;
+        let store = database.store.clone();
         let temporal_config = TemporalConfig {
             temporal_host: std::env::var("TEMPORAL_HOST").unwrap_or_else(|_| "localhost".into()),
             temporal_port: std::env::var("TEMPORAL_PORT")
@@ -140,6 +143,7 @@ impl TestApp {
             simulation,
             worker: None,
             foreign_workers: Vec::new(),
+            foreign_databases: Vec::new(),
         }
     }
 
@@ -147,7 +151,7 @@ impl TestApp {
     /// runtime of its own keeps it independent of the test's.
     pub fn start_worker(&mut self) {
         self.worker = Some(WorkerThread::start(
-            self.database.clone(),
+            self.database.options.clone(),
             self.database_id,
             self.temporal_config.clone(),
             self.simulation.clone(),
@@ -157,23 +161,25 @@ impl TestApp {
     /// Another deployment's worker: its own fresh database, but this app's task queue (the
     /// misconfiguration that deployment isolation guards against). Returns its database.
     pub async fn start_foreign_worker(&mut self) -> Store {
-        let (store, options) = fresh_database(&server_from_env()).await;
+        let database = fresh_database(&server_from_env()).await;
+        let store = database.store.clone();
         let database_id = store.database_id().await.expect("the database's identity");
         self.foreign_workers.push(WorkerThread::start(
-            options,
+            database.options.clone(),
             database_id,
             self.temporal_config.clone(),
             self.simulation.clone(),
         ));
+        self.foreign_databases.push(database);
         store
     }
 
     /// An `orderflow worker` process (the real binary) on this app's database and task queue,
     /// with extra settings, e.g. `SHUTDOWN_GRACE_MS`. Its log is kept in `test-artifacts/`.
     pub fn worker_process(&self, env: &[(&str, &str)]) -> WorkerProcess {
-        let database = self.database.get_database().expect("a test database has a name");
+        let database = self.database.options.get_database().expect("a test database has a name");
         let server = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres:password@localhost:5432/orderflow".into());
+            .unwrap_or_else(|_| orderflow_store::DEFAULT_DATABASE_URL.into());
         let (server, _) = server.rsplit_once('/').expect("DATABASE_URL names a database");
         let log_path = artifacts().join(format!("worker-{}.log", self.temporal_config.task_queue));
         let log = std::fs::File::create(&log_path).expect("a log file");

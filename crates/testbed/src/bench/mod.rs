@@ -37,8 +37,10 @@ pub struct BenchConfig {
     pub orderflow_bin: PathBuf,
     pub temporal_cli: PathBuf,
     pub database_url: String,
-    pub temporal_port: u16,
-    pub http_port: u16,
+    /// The dev server's port. `None`: a free one, picked at start.
+    pub temporal_port: Option<u16>,
+    /// The port of `orderflow serve`. `None`: a free one, picked at start.
+    pub http_port: Option<u16>,
     /// Extra `temporal server start-dev` arguments (SQLite pragmas).
     pub temporal_args: Vec<String>,
     /// Environment of the `orderflow serve` process (worker slots, pool size, ...).
@@ -157,6 +159,9 @@ async fn soak_run(
     })
 }
 
+/// The phases, in the order of the module's doc: each later one depends on an earlier one
+/// (the saturated rate sets the sweep's and the overload's, the status reads ask about the
+/// orders placed before them).
 async fn phases(
     config: &BenchConfig,
     watch: &Watch<'_>,
@@ -165,28 +170,10 @@ async fn phases(
     let cluster = watch.cluster;
     let mut phases = Vec::new();
 
-    let host =
-        BaselineHost::start(&cluster.temporal_address, "bench-baseline", config.baseline).await?;
-    let baseline = Arc::new(BaselineTarget {
-        host,
-        prefix: format!("baseline-{}", std::process::id()),
-        next: AtomicUsize::new(0),
-    });
-    // A short warm-up of each path first: connections, caches, the JIT-less but cold SQLite.
-    drive(
-        baseline.clone(),
-        Mode::Closed { concurrency: 4 },
-        Duration::from_secs(2),
-        "baseline warm-up",
-    )
-    .await;
-    let saturated = Mode::Closed { concurrency: config.concurrency };
-    let base =
-        measure("baseline, saturated", baseline.clone(), saturated, config.phase, watch).await?;
-    drop(baseline);
-
+    let base = baseline_saturated(config, watch).await?;
     let url = cluster.api_urls[0].clone();
     let orders = warm_orders(cluster, products).await;
+    let saturated = Mode::Closed { concurrency: config.concurrency };
     let max =
         measure("orderflow, saturated", orders.clone(), saturated, config.phase, watch).await?;
     let ratio = if base.throughput > 0.0 { max.throughput / base.throughput } else { 0.0 };
@@ -204,33 +191,9 @@ async fn phases(
         .await?,
     );
     let steps = step_timings(&url, cluster.store.pool()).await?;
-    for fraction in &config.sweep {
-        let rate = (max_rate * fraction).max(1.0);
-        let name = format!("orderflow, open loop at {:.0}% ({rate:.1}/s)", fraction * 100.0);
-        phases
-            .push(measure(&name, orders.clone(), Mode::Open { rate }, config.phase, watch).await?);
-    }
-
-    let workflow_ids: Vec<String> = sqlx::query_scalar("SELECT workflow_id FROM orders LIMIT 5000")
-        .fetch_all(cluster.store.pool())
-        .await?;
-    let status = Arc::new(StatusTarget {
-        http: reqwest::Client::builder().pool_max_idle_per_host(1024).build()?,
-        url,
-        workflow_ids,
-        next: AtomicUsize::new(0),
-    });
-    let reads = Mode::Closed { concurrency: config.status_connections };
-    phases.push(measure("GET /api/orders/status", status, reads, config.phase, watch).await?);
-
-    // Beyond what the service can do: admission control must shed the excess, and what it
-    // accepts must still finish, without workflow tasks timing out.
-    let rate = (max_rate * 2.0).max(1.0);
-    let name = format!("{OVERLOAD} at 2× saturated ({rate:.1}/s)");
-    phases.push(measure(&name, orders.clone(), Mode::Open { rate }, config.overload, watch).await?);
-    let name = format!("{BURST} of {}", config.burst);
-    let burst = Mode::Burst { count: config.burst };
-    phases.push(measure(&name, orders, burst, Duration::ZERO, watch).await?);
+    phases.extend(sweep(config, watch, &orders, max_rate).await?);
+    phases.push(status_reads(config, watch, url).await?);
+    phases.extend(overload_and_burst(config, watch, orders, max_rate).await?);
 
     Ok(BenchReport {
         label: config.label.clone(),
@@ -241,6 +204,84 @@ async fn phases(
         steps,
         soak: Vec::new(),
     })
+}
+
+/// The engine baseline at saturation, first: the most the server gives, which OrderFlow's
+/// saturated rate is reported against. Its worker stops when this returns, so that it takes
+/// nothing from the phases after.
+async fn baseline_saturated(config: &BenchConfig, watch: &Watch<'_>) -> anyhow::Result<Phase> {
+    let host =
+        BaselineHost::start(&watch.cluster.temporal_address, "bench-baseline", config.baseline)
+            .await?;
+    let baseline = Arc::new(BaselineTarget {
+        host,
+        prefix: format!("baseline-{}", std::process::id()),
+        next: AtomicUsize::new(0),
+    });
+    // A short warm-up of each path first: connections, caches, the JIT-less but cold SQLite.
+    drive(
+        baseline.clone(),
+        Mode::Closed { concurrency: 4 },
+        Duration::from_secs(2),
+        "baseline warm-up",
+    )
+    .await;
+    let saturated = Mode::Closed { concurrency: config.concurrency };
+    measure("baseline, saturated", baseline, saturated, config.phase, watch).await
+}
+
+/// The open-loop sweep (the plot): one phase per fraction of the saturated rate.
+async fn sweep(
+    config: &BenchConfig,
+    watch: &Watch<'_>,
+    orders: &Arc<OrderTarget>,
+    max_rate: f64,
+) -> anyhow::Result<Vec<Phase>> {
+    let mut phases = Vec::new();
+    for fraction in &config.sweep {
+        let rate = (max_rate * fraction).max(1.0);
+        let name = format!("orderflow, open loop at {:.0}% ({rate:.1}/s)", fraction * 100.0);
+        phases
+            .push(measure(&name, orders.clone(), Mode::Open { rate }, config.phase, watch).await?);
+    }
+    Ok(phases)
+}
+
+/// `GET /api/orders/status` at saturation, over the orders the earlier phases placed.
+async fn status_reads(
+    config: &BenchConfig,
+    watch: &Watch<'_>,
+    url: String,
+) -> anyhow::Result<Phase> {
+    let workflow_ids: Vec<String> = sqlx::query_scalar("SELECT workflow_id FROM orders LIMIT 5000")
+        .fetch_all(watch.cluster.store.pool())
+        .await?;
+    let status = Arc::new(StatusTarget {
+        http: reqwest::Client::builder().pool_max_idle_per_host(1024).build()?,
+        url,
+        workflow_ids,
+        next: AtomicUsize::new(0),
+    });
+    let reads = Mode::Closed { concurrency: config.status_connections };
+    measure("GET /api/orders/status", status, reads, config.phase, watch).await
+}
+
+/// Beyond what the service can do, last: open loop at twice the saturated rate, then a burst.
+/// Admission control must shed the excess, and what it accepts must still finish, without
+/// workflow tasks timing out.
+async fn overload_and_burst(
+    config: &BenchConfig,
+    watch: &Watch<'_>,
+    orders: Arc<OrderTarget>,
+    max_rate: f64,
+) -> anyhow::Result<Vec<Phase>> {
+    let rate = (max_rate * 2.0).max(1.0);
+    let name = format!("{OVERLOAD} at 2× saturated ({rate:.1}/s)");
+    let overload =
+        measure(&name, orders.clone(), Mode::Open { rate }, config.overload, watch).await?;
+    let name = format!("{BURST} of {}", config.burst);
+    let burst = Mode::Burst { count: config.burst };
+    Ok(vec![overload, measure(&name, orders, burst, Duration::ZERO, watch).await?])
 }
 
 /// Per-step durations of the last 100 orders, from their state objects.

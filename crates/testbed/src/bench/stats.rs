@@ -1,5 +1,6 @@
 //! Percentiles, and what /proc tells of a process: CPU time, memory, open files, whether it runs.
 
+use nix::unistd::{SysconfVar, sysconf};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -96,10 +97,13 @@ pub fn is_alive(pid: i32) -> bool {
     })
 }
 
+/// The kernel's clock ticks per second (`CLK_TCK`, the unit of /proc's CPU times); 100, the
+/// usual value, if it cannot be read.
 fn clock_ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 { ticks as f64 } else { 100.0 }
+    match sysconf(SysconfVar::CLK_TCK) {
+        Ok(Some(ticks)) if ticks > 0 => ticks as f64,
+        _ => 100.0,
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ impl Findings {
     }
 }
 
+/// Checks every invariant, in a fixed order (the report lists the violations in it): the
+/// orders' ends, idempotency, cancellations, identity, stock, settlement, then Temporal's side.
 pub async fn check(
     cluster: &Cluster,
     temporal: &Client,
@@ -42,24 +44,60 @@ pub async fn check(
     let mut findings =
         Findings { violations: Vec::new(), outcomes: BTreeMap::new(), checks: 0, replayed: 0 };
     let pool = cluster.store.pool();
+    let orders = Orders::load(pool).await?;
+    findings.outcomes = orders.outcomes();
+    check_termination(&mut findings, attempts, &orders);
+    check_idempotency(&mut findings, pool, attempts).await?;
+    check_cancellations(&mut findings, attempts, &orders);
+    check_identity(&mut findings, attempts, &orders);
+    check_stock(&mut findings, cluster).await?;
+    check_settlement(&mut findings, pool).await?;
+    check_workflows(&mut findings, cluster, temporal, replay_sample).await?;
+    Ok(findings)
+}
 
-    let rows: Vec<(String, String, Option<String>, String)> =
-        sqlx::query_as("SELECT workflow_id, status, error_code, customer_id FROM orders")
-            .fetch_all(pool)
-            .await?;
-    let owners: HashMap<String, String> =
-        rows.iter().map(|(w, _, _, customer)| (w.clone(), customer.clone())).collect();
-    let orders: HashMap<String, (String, Option<String>)> =
-        rows.into_iter().map(|(w, s, c, _)| (w, (s, c))).collect();
-    for (status, code) in orders.values() {
-        let outcome = match code {
-            Some(code) => format!("{status}/{code}"),
-            None => status.clone(),
-        };
-        *findings.outcomes.entry(outcome).or_default() += 1;
+/// The orders table, read once: most checks hold the clients' records against it.
+struct Orders {
+    /// workflow id → (status, error code)
+    status: HashMap<String, (String, Option<String>)>,
+    /// workflow id → customer id
+    owners: HashMap<String, String>,
+}
+
+impl Orders {
+    async fn load(pool: &sqlx::PgPool) -> anyhow::Result<Self> {
+        let rows: Vec<(String, String, Option<String>, String)> =
+            sqlx::query_as("SELECT workflow_id, status, error_code, customer_id FROM orders")
+                .fetch_all(pool)
+                .await?;
+        let owners: HashMap<String, String> =
+            rows.iter().map(|(w, _, _, customer)| (w.clone(), customer.clone())).collect();
+        let status: HashMap<String, (String, Option<String>)> =
+            rows.into_iter().map(|(w, s, c, _)| (w, (s, c))).collect();
+        Ok(Self { status, owners })
     }
-    let terminal = |status: &str| matches!(status, "completed" | "failed" | "cancelled");
 
+    /// How many orders ended each way, e.g. `failed/insufficient_stock`.
+    fn outcomes(&self) -> BTreeMap<String, usize> {
+        let mut outcomes = BTreeMap::new();
+        for (status, code) in self.status.values() {
+            let outcome = match code {
+                Some(code) => format!("{status}/{code}"),
+                None => status.clone(),
+            };
+            *outcomes.entry(outcome).or_default() += 1;
+        }
+        outcomes
+    }
+}
+
+fn terminal(status: &str) -> bool {
+    matches!(status, "completed" | "failed" | "cancelled")
+}
+
+/// Every order ended: the acknowledged ones the clients know of, and every row in the table.
+fn check_termination(findings: &mut Findings, attempts: &[OrderAttempt], orders: &Orders) {
+    let orders = &orders.status;
     // Every acknowledged order reached a terminal state.
     let not_finished = attempts
         .iter()
@@ -76,9 +114,15 @@ pub async fn check(
         .map(|(w, (s, _))| format!("{w} ({s})"))
         .collect();
     findings.expect_none("order not in a terminal state", open);
+}
 
-    // One Idempotency-Key, one order: every 2xx for a key named the same workflow, and it is
-    // the one the key is stored against.
+/// One Idempotency-Key, one order: every 2xx for a key named the same workflow, and it is the
+/// one the key is stored against.
+async fn check_idempotency(
+    findings: &mut Findings,
+    pool: &sqlx::PgPool,
+    attempts: &[OrderAttempt],
+) -> anyhow::Result<()> {
     let keys: HashMap<String, String> =
         sqlx::query_as::<_, (String, uuid::Uuid)>("SELECT key, order_id FROM idempotency_keys")
             .fetch_all(pool)
@@ -96,19 +140,25 @@ pub async fn check(
         .map(|(key, a)| format!("{key} → {:?}", a.acknowledged))
         .collect();
     findings.expect_none("Idempotency-Key answered with more than one order", split_keys);
+    Ok(())
+}
 
-    // An accepted cancellation (202) always ends the order cancelled.
+/// An accepted cancellation (202) always ends the order cancelled.
+fn check_cancellations(findings: &mut Findings, attempts: &[OrderAttempt], orders: &Orders) {
     let broken_promises = attempts
         .iter()
         .filter(|a| a.cancel == Some(202))
         .filter_map(OrderAttempt::workflow_id)
-        .filter(|w| orders.get(*w).is_none_or(|(s, _)| s != "cancelled"))
+        .filter(|w| orders.status.get(*w).is_none_or(|(s, _)| s != "cancelled"))
         .map(str::to_owned)
         .collect();
     findings.expect_none("cancellation accepted (202) but order not cancelled", broken_promises);
+}
 
-    // Identity: every order is its token's customer's, nobody learned of or cancelled another
-    // customer's order, and only owners cancelled.
+/// Identity: every order is its token's customer's, nobody learned of or cancelled another
+/// customer's order, and only owners cancelled.
+fn check_identity(findings: &mut Findings, attempts: &[OrderAttempt], orders: &Orders) {
+    let owners = &orders.owners;
     let misattributed = attempts
         .iter()
         .filter_map(|a| Some((a.workflow_id()?, a)))
@@ -126,12 +176,15 @@ pub async fn check(
         .iter()
         .filter(|a| !a.cancel_requested)
         .filter_map(OrderAttempt::workflow_id)
-        .filter(|w| orders.get(*w).is_some_and(|(s, _)| s == "cancelled"))
+        .filter(|w| orders.status.get(*w).is_some_and(|(s, _)| s == "cancelled"))
         .map(str::to_owned)
         .collect();
     findings.expect_none("order cancelled though its customer never asked", cancelled_by_others);
+}
 
-    // Stock: never negative, nothing created or lost, reserved/sold match the reservations.
+/// Stock: never negative, nothing created or lost, reserved/sold match the reservations.
+async fn check_stock(findings: &mut Findings, cluster: &Cluster) -> anyhow::Result<()> {
+    let pool = cluster.store.pool();
     let products: Vec<(String, i32, i32, i32, i64, i64)> = sqlx::query_as(
         "SELECT p.id, p.available, p.reserved, p.sold,
                 COALESCE(SUM(r.quantity) FILTER (WHERE r.status = 'held'), 0),
@@ -156,7 +209,12 @@ pub async fn check(
         })
         .collect();
     findings.expect_none("stock oversold, lost, or still reserved", stock_errors);
+    Ok(())
+}
 
+/// Settlement: what each outcome leaves behind in stock and money. What failed or was cancelled
+/// holds no stock and keeps no money; what completed is paid exactly once and its stock sold.
+async fn check_settlement(findings: &mut Findings, pool: &sqlx::PgPool) -> anyhow::Result<()> {
     // Failed and cancelled orders hold no stock and keep no money.
     findings.expect_none(
         "failed or cancelled order still holding or selling stock",
@@ -203,7 +261,16 @@ pub async fn check(
         )
         .await?,
     );
+    Ok(())
+}
 
+/// Temporal's side: no workflow left open, and no non-determinism.
+async fn check_workflows(
+    findings: &mut Findings,
+    cluster: &Cluster,
+    temporal: &Client,
+    replay_sample: usize,
+) -> anyhow::Result<()> {
     // No workflow left open.
     let running = temporal
         .count_workflows(
@@ -233,8 +300,7 @@ pub async fn check(
     findings.replayed = replayed;
     nondeterministic.extend(failures);
     findings.expect_none("non-determinism", nondeterministic);
-
-    Ok(findings)
+    Ok(())
 }
 
 async fn offenders(pool: &sqlx::PgPool, sql: &str) -> anyhow::Result<Vec<String>> {

@@ -225,8 +225,7 @@ async fn terminate_backends(cluster: &Cluster) -> anyhow::Result<i64> {
 async fn local_cluster(cluster: &Cluster) -> Option<String> {
     let host = cluster.database.get_host();
     let local = matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with('/');
-    // SAFETY: geteuid has no preconditions.
-    if !local || unsafe { libc::geteuid() } != 0 {
+    if !local || !nix::unistd::geteuid().is_root() {
         return None;
     }
     let mut versions: Vec<String> = std::fs::read_dir("/etc/postgresql")

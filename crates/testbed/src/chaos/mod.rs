@@ -32,9 +32,11 @@ pub struct ChaosConfig {
     pub apis: usize,
     pub workers: usize,
     pub faults: FaultPlan,
-    pub temporal_port: u16,
-    /// The first API listens here, the next on the port after, ...
-    pub http_port: u16,
+    /// The dev server's port. `None`: a free one, picked at start.
+    pub temporal_port: Option<u16>,
+    /// The first API listens here, the next on the port after, ... `None`: a free range,
+    /// picked at start.
+    pub http_port: Option<u16>,
     pub work_dir: PathBuf,
     pub quiescence_timeout: Duration,
     /// How many finished workflows to replay against the workflow code.

@@ -1,0 +1,173 @@
+//! The activities in isolation: each step run by the SDK's `ActivityEnvironment` (no Temporal
+//! server) against a fresh PostgreSQL database and the simulated providers, checking what the
+//! workflow relies on: which failures are final and typed, which are retried, and what the
+//! database holds afterwards.
+
+use orderflow_activities::{OrderSteps, StuckSteps};
+use orderflow_domain::{
+    CustomerId, DatabaseId, Money, NewOrder, OrderEnding, OrderId, OrderLine, OrderStatus,
+    ProductId, Quantity,
+};
+use orderflow_providers::{SimulatedNotifier, SimulatedPaymentGateway};
+use orderflow_store::testing::{TestDatabase, fresh_database, server_from_env};
+use orderflow_workflow::{
+    CancelDecision, FailureType, InDatabase, OrderEnd, PAYMENT_ATTEMPTS, PaymentRequest,
+};
+use rust_decimal::Decimal;
+use std::sync::Arc;
+use std::time::Duration;
+use temporalio_sdk::activities::ActivityError;
+use temporalio_sdk::testing::{
+    ActivityEnvironment, ActivityEnvironmentError, TestActivityInfoOptions,
+};
+
+/// Totals above this are declined by the simulated provider.
+const DECLINE_ABOVE: i64 = 100;
+
+struct Steps {
+    db: TestDatabase,
+    database: DatabaseId,
+}
+
+impl Steps {
+    async fn new() -> Self {
+        let db = fresh_database(&server_from_env()).await;
+        let database = db.database_id().await.unwrap();
+        Self { db, database }
+    }
+
+    /// An environment running this database's steps on attempt `attempt`, with a provider
+    /// that fails every call when `provider_down`.
+    fn env(&self, attempt: u32, provider_down: bool) -> ActivityEnvironment {
+        let failure_rate = if provider_down { 1.0 } else { 0.0 };
+        let steps = OrderSteps {
+            store: self.db.store.clone(),
+            database: self.database,
+            payments: Arc::new(SimulatedPaymentGateway::new(
+                Money::parse("limit", Decimal::from(DECLINE_ABOVE)).unwrap(),
+                Duration::ZERO,
+                failure_rate,
+            )),
+            notifier: Arc::new(SimulatedNotifier::new(Duration::ZERO, 0.0)),
+            inventory_delay: Duration::ZERO,
+            stuck: StuckSteps::new(self.db.store.clone(), 100),
+            steps_run: Default::default(),
+        };
+        ActivityEnvironment::builder_with_default()
+            .info(TestActivityInfoOptions::builder().attempt(attempt).build())
+            .register_activities(steps)
+            .build()
+    }
+
+    fn mine<T>(&self, input: T) -> InDatabase<T> {
+        InDatabase { database: Some(self.database), input }
+    }
+
+    /// An order of `units` of prod-001 at 10.00, written and holding its stock.
+    async fn reserved_order(&self, units: i64) -> NewOrder {
+        let order = order(units);
+        let env = self.env(1, false);
+        env.run(OrderSteps::create_order, self.mine(order.clone())).await.unwrap();
+        env.run(OrderSteps::reserve_stock, self.mine(order.order_id)).await.unwrap();
+        order
+    }
+}
+
+fn order(units: i64) -> NewOrder {
+    let line = OrderLine {
+        product_id: ProductId::parse("prod-001").unwrap(),
+        name: "iPhone 15 Pro".into(),
+        quantity: Quantity::parse(units).unwrap(),
+        unit_price: Money::parse("price", Decimal::new(1000, 2)).unwrap(),
+    };
+    NewOrder {
+        order_id: OrderId::generate(),
+        customer_id: CustomerId::parse("customer-1").unwrap(),
+        total: line.total().unwrap(),
+        lines: vec![line],
+    }
+}
+
+/// The failure's type and whether it is final.
+fn failure<T: std::fmt::Debug>(result: Result<T, ActivityEnvironmentError>) -> (String, bool) {
+    match result {
+        Err(ActivityEnvironmentError::Activity(ActivityError::Application(failure))) => {
+            (failure.type_name().unwrap_or_default().to_owned(), failure.is_non_retryable())
+        }
+        other => panic!("expected an application failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_step_of_another_databases_order_is_refused_and_touches_nothing() {
+    let steps = Steps::new().await;
+    let order = order(1);
+    let foreign = InDatabase {
+        database: Some(DatabaseId::from_uuid(uuid::Uuid::new_v4())),
+        input: order.clone(),
+    };
+    let refused = steps.env(1, false).run(OrderSteps::create_order, foreign).await;
+    assert_eq!(failure(refused), (FailureType::ForeignDatabase.as_str().to_owned(), true));
+    assert!(steps.db.order(order.order_id).await.unwrap().is_none(), "nothing was written");
+}
+
+#[tokio::test]
+async fn a_decline_is_final_and_typed_and_a_retry_does_not_charge_again() {
+    let steps = Steps::new().await;
+    // 11 units at 10.00 is above the provider's limit.
+    let order = steps.reserved_order(11).await;
+    let payment = PaymentRequest { order_id: order.order_id, amount: order.total };
+    for attempt in [1, 2] {
+        let declined = steps
+            .env(attempt, false)
+            .run(OrderSteps::process_payment, steps.mine(payment.clone()))
+            .await;
+        assert_eq!(failure(declined), ("payment_declined".to_owned(), true), "attempt {attempt}");
+    }
+    let recorded = steps.db.payment(order.order_id).await.unwrap().unwrap();
+    assert_eq!((recorded.status.as_str(), recorded.payment_id), ("declined", None));
+}
+
+#[tokio::test]
+async fn an_unavailable_provider_is_retried_until_the_last_attempt_fails_the_payment() {
+    let steps = Steps::new().await;
+    let order = steps.reserved_order(1).await;
+    let payment = PaymentRequest { order_id: order.order_id, amount: order.total };
+    let early =
+        steps.env(1, true).run(OrderSteps::process_payment, steps.mine(payment.clone())).await;
+    assert!(!failure(early).1, "a provider outage is retried");
+    let last = steps
+        .env(PAYMENT_ATTEMPTS, true)
+        .run(OrderSteps::process_payment, steps.mine(payment))
+        .await;
+    assert_eq!(failure(last), ("payment_failed".to_owned(), true));
+    assert!(steps.db.payment(order.order_id).await.unwrap().is_none(), "nothing was charged");
+}
+
+#[tokio::test]
+async fn a_confirmation_after_a_recorded_cancellation_is_refused_as_cancelled() {
+    let steps = Steps::new().await;
+    let order = steps.reserved_order(1).await;
+    let env = steps.env(1, false);
+    let decision =
+        env.run(OrderSteps::request_cancellation, steps.mine(order.order_id)).await.unwrap();
+    assert_eq!(decision, CancelDecision::Accepted);
+    let refused = env.run(OrderSteps::confirm_order, steps.mine(order.order_id)).await;
+    assert_eq!(failure(refused), (FailureType::OrderCancelled.as_str().to_owned(), true));
+    let row = steps.db.order(order.order_id).await.unwrap().unwrap();
+    assert_ne!(row.status, OrderStatus::Completed);
+}
+
+#[tokio::test]
+async fn a_charge_for_an_order_closed_meanwhile_is_given_back() {
+    let steps = Steps::new().await;
+    let order = steps.reserved_order(1).await;
+    let env = steps.env(1, false);
+    let end = OrderEnd { order_id: order.order_id, ending: OrderEnding::Cancelled };
+    let closed = env.run(OrderSteps::close_order, steps.mine(end)).await.unwrap();
+    assert_eq!(closed.status, OrderStatus::Cancelled);
+    let payment = PaymentRequest { order_id: order.order_id, amount: order.total };
+    let late = env.run(OrderSteps::process_payment, steps.mine(payment)).await;
+    assert_eq!(failure(late), (FailureType::OrderClosed.as_str().to_owned(), true));
+    assert!(steps.db.payment(order.order_id).await.unwrap().is_none(), "no capture recorded");
+}
