@@ -24,7 +24,8 @@ test: ## fmt and clippy checks, then the whole test suite (starts Temporal and P
 	bash scripts/test.sh
 
 test-quick: ## The quick loop: unit tests of the crates without I/O, and workflow replay (seconds, no servers)
-	cargo test --quiet -p orderflow-domain -p orderflow-workflow -p orderflow-providers -p orderflow-api --lib --tests
+	cargo test --quiet -p orderflow-domain -p orderflow-providers -p orderflow-api --lib
+	cargo test --quiet -p orderflow-workflow --lib --test replay
 
 sqlx-prepare: ## Refresh the compile-time SQL cache (.sqlx/) after changing a query or a migration
 	bash scripts/sqlx-prepare.sh

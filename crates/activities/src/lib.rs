@@ -372,7 +372,9 @@ impl OrderSteps {
             }
             Err(StepError::Retry(error)) => {
                 self.stuck.failed(order, name, attempt, &error).instrument(span).await;
-                Err(error.into())
+                // The whole chain in the failure's message (Temporal UI, step history for
+                // operators): "recording the capture: error returned from database: ...".
+                Err(anyhow::anyhow!("{error:#}").into())
             }
         }
     }

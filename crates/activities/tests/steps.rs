@@ -8,13 +8,16 @@ use orderflow_domain::{
     CustomerId, DatabaseId, Money, NewOrder, OrderEnding, OrderId, OrderLine, OrderStatus,
     ProductId, Quantity,
 };
-use orderflow_providers::{SimulatedNotifier, SimulatedPaymentGateway};
+use orderflow_providers::{
+    ChargeError, PaymentGateway, RefundError, SimulatedNotifier, SimulatedPaymentGateway,
+};
 use orderflow_store::testing::{TestDatabase, fresh_database, server_from_env};
 use orderflow_workflow::{
     CancelDecision, FailureType, InDatabase, OrderEnd, PAYMENT_ATTEMPTS, PaymentRequest,
 };
 use rust_decimal::Decimal;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use temporalio_sdk::activities::ActivityError;
 use temporalio_sdk::testing::{
@@ -27,27 +30,69 @@ const DECLINE_ABOVE: i64 = 100;
 struct Steps {
     db: TestDatabase,
     database: DatabaseId,
+    provider: Arc<Counted>,
+}
+
+/// The simulated provider, counting the calls that reach it.
+struct Counted {
+    inner: SimulatedPaymentGateway,
+    charges: AtomicU32,
+    refunds: AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl PaymentGateway for Counted {
+    async fn charge(&self, key: &str, amount: Money) -> Result<String, ChargeError> {
+        self.charges.fetch_add(1, Ordering::SeqCst);
+        self.inner.charge(key, amount).await
+    }
+
+    async fn refund(&self, key: &str) -> Result<String, RefundError> {
+        self.refunds.fetch_add(1, Ordering::SeqCst);
+        self.inner.refund(key).await
+    }
+}
+
+impl Steps {
+    fn charges(&self) -> u32 {
+        self.provider.charges.load(Ordering::SeqCst)
+    }
+
+    fn refunds(&self) -> u32 {
+        self.provider.refunds.load(Ordering::SeqCst)
+    }
 }
 
 impl Steps {
     async fn new() -> Self {
         let db = fresh_database(&server_from_env()).await;
         let database = db.database_id().await.unwrap();
-        Self { db, database }
+        Self::with_provider(db, database, 0.0)
     }
 
-    /// An environment running this database's steps on attempt `attempt`, with a provider
-    /// that fails every call when `provider_down`.
-    fn env(&self, attempt: u32, provider_down: bool) -> ActivityEnvironment {
-        let failure_rate = if provider_down { 1.0 } else { 0.0 };
+    /// With a provider that fails every call.
+    async fn provider_down() -> Self {
+        let db = fresh_database(&server_from_env()).await;
+        let database = db.database_id().await.unwrap();
+        Self::with_provider(db, database, 1.0)
+    }
+
+    fn with_provider(db: TestDatabase, database: DatabaseId, failure_rate: f64) -> Self {
+        let limit = Money::parse("limit", Decimal::from(DECLINE_ABOVE)).unwrap();
+        let provider = Arc::new(Counted {
+            inner: SimulatedPaymentGateway::new(limit, Duration::ZERO, failure_rate),
+            charges: AtomicU32::new(0),
+            refunds: AtomicU32::new(0),
+        });
+        Self { db, database, provider }
+    }
+
+    /// An environment running this database's steps on attempt `attempt`.
+    fn env(&self, attempt: u32) -> ActivityEnvironment {
         let steps = OrderSteps {
             store: self.db.store.clone(),
             database: self.database,
-            payments: Arc::new(SimulatedPaymentGateway::new(
-                Money::parse("limit", Decimal::from(DECLINE_ABOVE)).unwrap(),
-                Duration::ZERO,
-                failure_rate,
-            )),
+            payments: self.provider.clone(),
             notifier: Arc::new(SimulatedNotifier::new(Duration::ZERO, 0.0)),
             inventory_delay: Duration::ZERO,
             stuck: StuckSteps::new(self.db.store.clone(), 100),
@@ -66,7 +111,7 @@ impl Steps {
     /// An order of `units` of prod-001 at 10.00, written and holding its stock.
     async fn reserved_order(&self, units: i64) -> NewOrder {
         let order = order(units);
-        let env = self.env(1, false);
+        let env = self.env(1);
         env.run(OrderSteps::create_order, self.mine(order.clone())).await.unwrap();
         env.run(OrderSteps::reserve_stock, self.mine(order.order_id)).await.unwrap();
         order
@@ -106,7 +151,7 @@ async fn a_step_of_another_databases_order_is_refused_and_touches_nothing() {
         database: Some(DatabaseId::from_uuid(uuid::Uuid::new_v4())),
         input: order.clone(),
     };
-    let refused = steps.env(1, false).run(OrderSteps::create_order, foreign).await;
+    let refused = steps.env(1).run(OrderSteps::create_order, foreign).await;
     assert_eq!(failure(refused), (FailureType::ForeignDatabase.as_str().to_owned(), true));
     assert!(steps.db.order(order.order_id).await.unwrap().is_none(), "nothing was written");
 }
@@ -118,28 +163,24 @@ async fn a_decline_is_final_and_typed_and_a_retry_does_not_charge_again() {
     let order = steps.reserved_order(11).await;
     let payment = PaymentRequest { order_id: order.order_id, amount: order.total };
     for attempt in [1, 2] {
-        let declined = steps
-            .env(attempt, false)
-            .run(OrderSteps::process_payment, steps.mine(payment.clone()))
-            .await;
+        let declined =
+            steps.env(attempt).run(OrderSteps::process_payment, steps.mine(payment.clone())).await;
         assert_eq!(failure(declined), ("payment_declined".to_owned(), true), "attempt {attempt}");
     }
     let recorded = steps.db.payment(order.order_id).await.unwrap().unwrap();
     assert_eq!((recorded.status.as_str(), recorded.payment_id), ("declined", None));
+    assert_eq!(steps.charges(), 1, "the retry answered from the recorded decline");
 }
 
 #[tokio::test]
 async fn an_unavailable_provider_is_retried_until_the_last_attempt_fails_the_payment() {
-    let steps = Steps::new().await;
+    let steps = Steps::provider_down().await;
     let order = steps.reserved_order(1).await;
     let payment = PaymentRequest { order_id: order.order_id, amount: order.total };
-    let early =
-        steps.env(1, true).run(OrderSteps::process_payment, steps.mine(payment.clone())).await;
+    let early = steps.env(1).run(OrderSteps::process_payment, steps.mine(payment.clone())).await;
     assert!(!failure(early).1, "a provider outage is retried");
-    let last = steps
-        .env(PAYMENT_ATTEMPTS, true)
-        .run(OrderSteps::process_payment, steps.mine(payment))
-        .await;
+    let last =
+        steps.env(PAYMENT_ATTEMPTS).run(OrderSteps::process_payment, steps.mine(payment)).await;
     assert_eq!(failure(last), ("payment_failed".to_owned(), true));
     assert!(steps.db.payment(order.order_id).await.unwrap().is_none(), "nothing was charged");
 }
@@ -148,7 +189,7 @@ async fn an_unavailable_provider_is_retried_until_the_last_attempt_fails_the_pay
 async fn a_confirmation_after_a_recorded_cancellation_is_refused_as_cancelled() {
     let steps = Steps::new().await;
     let order = steps.reserved_order(1).await;
-    let env = steps.env(1, false);
+    let env = steps.env(1);
     let decision =
         env.run(OrderSteps::request_cancellation, steps.mine(order.order_id)).await.unwrap();
     assert_eq!(decision, CancelDecision::Accepted);
@@ -162,7 +203,7 @@ async fn a_confirmation_after_a_recorded_cancellation_is_refused_as_cancelled() 
 async fn a_charge_for_an_order_closed_meanwhile_is_given_back() {
     let steps = Steps::new().await;
     let order = steps.reserved_order(1).await;
-    let env = steps.env(1, false);
+    let env = steps.env(1);
     let end = OrderEnd { order_id: order.order_id, ending: OrderEnding::Cancelled };
     let closed = env.run(OrderSteps::close_order, steps.mine(end)).await.unwrap();
     assert_eq!(closed.status, OrderStatus::Cancelled);
@@ -170,4 +211,5 @@ async fn a_charge_for_an_order_closed_meanwhile_is_given_back() {
     let late = env.run(OrderSteps::process_payment, steps.mine(payment)).await;
     assert_eq!(failure(late), (FailureType::OrderClosed.as_str().to_owned(), true));
     assert!(steps.db.payment(order.order_id).await.unwrap().is_none(), "no capture recorded");
+    assert_eq!((steps.charges(), steps.refunds()), (1, 1), "charged, then given back");
 }

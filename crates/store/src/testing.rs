@@ -6,9 +6,14 @@ use crate::{DEFAULT_DATABASE_URL, Store};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
+use std::time::Duration;
 use tokio::sync::OnceCell;
 
 const PREFIX: &str = "orderflow_test_";
+
+/// How long a test waits for its database to be dropped (a server that is gone must not hang
+/// the suite; a database left behind is dropped by the next run).
+const DROP_WITHIN: Duration = Duration::from_secs(10);
 
 /// The server to create test databases on: `DATABASE_URL` (as `make test` sets it), else
 /// [`DEFAULT_DATABASE_URL`].
@@ -39,7 +44,8 @@ impl Drop for TestDatabase {
         // with a runtime of its own can, and the test waits for it so nothing is left behind.
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-            runtime.map(|rt| rt.block_on(drop_database(&server, &name)))
+            let drop = drop_database(&server, &name, true);
+            runtime.map(|rt| rt.block_on(async { tokio::time::timeout(DROP_WITHIN, drop).await }))
         });
         let _ = dropped.join();
     }
@@ -59,7 +65,8 @@ pub async fn fresh_database(server: &PgConnectOptions) -> TestDatabase {
     TestDatabase { store, options }
 }
 
-/// Drops the test databases that runs killed before they could clean up.
+/// Drops the test databases that runs killed before they could clean up. One still in use
+/// (another test process running now) refuses to be dropped and is left alone.
 async fn drop_leftovers(server: &PgConnectOptions) {
     let Ok(mut admin) = server.clone().database("postgres").connect().await else {
         return;
@@ -72,16 +79,18 @@ async fn drop_leftovers(server: &PgConnectOptions) {
             .unwrap_or_default();
     let _ = admin.close().await;
     for name in names {
-        drop_database(server, &name).await;
+        drop_database(server, &name, false).await;
     }
 }
 
-/// Drops `name`, closing its connections (PostgreSQL 13+); best effort.
-async fn drop_database(server: &PgConnectOptions, name: &str) {
+/// Drops `name`, best effort; with `force`, closing its connections first (PostgreSQL 13+).
+async fn drop_database(server: &PgConnectOptions, name: &str, force: bool) {
     let Ok(mut admin) = server.clone().database("postgres").connect().await else {
         return;
     };
-    let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", name.replace('"', "\"\""));
+    let name = name.replace('"', "\"\"");
+    let drop =
+        format!("DROP DATABASE IF EXISTS \"{name}\"{}", if force { " WITH (FORCE)" } else { "" });
     let _ = sqlx::raw_sql(&drop).execute(&mut admin).await;
     let _ = admin.close().await;
 }

@@ -410,7 +410,9 @@ async fn a_cancellation_accepted_during_a_step_stops_the_order_before_the_next()
         let handle =
             client.get_workflow_handle::<OrderWorkflow>(order.order_id.workflow_id().to_string());
         // The stock check takes 4.5 s; cancel while it runs.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        while !scripted.calls(order.order_id).steps.contains(&"reserve_stock") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let accepted = handle
             .execute_update(OrderWorkflow::cancel, (), WorkflowExecuteUpdateOptions::default())
             .await

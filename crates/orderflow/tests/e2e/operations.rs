@@ -38,6 +38,14 @@ async fn the_served_api_description_and_the_routes_agree() {
             documented.insert(format!("{} {path}", method.to_uppercase()));
             // Every operation documents its errors as problem+json where it has any.
             for (status, response) in operation["responses"].as_object().unwrap() {
+                // A shared answer is a reference to `components/responses`.
+                let response = match response["$ref"].as_str() {
+                    Some(shared) => {
+                        let name = shared.trim_start_matches("#/components/responses/");
+                        &doc["components"]["responses"][name]
+                    }
+                    None => response,
+                };
                 if status.starts_with('4') {
                     assert!(
                         response["content"].get("application/problem+json").is_some(),
