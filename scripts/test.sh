@@ -7,6 +7,7 @@ say "checking formatting (cargo fmt --check) and lints (clippy -D warnings)"
 cargo fmt --all -- --check || die "run \`make fmt\`"
 cargo clippy --quiet --workspace --all-targets --locked -- -D warnings
 bootstrap
+ensure_schemathesis
 export_database_url
 # The dashboard's browser test: Debian's Chromium and the pinned playwright-core from npm.
 if ! command -v chromium >/dev/null 2>&1; then

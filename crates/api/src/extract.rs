@@ -15,7 +15,7 @@ impl<S: Send + Sync> FromRequestParts<S> for OrderRef {
         let Query(params) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let text = params.get("workflow_id").map(|s| s.trim()).unwrap_or_default();
+        let text = params.get("workflow_id").map(String::as_str).unwrap_or_default();
         if text.is_empty() {
             return Err(ApiError::BadRequest(
                 "The query parameter workflow_id is required, e.g. ?workflow_id=order-….".into(),

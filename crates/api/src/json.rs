@@ -6,6 +6,7 @@ use crate::ApiError;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
+use serde::Deserialize;
 
 pub struct AppJson<T>(pub T);
 
@@ -32,5 +33,56 @@ where
                 Err(ApiError::Rejected { status: other.status(), detail: other.body_text() })
             }
         }
+    }
+}
+
+/// A whole number as JSON Schema counts one: `3` or `3.0` (a client that only has doubles
+/// sends the latter, and the description's `type: integer` allows it); `3.5` or `"3"` are
+/// refused like any value of the wrong type. For `#[serde(deserialize_with = "whole_number")]`.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    use serde::de::{Error, Unexpected};
+    match serde_json::Number::deserialize(deserializer)? {
+        n if n.is_i64() => Ok(n.as_i64().unwrap_or_default()),
+        n if n.is_u64() => Err(D::Error::invalid_value(
+            Unexpected::Other("a number that large"),
+            &"a whole number",
+        )),
+        n => {
+            let value = n.as_f64().unwrap_or(f64::NAN);
+            // Exactly representable, and inside i64's range, so the cast below is exact.
+            if value.fract() == 0.0 && value.abs() < 9.0e15 {
+                Ok(value as i64)
+            } else {
+                Err(D::Error::invalid_value(Unexpected::Float(value), &"a whole number"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_number;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Count {
+        #[serde(deserialize_with = "whole_number")]
+        n: i64,
+    }
+
+    fn count(json: &str) -> Option<i64> {
+        serde_json::from_str::<Count>(json).ok().map(|c| c.n)
+    }
+
+    #[test]
+    fn whole_numbers_are_accepted_in_either_notation_and_nothing_else() {
+        assert_eq!(count(r#"{"n": 3}"#), Some(3));
+        assert_eq!(count(r#"{"n": 3.0}"#), Some(3));
+        assert_eq!(count(r#"{"n": -2e2}"#), Some(-200));
+        assert_eq!(count(r#"{"n": 3.5}"#), None);
+        assert_eq!(count(r#"{"n": "3"}"#), None);
+        assert_eq!(count(r#"{"n": 1e300}"#), None);
+        assert_eq!(count(r#"{"n": 18446744073709551615}"#), None);
+        assert_eq!(count(r#"{"n": null}"#), None);
     }
 }

@@ -134,6 +134,11 @@ impl ApiContext {
         responses::DatabaseUnavailable,
         responses::AdminUnauthorized,
         responses::AdminForbidden,
+        responses::NotJson,
+        responses::TooLarge,
+        responses::NotSentAsJson,
+        responses::Unavailable,
+        responses::BadQuery,
     )),
     modifiers(&SecuritySchemes)
 )]

@@ -3,7 +3,7 @@
 
 use crate::auth::Principal;
 use crate::error::{Context, Problem};
-use crate::responses::{NotYours, OrderNotFound, Unauthenticated};
+use crate::responses::{BadQuery, NotYours, OrderNotFound, Unauthenticated, Unavailable};
 use crate::{ApiContext, ApiError};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -18,15 +18,22 @@ use uuid::Uuid;
 const DEFAULT_PAGE: i64 = 20;
 const MAX_PAGE: i64 = 100;
 
+/// The filters of the order list. Each may also be sent empty, meaning "not set" (as an HTML
+/// form sends an empty field).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only this customer's orders.
+    #[param(max_length = 64, pattern = r"^[A-Za-z0-9_.:@-]{0,64}$")]
     pub customer_id: Option<String>,
     /// Only orders in this status.
+    #[param(pattern = r"^(pending|validating|payment|completed|failed|cancelled)?$")]
     pub status: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$")]
     pub cursor: Option<String>,
     /// Orders per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -119,6 +126,7 @@ pub struct OrderDetail {
         (status = 403, response = NotYours),
         (status = 200, description = "A page of orders", body = OrderPage),
         (status = 400, description = "A filter or the cursor is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn list_orders(
@@ -156,9 +164,14 @@ pub async fn list_orders(
     };
     let before = match query.cursor.as_deref() {
         None | Some("") => None,
+        // Exactly the form this API returns (lower-case, hyphenated), as described.
         Some(text) => Some(OrderId::from_uuid(
             Uuid::try_parse(text)
-                .map_err(|_| ApiError::BadRequest("cursor is not one this API returned".into()))?,
+                .ok()
+                .filter(|id| id.hyphenated().to_string() == text)
+                .ok_or_else(|| {
+                    ApiError::BadRequest("cursor is not one this API returned".into())
+                })?,
         )),
     };
     // One more than a page, to know whether there is a next one.
@@ -179,12 +192,14 @@ pub async fn list_orders(
     get,
     path = "/api/orders/{order_id}",
     tag = "orders",
-    params(("order_id" = String, Path, description = "The order's id (a UUID)")),
+    params(("order_id" = String, Path, description = "The order's id (a UUID)", format = Uuid)),
     security((), ("bearer" = [])),
     responses(
         (status = 401, response = Unauthenticated),
         (status = 200, description = "The order", body = OrderDetail),
+        (status = 400, response = BadQuery),
         (status = 404, response = OrderNotFound),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn order_detail(

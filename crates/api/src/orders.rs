@@ -6,7 +6,8 @@ use crate::extract::OrderRef;
 use crate::orchestrator::{Cancellation, Execution};
 use crate::rate_limit::Client;
 use crate::responses::{
-    NoWorker, NotYours, OrderNotFound, RateLimited, Unauthenticated, WorkflowIdMissing,
+    NoWorker, NotSentAsJson, NotYours, OrderNotFound, RateLimited, TooLarge, Unauthenticated,
+    Unavailable, WorkflowIdMissing,
 };
 use crate::{ApiContext, ApiError, AppJson};
 use axum::Json;
@@ -31,23 +32,50 @@ pub struct CreateOrderRequest {
     /// 1–64 characters of `A-Z a-z 0-9 - _ . : @`. With `AUTH_MODE=jwt` a customer may omit it
     /// (it is the token's `sub`) and may not name anyone else; otherwise it is required.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_.:@-]{1,64}$")]
     pub customer_id: Option<String>,
+    #[schema(min_items = 1, max_items = 50)]
     pub items: Vec<OrderItemRequest>,
 }
 
 /// One line of an order: 1–50 lines, each product once.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct OrderItemRequest {
+    /// A product of the catalog (`GET /api/products`).
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_.:@-]{1,64}$")]
     pub product_id: String,
     /// Informational: the catalog's name is what the order records.
     #[serde(default)]
     pub name: Option<String>,
     /// A whole number from 1 to 1000.
+    #[serde(deserialize_with = "crate::json::whole_number")]
     #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i64,
-    /// Must equal the catalog price (a JSON number like `999.99`, or a string `"999.99"`).
-    #[schema(value_type = f64, example = 999.99)]
+    /// Must equal the catalog price: a JSON number like `999.99`, or the same as a string.
+    #[schema(schema_with = price_schema)]
     pub price: Decimal,
+}
+
+/// A price as the API takes it: 0 to 1,000,000,000 with at most two decimals, as a JSON number
+/// or a decimal string (what clients that keep money as text send).
+fn price_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .minimum(Some(0))
+                .maximum(Some(1_000_000_000))
+                .multiple_of(Some(0.01)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^[0-9]{1,10}(\.[0-9]{1,2})?$")),
+        )
+        .examples([serde_json::json!(999.99)])
+        .build()
+        .into()
 }
 
 impl CreateOrderRequest {
@@ -105,7 +133,7 @@ pub struct OrderStatusResponse {
     path = "/api/orders",
     tag = "orders",
     request_body = CreateOrderRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1–255 visible ASCII characters.")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1–255 visible ASCII characters.", min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")),
     security((), ("bearer" = [])),
     responses(
         (status = 401, response = Unauthenticated),
@@ -114,8 +142,8 @@ pub struct OrderStatusResponse {
         (status = 201, description = "Accepted; processing started", body = OrderAccepted, headers(("Location" = String, description = "The order's status URL"))),
         (status = 200, description = "Already accepted for this Idempotency-Key", body = OrderAccepted),
         (status = 400, description = "Not JSON, or a malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not sent as JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotSentAsJson),
         (status = 422, description = "Invalid values, unknown product, price differing from the catalog, or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too many orders in flight (code `overloaded`, with `Retry-After`), or PostgreSQL or Temporal unavailable; nothing was created", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying, when overloaded"))),
     )
@@ -232,14 +260,14 @@ fn record_ids(order_id: OrderId) {
     get,
     path = "/api/orders/status",
     tag = "orders",
-    params(("workflow_id" = String, Query, description = "`order-{order_id}`, as returned when the order was placed")),
+    params(("workflow_id" = String, Query, description = "`order-{order_id}`, as returned when the order was placed", pattern = r"^order-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")),
     security((), ("bearer" = [])),
     responses(
         (status = 401, response = Unauthenticated),
         (status = 200, description = "The order's status", body = OrderStatusResponse),
         (status = 400, response = WorkflowIdMissing),
         (status = 404, response = OrderNotFound),
-        (status = 503, description = "A dependency is unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn order_status(
@@ -265,7 +293,7 @@ pub async fn order_status(
     post,
     path = "/api/orders/cancel",
     tag = "orders",
-    params(("workflow_id" = String, Query, description = "`order-{order_id}`")),
+    params(("workflow_id" = String, Query, description = "`order-{order_id}`, as returned when the order was placed", pattern = r"^order-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")),
     security((), ("bearer" = [])),
     responses(
         (status = 401, response = Unauthenticated),
@@ -317,7 +345,7 @@ pub async fn cancel_order(
     get,
     path = "/api/orders/state",
     tag = "orders",
-    params(("workflow_id" = String, Query, description = "`order-{order_id}`")),
+    params(("workflow_id" = String, Query, description = "`order-{order_id}`, as returned when the order was placed", pattern = r"^order-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")),
     security((), ("bearer" = [])),
     responses(
         (status = 401, response = Unauthenticated),

@@ -1,6 +1,9 @@
 use crate::error::{Context, Problem};
 use crate::extract::PathId;
-use crate::responses::{AdminForbidden, AdminUnauthorized, DatabaseUnavailable, ProductNotFound};
+use crate::responses::{
+    AdminForbidden, AdminUnauthorized, BadQuery, DatabaseUnavailable, NotJson, NotSentAsJson,
+    ProductNotFound, TooLarge,
+};
 use crate::{ApiContext, ApiError};
 use axum::Json;
 use axum::extract::State;
@@ -70,7 +73,9 @@ pub async fn list_products(State(ctx): State<ApiContext>) -> Result<Json<Vec<Pro
     params(("id" = String, Path, description = "e.g. prod-001")),
     responses(
         (status = 200, description = "The product", body = Product),
+        (status = 400, response = BadQuery),
         (status = 404, response = ProductNotFound),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 pub async fn get_product(
@@ -92,6 +97,7 @@ fn no_such_product(id: &ProductId) -> ApiError {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct Restock {
     /// 1 to 1,000,000.
+    #[serde(deserialize_with = "crate::json::whole_number")]
     #[schema(minimum = 1, maximum = 1000000)]
     pub quantity: i64,
 }
@@ -112,8 +118,12 @@ pub struct Restock {
         (status = 200, description = "The product with its new stock", body = Product),
         (status = 401, response = AdminUnauthorized),
         (status = 403, response = AdminForbidden),
+        (status = 400, response = NotJson),
         (status = 404, response = ProductNotFound),
-        (status = 422, description = "Quantity out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotSentAsJson),
+        (status = 422, description = "Quantity missing, not a whole number or out of range, or more units than the shop keeps count of", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[tracing::instrument(skip(ctx, _admin, body))]

@@ -20,7 +20,7 @@ pub struct NotYours(#[allow(dead_code)] Problem);
 #[response(content_type = "application/problem+json")]
 pub struct RateLimited(#[allow(dead_code)] Problem);
 
-/// workflow_id missing
+/// workflow_id missing, or the query is malformed
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub struct WorkflowIdMissing(#[allow(dead_code)] Problem);
@@ -54,3 +54,28 @@ pub struct AdminUnauthorized(#[allow(dead_code)] Problem);
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub struct AdminForbidden(#[allow(dead_code)] Problem);
+
+/// The body is not JSON
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct NotJson(#[allow(dead_code)] Problem);
+
+/// Body over 64 KiB
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct TooLarge(#[allow(dead_code)] Problem);
+
+/// Not sent as `Content-Type: application/json`
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct NotSentAsJson(#[allow(dead_code)] Problem);
+
+/// PostgreSQL or Temporal is unavailable right now; nothing was changed, try again
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct Unavailable(#[allow(dead_code)] Problem);
+
+/// A query parameter is malformed
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct BadQuery(#[allow(dead_code)] Problem);

@@ -4,6 +4,7 @@ mod access;
 mod bad_input;
 mod cancel;
 mod concurrency;
+mod conformance;
 mod dashboard;
 mod deployment;
 mod fuzz;
