@@ -233,14 +233,15 @@ async fn poll_completions(pool: sqlx::PgPool, completions: Completions) {
         if ids.is_empty() {
             continue;
         }
-        let done: Vec<(Uuid, DateTime<Utc>)> = match sqlx::query_as(
-            "SELECT id, completed_at FROM orders WHERE id = ANY($1) AND completed_at IS NOT NULL",
+        let done: Vec<(Uuid, DateTime<Utc>)> = match sqlx::query!(
+            r#"SELECT id, completed_at AS "completed_at!" FROM orders
+               WHERE id = ANY($1) AND completed_at IS NOT NULL"#,
+            &ids
         )
-        .bind(&ids)
         .fetch_all(&pool)
         .await
         {
-            Ok(rows) => rows,
+            Ok(rows) => rows.into_iter().map(|r| (r.id, r.completed_at)).collect(),
             Err(_) => continue,
         };
         let mut completions = completions.lock().expect("lock");

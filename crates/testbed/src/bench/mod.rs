@@ -253,9 +253,10 @@ async fn status_reads(
     watch: &Watch<'_>,
     url: String,
 ) -> anyhow::Result<Phase> {
-    let workflow_ids: Vec<String> = sqlx::query_scalar("SELECT workflow_id FROM orders LIMIT 5000")
-        .fetch_all(watch.cluster.store.pool())
-        .await?;
+    let workflow_ids: Vec<String> =
+        sqlx::query_scalar!("SELECT workflow_id FROM orders LIMIT 5000")
+            .fetch_all(watch.cluster.store.pool())
+            .await?;
     let status = Arc::new(StatusTarget {
         http: reqwest::Client::builder().pool_max_idle_per_host(1024).build()?,
         url,
@@ -290,7 +291,7 @@ async fn step_timings(
     pool: &sqlx::PgPool,
 ) -> anyhow::Result<Vec<(String, Percentiles)>> {
     let ids: Vec<String> =
-        sqlx::query_scalar("SELECT workflow_id FROM orders ORDER BY id DESC LIMIT 100")
+        sqlx::query_scalar!("SELECT workflow_id FROM orders ORDER BY id DESC LIMIT 100")
             .fetch_all(pool)
             .await?;
     let http = reqwest::Client::new();

@@ -51,11 +51,12 @@ pub async fn run(
         let label = format!("soak, minute {minute} of {minutes}");
         let Outcome { samples, errors, shed, unfinished, sent } =
             drive(orders.clone(), Mode::Open { rate }, MINUTE, &label).await;
-        let database_connections =
-            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
-                .bind(&watch.cluster.database_name)
-                .fetch_one(watch.cluster.store.pool())
-                .await?;
+        let database_connections = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "connections!" FROM pg_stat_activity WHERE datname = $1"#,
+            watch.cluster.database_name
+        )
+        .fetch_one(watch.cluster.store.pool())
+        .await?;
         let timeouts = watch.cluster.workflow_task_timeouts().await?;
         let row = SoakMinute {
             minute,

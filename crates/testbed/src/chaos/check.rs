@@ -67,9 +67,12 @@ struct Orders {
 impl Orders {
     async fn load(pool: &sqlx::PgPool) -> anyhow::Result<Self> {
         let rows: Vec<(String, String, Option<String>, String)> =
-            sqlx::query_as("SELECT workflow_id, status, error_code, customer_id FROM orders")
+            sqlx::query!("SELECT workflow_id, status, error_code, customer_id FROM orders")
                 .fetch_all(pool)
-                .await?;
+                .await?
+                .into_iter()
+                .map(|r| (r.workflow_id, r.status, r.error_code, r.customer_id))
+                .collect();
         let owners: HashMap<String, String> =
             rows.iter().map(|(w, _, _, customer)| (w.clone(), customer.clone())).collect();
         let status: HashMap<String, (String, Option<String>)> =
@@ -123,13 +126,12 @@ async fn check_idempotency(
     pool: &sqlx::PgPool,
     attempts: &[OrderAttempt],
 ) -> anyhow::Result<()> {
-    let keys: HashMap<String, String> =
-        sqlx::query_as::<_, (String, uuid::Uuid)>("SELECT key, order_id FROM idempotency_keys")
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|(k, o)| (k, format!("order-{o}")))
-            .collect();
+    let keys: HashMap<String, String> = sqlx::query!("SELECT key, order_id FROM idempotency_keys")
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|r| (r.key, format!("order-{}", r.order_id)))
+        .collect();
     let split_keys = attempts
         .iter()
         .filter_map(|a| Some((a.idempotency_key.as_ref()?, a)))
@@ -185,15 +187,18 @@ fn check_identity(findings: &mut Findings, attempts: &[OrderAttempt], orders: &O
 /// Stock: never negative, nothing created or lost, reserved/sold match the reservations.
 async fn check_stock(findings: &mut Findings, cluster: &Cluster) -> anyhow::Result<()> {
     let pool = cluster.store.pool();
-    let products: Vec<(String, i32, i32, i32, i64, i64)> = sqlx::query_as(
-        "SELECT p.id, p.available, p.reserved, p.sold,
-                COALESCE(SUM(r.quantity) FILTER (WHERE r.status = 'held'), 0),
-                COALESCE(SUM(r.quantity) FILTER (WHERE r.status = 'sold'), 0)
-         FROM products p LEFT JOIN reservations r ON r.product_id = p.id
-         GROUP BY p.id ORDER BY p.id",
+    let products: Vec<(String, i32, i32, i32, i64, i64)> = sqlx::query!(
+        r#"SELECT p.id, p.available, p.reserved, p.sold,
+                  COALESCE(SUM(r.quantity) FILTER (WHERE r.status = 'held'), 0) AS "held!",
+                  COALESCE(SUM(r.quantity) FILTER (WHERE r.status = 'sold'), 0) AS "sold_rows!"
+           FROM products p LEFT JOIN reservations r ON r.product_id = p.id
+           GROUP BY p.id ORDER BY p.id"#
     )
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.available, r.reserved, r.sold, r.held, r.sold_rows))
+    .collect();
     let stock_errors = products
         .iter()
         .filter(|(id, available, reserved, sold, held, sold_rows)| {
@@ -218,48 +223,36 @@ async fn check_settlement(findings: &mut Findings, pool: &sqlx::PgPool) -> anyho
     // Failed and cancelled orders hold no stock and keep no money.
     findings.expect_none(
         "failed or cancelled order still holding or selling stock",
-        offenders(
-            pool,
-            "SELECT DISTINCT o.workflow_id FROM orders o JOIN reservations r ON r.order_id = o.id
-                         WHERE o.status IN ('failed', 'cancelled') AND r.status <> 'released'",
-        )
-        .await?,
+        sqlx::query_scalar!(r#"SELECT DISTINCT o.workflow_id AS "offender?" FROM orders o JOIN reservations r ON r.order_id = o.id
+                         WHERE o.status IN ('failed', 'cancelled') AND r.status <> 'released'"#).fetch_all(pool).await?.into_iter().flatten().collect::<Vec<String>>(),
     );
     findings.expect_none(
         "failed or cancelled order with an un-refunded payment",
-        offenders(
-            pool,
-            "SELECT o.workflow_id FROM orders o JOIN payments p ON p.order_id = o.id
-                         WHERE o.status IN ('failed', 'cancelled') AND p.status = 'captured'",
-        )
-        .await?,
+        sqlx::query_scalar!(r#"SELECT o.workflow_id AS "offender?" FROM orders o JOIN payments p ON p.order_id = o.id
+                         WHERE o.status IN ('failed', 'cancelled') AND p.status = 'captured'"#).fetch_all(pool).await?.into_iter().flatten().collect::<Vec<String>>(),
     );
     // Completed orders are paid exactly once, for their total, and their stock is sold.
     findings.expect_none(
         "completed order not paid exactly its total",
-        offenders(pool, "SELECT o.workflow_id FROM orders o LEFT JOIN payments p ON p.order_id = o.id
+        sqlx::query_scalar!(r#"SELECT o.workflow_id AS "offender?" FROM orders o LEFT JOIN payments p ON p.order_id = o.id
                          WHERE o.status = 'completed'
-                           AND (p.order_id IS NULL OR p.status <> 'captured' OR p.amount <> o.total_amount)").await?,
+                           AND (p.order_id IS NULL OR p.status <> 'captured' OR p.amount <> o.total_amount)"#).fetch_all(pool).await?.into_iter().flatten().collect::<Vec<String>>(),
     );
     findings.expect_none(
         "completed order whose lines are not all sold",
-        offenders(pool, "SELECT DISTINCT o.workflow_id FROM orders o
+        sqlx::query_scalar!(r#"SELECT DISTINCT o.workflow_id AS "offender?" FROM orders o
                          JOIN order_items i ON i.order_id = o.id
                          LEFT JOIN reservations r ON r.order_id = i.order_id AND r.product_id = i.product_id
                          WHERE o.status = 'completed'
-                           AND (r.order_id IS NULL OR r.status <> 'sold' OR r.quantity <> i.quantity)").await?,
+                           AND (r.order_id IS NULL OR r.status <> 'sold' OR r.quantity <> i.quantity)"#).fetch_all(pool).await?.into_iter().flatten().collect::<Vec<String>>(),
     );
     // No order charged twice: more than one payment row or provider id for an order.
     findings.expect_none(
         "order charged more than once",
-        offenders(
-            pool,
-            "SELECT 'order-' || order_id FROM payments GROUP BY order_id HAVING count(*) > 1
+        sqlx::query_scalar!(r#"SELECT 'order-' || order_id AS "offender?" FROM payments GROUP BY order_id HAVING count(*) > 1
                          UNION ALL
                          SELECT payment_id FROM payments WHERE payment_id IS NOT NULL
-                         GROUP BY payment_id HAVING count(*) > 1",
-        )
-        .await?,
+                         GROUP BY payment_id HAVING count(*) > 1"#).fetch_all(pool).await?.into_iter().flatten().collect::<Vec<String>>(),
     );
     Ok(())
 }
@@ -301,10 +294,6 @@ async fn check_workflows(
     nondeterministic.extend(failures);
     findings.expect_none("non-determinism", nondeterministic);
     Ok(())
-}
-
-async fn offenders(pool: &sqlx::PgPool, sql: &str) -> anyhow::Result<Vec<String>> {
-    Ok(sqlx::query_scalar(sql).fetch_all(pool).await?)
 }
 
 /// Replays up to `limit` closed workflows of the run with the current workflow code.

@@ -211,11 +211,11 @@ async fn rename(cluster: &Cluster, from: &str, to: &str) -> anyhow::Result<()> {
 }
 
 async fn terminate_backends(cluster: &Cluster) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(pg_terminate_backend(pid)) AS "terminated!" FROM pg_stat_activity
+           WHERE datname = $1 AND pid <> pg_backend_pid()"#,
+        cluster.database_name
     )
-    .bind(&cluster.database_name)
     .fetch_one(cluster.store.pool())
     .await?)
 }

@@ -223,7 +223,8 @@ async fn wait_for_quiescence(
     attempts: &[OrderAttempt],
     timeout: Duration,
 ) {
-    let acknowledged: Vec<&str> = attempts.iter().filter_map(OrderAttempt::workflow_id).collect();
+    let acknowledged: Vec<String> =
+        attempts.iter().filter_map(OrderAttempt::workflow_id).map(str::to_owned).collect();
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         let running = temporal
@@ -234,11 +235,11 @@ async fn wait_for_quiescence(
             .await
             .map(|c| c.count())
             .unwrap_or(usize::MAX);
-        let unfinished: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM orders WHERE workflow_id = ANY($1)
-               AND status NOT IN ('completed', 'failed', 'cancelled')",
+        let unfinished = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "unfinished!" FROM orders WHERE workflow_id = ANY($1)
+                 AND status NOT IN ('completed', 'failed', 'cancelled')"#,
+            &acknowledged
         )
-        .bind(&acknowledged)
         .fetch_one(cluster.store.pool())
         .await
         .unwrap_or(i64::MAX);
