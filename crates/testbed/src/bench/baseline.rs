@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowStartOptions,
 };
@@ -57,7 +57,8 @@ pub struct BaselineWorkflow;
 impl BaselineWorkflow {
     #[run(name = "BaselineWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, local: bool) -> WorkflowResult<()> {
-        let timeout = Duration::from_secs(10);
+        // The step timeout of OrderFlow's own steps.
+        let timeout = orderflow_workflow::STEP_TIMEOUT;
         for step in 0..5u32 {
             if local {
                 let options =
