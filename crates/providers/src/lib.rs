@@ -8,6 +8,8 @@
 mod chance;
 mod notifier;
 mod payment;
+pub mod payment_intent;
+pub mod webhook_signature;
 
 pub use notifier::{Notifier, NotifyError, SimulatedNotifier};
 pub use payment::{ChargeError, PaymentGateway, RefundError, SimulatedPaymentGateway};
