@@ -11,7 +11,9 @@ export PGPASSWORD="$POSTGRES_PASSWORD"
 psql_do() { psql -q -v ON_ERROR_STOP=1 -h "$POSTGRES_HOST" -p "$POSTGRES_PORT" -U "$POSTGRES_USER" "$@"; }
 say "building the schema in the scratch database $SCRATCH"
 psql_do -d postgres -c "DROP DATABASE IF EXISTS $SCRATCH" -c "CREATE DATABASE $SCRATCH"
-for migration in crates/store/migrations/*.sql; do
+# OrderFlow's schema, and the simulated payment provider's ledger (a database of its own in
+# production; its table names do not clash, so one scratch database checks both).
+for migration in crates/store/migrations/*.sql crates/psp/schema.sql; do
   psql_do -d "$SCRATCH" -f "$migration" >/dev/null
 done
 say "checking every query against it and writing .sqlx/"

@@ -35,6 +35,43 @@ pub enum Command {
     /// Print an HS256 token signed with JWT_HS256_SECRET, for development, tests and the
     /// README's examples (production tokens come from the identity provider).
     Token(TokenArgs),
+    /// The simulated payment service provider, an HTTP service of its own (docs/payments.md).
+    Psp(PspArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PspArgs {
+    #[arg(long, env = "PSP_HOST", value_name = "PSP_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, env = "PSP_PORT", value_name = "PSP_PORT", default_value_t = 8090)]
+    pub port: u16,
+    /// `PSP_DATABASE_URL` (or the file `PSP_DATABASE_URL_FILE`): the provider's own ledger.
+    /// Unset: the database `orderflow_psp` on OrderFlow's PostgreSQL server.
+    #[arg(skip = secret_from_env("PSP_DATABASE_URL"))]
+    pub database_url: Option<SecretString>,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    /// Share (0..1) of payments that need the customer's confirmation.
+    #[arg(long, env = "PSP_ACTION_REQUIRED_RATE", value_name = "PSP_ACTION_REQUIRED_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub action_required_rate: f64,
+    /// Share (0..1) of calls answered 503 before anything is done.
+    #[arg(long, env = "PSP_OUTAGE_RATE", value_name = "PSP_OUTAGE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub outage_rate: f64,
+    /// Amounts above this are declined.
+    #[arg(long, env = "PAYMENT_DECLINE_ABOVE", value_name = "PAYMENT_DECLINE_ABOVE", default_value = "10000.00", value_parser = parse_money)]
+    pub decline_above: Money,
+}
+
+impl PspArgs {
+    /// The ledger's database: `PSP_DATABASE_URL`, else `orderflow_psp` beside OrderFlow's.
+    pub fn connect_options(&self) -> anyhow::Result<PgConnectOptions> {
+        match &self.database_url {
+            Some(url) => PgConnectOptions::from_str(url.expose_secret()).map_err(|e| {
+                anyhow::anyhow!("PSP_DATABASE_URL is not a valid PostgreSQL URL: {e}")
+            }),
+            None => Ok(self.database.connect_options()?.database("orderflow_psp")),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -306,8 +343,8 @@ pub enum AuthMode {
 }
 
 /// The settings that are secrets: read from the environment (or `<NAME>_FILE`) only.
-pub const SECRET_VARIABLES: [&str; 4] =
-    ["DATABASE_URL", "POSTGRES_PASSWORD", "ADMIN_API_KEY", "JWT_HS256_SECRET"];
+pub const SECRET_VARIABLES: [&str; 5] =
+    ["DATABASE_URL", "POSTGRES_PASSWORD", "ADMIN_API_KEY", "JWT_HS256_SECRET", "PSP_DATABASE_URL"];
 
 /// A secret from the environment: `NAME`, or the contents of the file named by `NAME_FILE`
 /// (Docker and Kubernetes secrets), trimmed. Secrets are never command-line flags (a flag is

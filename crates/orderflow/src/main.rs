@@ -1,7 +1,7 @@
 use anyhow::Context;
 use clap::Parser;
 use orderflow::config::{
-    ApiArgs, Cli, Command, HttpConfig, MigrateArgs, ServeArgs, TokenArgs, WorkerArgs,
+    ApiArgs, Cli, Command, HttpConfig, MigrateArgs, PspArgs, ServeArgs, TokenArgs, WorkerArgs,
 };
 use orderflow::{
     Dependencies, Shutdown, api_context, build_worker, connect_store, connect_temporal,
@@ -25,7 +25,44 @@ async fn main() -> anyhow::Result<()> {
         Command::Worker(args) => worker(args).await,
         Command::Migrate(args) => migrate_only(args).await,
         Command::Token(args) => token(args),
+        Command::Psp(args) => psp(args).await,
     }
+}
+
+/// The simulated payment provider: its ledger database (created and installed if missing), and
+/// its HTTP API until shutdown.
+async fn psp(args: PspArgs) -> anyhow::Result<()> {
+    let options = args.connect_options()?;
+    let store = orderflow_store::Store::connect_lazy(options.clone(), 10);
+    // Waits for PostgreSQL like the service does (it may still be starting).
+    migrate_ledger(&options, &store).await?;
+    let ledger = orderflow_psp::Ledger::new(store.pool().clone());
+    ledger.install().await.context("installing the provider's ledger")?;
+    let config = orderflow_psp::PspConfig {
+        decline_above: args.decline_above,
+        action_required_rate: args.action_required_rate,
+        outage_rate: args.outage_rate,
+    };
+    let address = format!("{}:{}", args.host, args.port);
+    let listener = TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("cannot listen on {address} (PSP_HOST/PSP_PORT)"))?;
+    tracing::info!(%address, "simulated payment provider listening");
+    axum::serve(listener, orderflow_psp::router(ledger, config))
+        .with_graceful_shutdown(orderflow::shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn migrate_ledger(
+    options: &sqlx::postgres::PgConnectOptions,
+    store: &orderflow_store::Store,
+) -> anyhow::Result<()> {
+    orderflow_store::create_database_if_missing(options)
+        .await
+        .context("creating the provider's database")?;
+    store.ping().await.context("reaching the provider's database")?;
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

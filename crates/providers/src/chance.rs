@@ -5,20 +5,28 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
+/// A reproducible draw in [0, 1) for `key` (and `salt`, so that two decisions about the same key
+/// are independent): the same key always draws the same number.
+pub fn draw(key: &str, salt: &str) -> f64 {
+    let mut hasher = DefaultHasher::new();
+    (key, salt).hash(&mut hasher);
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
 #[derive(Debug, Default)]
-pub(crate) struct FailureSchedule {
+pub struct FailureSchedule {
     rate: f64,
     calls: Mutex<HashMap<String, u32>>,
 }
 
 impl FailureSchedule {
-    pub(crate) fn new(rate: f64) -> Self {
+    pub fn new(rate: f64) -> Self {
         Self { rate: rate.clamp(0.0, 1.0), calls: Mutex::default() }
     }
 
     /// Whether this call for `key` should fail. Keys are forgotten once a call succeeds, so
     /// memory stays bounded by the keys that are currently failing.
-    pub(crate) fn fails(&self, key: &str) -> bool {
+    pub fn fails(&self, key: &str) -> bool {
         if self.rate <= 0.0 {
             return false;
         }

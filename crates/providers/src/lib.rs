@@ -6,6 +6,7 @@
 //! or a test can make a step fail on purpose.
 
 mod chance;
+pub use chance::{FailureSchedule, draw};
 mod notifier;
 mod payment;
 pub mod payment_intent;

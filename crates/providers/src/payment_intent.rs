@@ -27,6 +27,34 @@ pub enum IntentStatus {
     Failed,
 }
 
+impl IntentStatus {
+    pub const ALL: [IntentStatus; 7] = [
+        Self::RequiresAuthorization,
+        Self::RequiresAction,
+        Self::Authorized,
+        Self::Captured,
+        Self::Voided,
+        Self::Refunded,
+        Self::Failed,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::RequiresAuthorization => "requires_authorization",
+            Self::RequiresAction => "requires_action",
+            Self::Authorized => "authorized",
+            Self::Captured => "captured",
+            Self::Voided => "voided",
+            Self::Refunded => "refunded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
 /// A call to the provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -205,6 +233,15 @@ mod tests {
         assert_eq!(intent.apply(Command::Refund(None)), Ok(true));
         assert_eq!((intent.status, intent.refunded), (IntentStatus::Refunded, money(1_000)));
         assert_eq!(intent.apply(Command::Refund(None)), Ok(false), "a retried refund");
+    }
+
+    #[test]
+    fn statuses_read_back_as_written() {
+        for status in IntentStatus::ALL {
+            assert_eq!(IntentStatus::parse(status.as_str()), Some(status));
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+        }
     }
 
     #[test]

@@ -1,0 +1,206 @@
+//! The provider's HTTP API, shaped like Stripe's PaymentIntents: JSON in and out, errors as
+//! `{"error": {"type", "message"}}`, 404 for an unknown intent, 409 for a call the intent's
+//! state does not allow. Under `PSP_OUTAGE_RATE` a share of calls is answered 503 before
+//! anything is done, as a provider having a bad day does.
+
+use crate::PspConfig;
+use crate::ledger::{Intent, Ledger, LedgerError};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use orderflow_domain::Money;
+use orderflow_providers::payment_intent::{AuthorizeAnswer, Command};
+use orderflow_providers::{FailureSchedule, draw};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+#[derive(Clone)]
+struct Psp {
+    ledger: Ledger,
+    config: Arc<PspConfig>,
+    outages: Arc<FailureSchedule>,
+}
+
+/// The provider's routes over `ledger`.
+pub fn router(ledger: Ledger, config: PspConfig) -> Router {
+    let outages = Arc::new(FailureSchedule::new(config.outage_rate));
+    let psp = Psp { ledger, config: Arc::new(config), outages };
+    Router::new()
+        .route("/v1/payment_intents", post(create).get(list))
+        .route("/v1/payment_intents/{id}", get(read))
+        .route("/v1/payment_intents/{id}/authorize", post(authorize))
+        .route("/v1/payment_intents/{id}/confirm", post(confirm))
+        .route("/v1/payment_intents/{id}/capture", post(capture))
+        .route("/v1/payment_intents/{id}/void", post(void))
+        .route("/v1/payment_intents/{id}/refund", post(refund))
+        .with_state(psp)
+}
+
+enum PspError {
+    Unavailable,
+    Invalid(String),
+    Ledger(LedgerError),
+}
+
+impl From<LedgerError> for PspError {
+    fn from(e: LedgerError) -> Self {
+        Self::Ledger(e)
+    }
+}
+
+impl IntoResponse for PspError {
+    fn into_response(self) -> Response {
+        let (status, kind, message) = match self {
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                "the provider is unavailable; retry with the same idempotency key".to_owned(),
+            ),
+            Self::Invalid(message) => (StatusCode::BAD_REQUEST, "invalid_request_error", message),
+            Self::Ledger(e @ LedgerError::NotFound(_)) => {
+                (StatusCode::NOT_FOUND, "invalid_request_error", e.to_string())
+            }
+            Self::Ledger(e @ (LedgerError::Refused(_) | LedgerError::KeyReused(_))) => {
+                (StatusCode::CONFLICT, "invalid_request_error", e.to_string())
+            }
+            Self::Ledger(e) => {
+                tracing::error!(error = %e, "ledger failure");
+                (StatusCode::INTERNAL_SERVER_ERROR, "api_error", "internal error".to_owned())
+            }
+        };
+        (status, Json(json!({"error": {"type": kind, "message": message}}))).into_response()
+    }
+}
+
+type Answer = Result<(StatusCode, Json<Intent>), PspError>;
+
+impl Psp {
+    /// The outage knob: a share of calls fails before doing anything.
+    fn answer(&self, call: &str) -> Result<(), PspError> {
+        if self.outages.fails(call) { Err(PspError::Unavailable) } else { Ok(()) }
+    }
+
+    async fn apply(&self, id: &str, command: Command, refund_key: Option<&str>) -> Answer {
+        let intent = self.ledger.apply(id, command, refund_key).await?;
+        Ok((StatusCode::OK, Json(intent)))
+    }
+}
+
+#[derive(Deserialize)]
+struct NewIntent {
+    order_id: String,
+    amount: Money,
+    #[serde(default = "default_currency")]
+    currency: String,
+}
+
+fn default_currency() -> String {
+    "eur".into()
+}
+
+async fn create(
+    State(psp): State<Psp>,
+    body: Result<Json<NewIntent>, axum::extract::rejection::JsonRejection>,
+) -> Answer {
+    let Json(body) = body.map_err(|e| PspError::Invalid(e.body_text()))?;
+    if body.order_id.is_empty() || body.order_id.len() > 255 {
+        return Err(PspError::Invalid("order_id must be 1 to 255 characters".into()));
+    }
+    psp.answer(&format!("create:{}", body.order_id))?;
+    let (intent, created) = psp.ledger.create(&body.order_id, body.amount, &body.currency).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(intent)))
+}
+
+async fn read(State(psp): State<Psp>, Path(id): Path<String>) -> Answer {
+    let intent = psp.ledger.get(&id).await?.ok_or(LedgerError::NotFound(id))?;
+    Ok((StatusCode::OK, Json(intent)))
+}
+
+#[derive(Deserialize)]
+struct Page {
+    order_id: Option<String>,
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+/// The ledger: one order's intent (`?order_id=`), or all of them, oldest first, in pages.
+async fn list(
+    State(psp): State<Psp>,
+    Query(page): Query<Page>,
+) -> Result<Json<serde_json::Value>, PspError> {
+    let intents = match page.order_id {
+        Some(order) => psp.ledger.by_order(&order).await?.into_iter().collect(),
+        None => {
+            let limit = page.limit.unwrap_or(100).clamp(1, 1000);
+            psp.ledger.list(page.after.as_deref(), limit).await?
+        }
+    };
+    Ok(Json(json!({ "data": intents })))
+}
+
+/// Asks the (simulated) bank: declined above the limit, else the customer's action is
+/// required for a reproducible share of orders, else authorized.
+async fn authorize(State(psp): State<Psp>, Path(id): Path<String>) -> Answer {
+    psp.answer(&format!("authorize:{id}"))?;
+    let intent = psp.ledger.get(&id).await?.ok_or_else(|| LedgerError::NotFound(id.clone()))?;
+    let answer = if intent.state.amount.amount() > psp.config.decline_above.amount() {
+        Err(format!("amount above the card's limit of {}", psp.config.decline_above))
+    } else if draw(&intent.order_id, "action") < psp.config.action_required_rate {
+        Ok(AuthorizeAnswer::ActionRequired)
+    } else {
+        Ok(AuthorizeAnswer::Authorized)
+    };
+    psp.apply(&id, Command::Authorize(answer), None).await
+}
+
+#[derive(Deserialize)]
+struct Confirmation {
+    succeed: bool,
+}
+
+/// The customer's answer to a payment that requires action (the dashboard and tests stand in
+/// for the customer's bank app).
+async fn confirm(
+    State(psp): State<Psp>,
+    Path(id): Path<String>,
+    Json(confirmation): Json<Confirmation>,
+) -> Answer {
+    psp.apply(&id, Command::Confirm(confirmation.succeed), None).await
+}
+
+async fn capture(State(psp): State<Psp>, Path(id): Path<String>) -> Answer {
+    psp.answer(&format!("capture:{id}"))?;
+    psp.apply(&id, Command::Capture, None).await
+}
+
+async fn void(State(psp): State<Psp>, Path(id): Path<String>) -> Answer {
+    psp.answer(&format!("void:{id}"))?;
+    psp.apply(&id, Command::Void, None).await
+}
+
+#[derive(Deserialize, Default)]
+struct RefundRequest {
+    amount: Option<Money>,
+}
+
+/// Refunds all that is left, or `amount`. Needs an `Idempotency-Key`: a retried refund with the
+/// same key is the same refund.
+async fn refund(
+    State(psp): State<Psp>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Option<Json<RefundRequest>>,
+) -> Answer {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| PspError::Invalid("a refund needs an Idempotency-Key header".into()))?;
+    psp.answer(&format!("refund:{id}:{key}"))?;
+    let amount = body.map(|Json(b)| b.amount).unwrap_or_default();
+    psp.apply(&id, Command::Refund(amount), Some(&format!("{id}:{key}"))).await
+}

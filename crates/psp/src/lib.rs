@@ -1,0 +1,24 @@
+//! A simulated payment service provider that OrderFlow reaches over HTTP, as it would reach a
+//! real one (docs/payments.md): payment intents that are authorized, confirmed by the customer
+//! when required, captured, voided and refunded, kept in a ledger of its own. Deterministic:
+//! whether a payment needs the customer's action, or a call meets an outage, is a function of
+//! the order id and the knobs.
+
+mod api;
+mod ledger;
+
+pub use api::router;
+pub use ledger::{Intent, Ledger, LedgerError};
+
+use orderflow_domain::Money;
+
+/// The simulator's knobs (environment variables of `orderflow psp`).
+#[derive(Debug, Clone)]
+pub struct PspConfig {
+    /// `PAYMENT_DECLINE_ABOVE`: amounts above this are declined.
+    pub decline_above: Money,
+    /// `PSP_ACTION_REQUIRED_RATE` (0–1): share of payments that need the customer's action.
+    pub action_required_rate: f64,
+    /// `PSP_OUTAGE_RATE` (0–1): share of calls answered 503 before anything is done.
+    pub outage_rate: f64,
+}

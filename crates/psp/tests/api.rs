@@ -1,0 +1,126 @@
+//! The simulated provider over HTTP, as OrderFlow and the tests will reach it, on a free port
+//! against a fresh PostgreSQL database.
+
+use orderflow_domain::Money;
+use orderflow_psp::{Ledger, PspConfig, router};
+use orderflow_store::testing::{TestDatabase, fresh_database, server_from_env};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+struct Provider {
+    url: String,
+    http: reqwest::Client,
+    _db: TestDatabase,
+}
+
+impl Provider {
+    async fn start(action_required_rate: f64, outage_rate: f64) -> Self {
+        let db = fresh_database(&server_from_env()).await;
+        let ledger = Ledger::new(db.pool().clone());
+        ledger.install().await.unwrap();
+        let config = PspConfig {
+            decline_above: Money::parse("limit", Decimal::from(10_000)).unwrap(),
+            action_required_rate,
+            outage_rate,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/payment_intents", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router(ledger, config)).await });
+        Self { url, http: reqwest::Client::new(), _db: db }
+    }
+
+    async fn post(&self, path: &str, body: Value, key: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.post(format!("{}{path}", self.url)).json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(format!("{}{path}", self.url)).send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates the intent of `order` and returns its id.
+    async fn intent(&self, order: &str, amount: &str) -> String {
+        let (code, body) = self.post("", json!({"order_id": order, "amount": amount}), None).await;
+        assert_eq!(code, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn an_intent_is_authorized_captured_and_refunded_once_whatever_is_retried() {
+    let psp = Provider::start(0.0, 0.0).await;
+    let id = psp.intent("order-1", "999.99").await;
+    // The order id is the idempotency key: asking again is the same intent...
+    let (code, again) =
+        psp.post("", json!({"order_id": "order-1", "amount": "999.99"}), None).await;
+    assert_eq!((code, again["id"].as_str()), (200, Some(id.as_str())));
+    // ...and asking again for another amount is refused, not a second intent.
+    let (code, _) = psp.post("", json!({"order_id": "order-1", "amount": "5.00"}), None).await;
+    assert_eq!(code, 409);
+
+    let (code, body) = psp.post(&format!("/{id}/authorize"), json!({}), None).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("authorized")));
+    for _ in 0..2 {
+        let (code, body) = psp.post(&format!("/{id}/capture"), json!({}), None).await;
+        assert_eq!((code, body["status"].as_str()), (200, Some("captured")), "{body}");
+        assert_eq!(body["captured"], "999.99");
+    }
+    let (code, _) = psp.post(&format!("/{id}/void"), json!({}), None).await;
+    assert_eq!(code, 409, "captured money is refunded, not voided");
+
+    let partial = json!({"amount": "100.00"});
+    for _ in 0..2 {
+        let (code, body) = psp.post(&format!("/{id}/refund"), partial.clone(), Some("r-1")).await;
+        assert_eq!((code, body["refunded"].as_str()), (200, Some("100.00")), "{body}");
+    }
+    let (code, body) = psp.post(&format!("/{id}/refund"), json!({}), Some("r-2")).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("refunded")), "{body}");
+    assert_eq!(body["refunded"], "999.99");
+    let (code, _) = psp.post(&format!("/{id}/refund"), partial, None).await;
+    assert_eq!(code, 400, "a refund needs an idempotency key");
+
+    let (code, ledger) = psp.get("?order_id=order-1").await;
+    assert_eq!(code, 200);
+    assert_eq!(ledger["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn declines_confirmations_and_voids_follow_the_providers_rules() {
+    let psp = Provider::start(1.0, 0.0).await;
+    let declined = psp.intent("order-big", "10000.01").await;
+    let (_, body) = psp.post(&format!("/{declined}/authorize"), json!({}), None).await;
+    assert_eq!(body["status"], "failed");
+    assert!(body["failure_reason"].as_str().unwrap().contains("limit"));
+
+    // Every payment needs the customer's action here.
+    let id = psp.intent("order-2", "10.00").await;
+    let (_, body) = psp.post(&format!("/{id}/authorize"), json!({}), None).await;
+    assert_eq!(body["status"], "requires_action");
+    let (code, _) = psp.post(&format!("/{id}/capture"), json!({}), None).await;
+    assert_eq!(code, 409, "nothing to capture before the customer confirms");
+    let (_, body) = psp.post(&format!("/{id}/confirm"), json!({"succeed": true}), None).await;
+    assert_eq!(body["status"], "authorized");
+    let (_, body) = psp.post(&format!("/{id}/void"), json!({}), None).await;
+    assert_eq!(body["status"], "voided");
+    let (code, _) = psp.post(&format!("/{id}/capture"), json!({}), None).await;
+    assert_eq!(code, 409, "a voided authorization cannot be captured");
+
+    let (code, _) = psp.get("/pi_unknown").await;
+    assert_eq!(code, 404);
+    let (_, all) = psp.get("").await;
+    assert_eq!(all["data"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_outage_answers_503_and_does_nothing() {
+    let psp = Provider::start(0.0, 1.0).await;
+    let (code, body) = psp.post("", json!({"order_id": "order-3", "amount": "1.00"}), None).await;
+    assert_eq!(code, 503, "{body}");
+    let (_, ledger) = psp.get("").await;
+    assert_eq!(ledger["data"].as_array().unwrap().len(), 0, "nothing was created");
+}
