@@ -23,3 +23,22 @@ CREATE TABLE IF NOT EXISTS psp_refunds (
     amount     NUMERIC(12, 2) NOT NULL CHECK (amount > 0),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+
+-- Customer confirmations the simulator will decide later (PSP_CONFIRM_DELAY_MS), durable so that a
+-- provider killed meanwhile still decides them when it is back.
+CREATE TABLE IF NOT EXISTS psp_confirmations (
+    intent_id  TEXT PRIMARY KEY REFERENCES psp_intents (id),
+    succeed    BOOLEAN NOT NULL,
+    due_at     TIMESTAMPTZ NOT NULL
+);
+
+-- The webhook outbox: every event is delivered until the merchant answers 2xx (at least once).
+CREATE TABLE IF NOT EXISTS psp_webhooks (
+    seq          BIGSERIAL PRIMARY KEY,
+    event_id     TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    due_at       TIMESTAMPTZ NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    delivered_at TIMESTAMPTZ
+);
+CREATE INDEX IF NOT EXISTS psp_webhooks_due_idx ON psp_webhooks (due_at) WHERE delivered_at IS NULL;

@@ -60,6 +60,38 @@ pub struct PspArgs {
     /// Amounts above this are declined.
     #[arg(long, env = "PAYMENT_DECLINE_ABOVE", value_name = "PAYMENT_DECLINE_ABOVE", default_value = "10000.00", value_parser = parse_money)]
     pub decline_above: Money,
+    /// How long the simulated customer takes to confirm a payment that needs it.
+    #[arg(long, env = "PSP_CONFIRM_DELAY_MS", value_name = "PSP_CONFIRM_DELAY_MS", default_value = "2000", value_parser = parse_millis(0, 3_600_000))]
+    pub confirm_delay: Duration,
+    /// What the simulated customer answers: `succeed`, `fail`, or `never` (the merchant's
+    /// timeout decides).
+    #[arg(
+        long,
+        env = "PSP_CONFIRM_OUTCOME",
+        value_name = "PSP_CONFIRM_OUTCOME",
+        value_enum,
+        default_value = "succeed"
+    )]
+    pub confirm_outcome: ConfirmOutcomeArg,
+    /// Where webhook events are delivered; unset: they wait in the provider's outbox.
+    #[arg(long, env = "PSP_WEBHOOK_URL", value_name = "PSP_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// How long after an event its first delivery is made.
+    #[arg(long, env = "PSP_WEBHOOK_DELAY_MS", value_name = "PSP_WEBHOOK_DELAY_MS", default_value = "0", value_parser = parse_millis(0, 3_600_000))]
+    pub webhook_delay: Duration,
+    /// Share (0..1) of events delivered twice.
+    #[arg(long, env = "PSP_WEBHOOK_DUPLICATE_RATE", value_name = "PSP_WEBHOOK_DUPLICATE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub webhook_duplicate_rate: f64,
+    /// `PAYMENT_WEBHOOK_SECRET` (or `_FILE`), shared with OrderFlow; from the environment only.
+    #[arg(skip = secret_from_env("PAYMENT_WEBHOOK_SECRET"))]
+    pub webhook_secret: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConfirmOutcomeArg {
+    Succeed,
+    Fail,
+    Never,
 }
 
 impl PspArgs {
@@ -343,8 +375,14 @@ pub enum AuthMode {
 }
 
 /// The settings that are secrets: read from the environment (or `<NAME>_FILE`) only.
-pub const SECRET_VARIABLES: [&str; 5] =
-    ["DATABASE_URL", "POSTGRES_PASSWORD", "ADMIN_API_KEY", "JWT_HS256_SECRET", "PSP_DATABASE_URL"];
+pub const SECRET_VARIABLES: [&str; 6] = [
+    "DATABASE_URL",
+    "POSTGRES_PASSWORD",
+    "ADMIN_API_KEY",
+    "JWT_HS256_SECRET",
+    "PSP_DATABASE_URL",
+    "PAYMENT_WEBHOOK_SECRET",
+];
 
 /// A secret from the environment: `NAME`, or the contents of the file named by `NAME_FILE`
 /// (Docker and Kubernetes secrets), trimmed. Secrets are never command-line flags (a flag is

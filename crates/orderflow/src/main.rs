@@ -1,13 +1,15 @@
 use anyhow::Context;
 use clap::Parser;
 use orderflow::config::{
-    ApiArgs, Cli, Command, HttpConfig, MigrateArgs, PspArgs, ServeArgs, TokenArgs, WorkerArgs,
+    ApiArgs, Cli, Command, ConfirmOutcomeArg, HttpConfig, MigrateArgs, PspArgs, ServeArgs,
+    TokenArgs, WorkerArgs,
 };
 use orderflow::{
     Dependencies, Shutdown, api_context, build_worker, connect_store, connect_temporal,
     exit_after_grace, migrate, run_worker, serve_http, serve_metrics,
 };
 use orderflow_api::auth::{NewToken, mint_hs256};
+use secrecy::ExposeSecret;
 use temporalio_sdk::Runtime;
 use tokio::net::TcpListener;
 
@@ -36,13 +38,34 @@ async fn psp(args: PspArgs) -> anyhow::Result<()> {
     let store = orderflow_store::Store::connect_lazy(options.clone(), 10);
     // Waits for PostgreSQL like the service does (it may still be starting).
     migrate_ledger(&options, &store).await?;
-    let ledger = orderflow_psp::Ledger::new(store.pool().clone());
+    let outbox = orderflow_psp::Outbox {
+        delay: args.webhook_delay,
+        duplicate_rate: args.webhook_duplicate_rate,
+    };
+    let ledger = orderflow_psp::Ledger::new(store.pool().clone(), outbox);
     ledger.install().await.context("installing the provider's ledger")?;
     let config = orderflow_psp::PspConfig {
         decline_above: args.decline_above,
         action_required_rate: args.action_required_rate,
         outage_rate: args.outage_rate,
+        confirm_delay: args.confirm_delay,
+        confirm_outcome: match args.confirm_outcome {
+            ConfirmOutcomeArg::Succeed => orderflow_psp::ConfirmOutcome::Succeed,
+            ConfirmOutcomeArg::Fail => orderflow_psp::ConfirmOutcome::Fail,
+            ConfirmOutcomeArg::Never => orderflow_psp::ConfirmOutcome::Never,
+        },
     };
+    let secret = args.webhook_secret.as_ref().map(|s| s.expose_secret().to_owned());
+    let webhooks = orderflow_psp::Webhooks {
+        url: args.webhook_url.clone(),
+        secret: secret.unwrap_or_default(),
+    };
+    if webhooks.url.is_some() && webhooks.secret.is_empty() {
+        anyhow::bail!(
+            "PSP_WEBHOOK_URL is set but PAYMENT_WEBHOOK_SECRET is not: webhooks are signed"
+        );
+    }
+    tokio::spawn(orderflow_psp::run_webhooks(ledger.clone(), webhooks));
     let address = format!("{}:{}", args.host, args.port);
     let listener = TcpListener::bind(&address)
         .await

@@ -3,15 +3,15 @@
 //! state does not allow. Under `PSP_OUTAGE_RATE` a share of calls is answered 503 before
 //! anything is done, as a provider having a bad day does.
 
-use crate::PspConfig;
 use crate::ledger::{Intent, Ledger, LedgerError};
+use crate::{ConfirmOutcome, PspConfig};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orderflow_domain::Money;
-use orderflow_providers::payment_intent::{AuthorizeAnswer, Command};
+use orderflow_providers::payment_intent::{AuthorizeAnswer, Command, IntentStatus};
 use orderflow_providers::{FailureSchedule, draw};
 use serde::Deserialize;
 use serde_json::json;
@@ -154,7 +154,16 @@ async fn authorize(State(psp): State<Psp>, Path(id): Path<String>) -> Answer {
     } else {
         Ok(AuthorizeAnswer::Authorized)
     };
-    psp.apply(&id, Command::Authorize(answer), None).await
+    let answer = psp.apply(&id, Command::Authorize(answer), None).await?;
+    let customer = match psp.config.confirm_outcome {
+        ConfirmOutcome::Succeed => Some(true),
+        ConfirmOutcome::Fail => Some(false),
+        ConfirmOutcome::Never => None,
+    };
+    if let (IntentStatus::RequiresAction, Some(succeed)) = (answer.1.state.status, customer) {
+        psp.ledger.schedule_confirmation(&id, succeed, psp.config.confirm_delay).await?;
+    }
+    Ok(answer)
 }
 
 #[derive(Deserialize)]

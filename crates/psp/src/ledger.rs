@@ -8,7 +8,8 @@ use orderflow_domain::Money;
 use orderflow_providers::payment_intent::{Command, IntentStatus, PaymentIntent, Refusal};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
+use std::time::Duration;
 
 /// An intent as the provider's API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,6 +41,7 @@ pub enum LedgerError {
 #[derive(Clone, Debug)]
 pub struct Ledger {
     pool: PgPool,
+    outbox: Outbox,
 }
 
 struct Row {
@@ -82,8 +84,8 @@ impl TryFrom<Row> for Intent {
 }
 
 impl Ledger {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, outbox: Outbox) -> Self {
+        Self { pool, outbox }
     }
 
     /// Creates the ledger's tables if they are missing.
@@ -171,7 +173,8 @@ impl Ledger {
     }
 
     /// Applies `command` to intent `id`. A refund carries its idempotency key: a key seen before
-    /// is the refund it named, and changes nothing.
+    /// is the refund it named, and changes nothing. A confirmation that decides the intent
+    /// queues its webhook event in the same transaction (see `outbox`).
     pub async fn apply(
         &self,
         id: &str,
@@ -179,16 +182,8 @@ impl Ledger {
         refund_key: Option<&str>,
     ) -> Result<Intent, LedgerError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query_as!(
-            Row,
-            "SELECT id, order_id, amount, currency, status, captured, refunded, failure_reason,
-                    created_at, updated_at
-             FROM psp_intents WHERE id = $1 FOR UPDATE",
-            id
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        let mut intent = Intent::try_from(row.ok_or_else(|| LedgerError::NotFound(id.into()))?)?;
+        let mut intent =
+            lock(&mut tx, id).await?.ok_or_else(|| LedgerError::NotFound(id.into()))?;
         if let (Command::Refund(asked), Some(key)) = (&command, refund_key) {
             let amount = asked.unwrap_or_else(|| intent.state.refundable());
             if amount.amount().is_zero() {
@@ -211,22 +206,184 @@ impl Ledger {
                 return Ok(intent);
             }
         }
+        let confirming = matches!(command, Command::Confirm(_));
         if intent.state.apply(command)? {
-            let state = &intent.state;
-            intent.updated_at = sqlx::query_scalar!(
-                "UPDATE psp_intents SET status = $2, captured = $3, refunded = $4,
-                        failure_reason = $5, updated_at = now()
-                 WHERE id = $1 RETURNING updated_at",
-                id,
-                state.status.as_str(),
-                state.captured.amount(),
-                state.refunded.amount(),
-                state.failure_reason
-            )
-            .fetch_one(&mut *tx)
-            .await?;
+            save(&mut tx, &mut intent).await?;
+            if confirming {
+                self.outbox.queue(&mut tx, &intent).await?;
+            }
         }
         tx.commit().await?;
         Ok(intent)
     }
+
+    /// The customer will answer intent `id` after `delay` (the simulated bank app), even if the
+    /// provider restarts meanwhile.
+    pub async fn schedule_confirmation(
+        &self,
+        id: &str,
+        succeed: bool,
+        delay: Duration,
+    ) -> Result<(), LedgerError> {
+        sqlx::query!(
+            "INSERT INTO psp_confirmations (intent_id, succeed, due_at)
+             VALUES ($1, $2, now() + make_interval(secs => $3))
+             ON CONFLICT (intent_id) DO NOTHING",
+            id,
+            succeed,
+            delay.as_secs_f64()
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Applies the customers' answers that are due; returns how many. Each answer, the intent's
+    /// new state and its webhook event are one transaction. An answer that comes too late (the
+    /// merchant voided the intent meanwhile) changes nothing.
+    pub async fn decide_due_confirmations(&self) -> Result<usize, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let due = sqlx::query!(
+            "DELETE FROM psp_confirmations WHERE intent_id IN (
+                 SELECT intent_id FROM psp_confirmations WHERE due_at <= now()
+                 ORDER BY due_at LIMIT 100 FOR UPDATE SKIP LOCKED)
+             RETURNING intent_id, succeed"
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for answer in &due {
+            let Some(mut intent) = lock(&mut tx, &answer.intent_id).await? else { continue };
+            if let Ok(true) = intent.state.apply(Command::Confirm(answer.succeed)) {
+                save(&mut tx, &mut intent).await?;
+                self.outbox.queue(&mut tx, &intent).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(due.len())
+    }
+
+    /// Up to `limit` webhook deliveries that are due, each leased for `lease` (if the provider
+    /// dies mid-delivery, it is tried again once the lease runs out).
+    pub async fn lease_webhooks(
+        &self,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, LedgerError> {
+        Ok(sqlx::query_as!(
+            Delivery,
+            "UPDATE psp_webhooks SET due_at = now() + make_interval(secs => $1),
+                    attempts = attempts + 1
+             WHERE seq IN (SELECT seq FROM psp_webhooks
+                           WHERE delivered_at IS NULL AND due_at <= now()
+                           ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+             RETURNING seq, payload, attempts",
+            lease.as_secs_f64(),
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn delivered(&self, seq: i64) -> Result<(), LedgerError> {
+        sqlx::query!("UPDATE psp_webhooks SET delivered_at = now() WHERE seq = $1", seq)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn retry_later(&self, seq: i64, after: Duration) -> Result<(), LedgerError> {
+        sqlx::query!(
+            "UPDATE psp_webhooks SET due_at = now() + make_interval(secs => $2) WHERE seq = $1",
+            seq,
+            after.as_secs_f64()
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// A webhook event waiting to be delivered.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub seq: i64,
+    pub payload: String,
+    pub attempts: i32,
+}
+
+/// How events are queued: after `delay`, and a reproducible share twice (providers deliver at
+/// least once, and sometimes more).
+#[derive(Debug, Clone, Default)]
+pub struct Outbox {
+    pub delay: Duration,
+    pub duplicate_rate: f64,
+}
+
+impl Outbox {
+    /// Queues the event telling the merchant how `intent` was decided.
+    async fn queue(&self, tx: &mut PgConnection, intent: &Intent) -> Result<(), LedgerError> {
+        let kind = match intent.state.status {
+            IntentStatus::Authorized => "payment_intent.authorized",
+            _ => "payment_intent.failed",
+        };
+        let event_id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+        let payload = serde_json::json!({
+            "id": event_id,
+            "type": kind,
+            "created": Utc::now().timestamp(),
+            "data": intent,
+        })
+        .to_string();
+        let copies = if orderflow_providers::draw(&event_id, "duplicate") < self.duplicate_rate {
+            2
+        } else {
+            1
+        };
+        for copy in 0..copies {
+            // A duplicate follows the original a little later, as a provider's retry would.
+            let delay = self.delay + Duration::from_millis(50 * copy);
+            sqlx::query!(
+                "INSERT INTO psp_webhooks (event_id, payload, due_at)
+                 VALUES ($1, $2, now() + make_interval(secs => $3))",
+                event_id,
+                payload,
+                delay.as_secs_f64()
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Locks intent `id` for the rest of the transaction.
+async fn lock(tx: &mut PgConnection, id: &str) -> Result<Option<Intent>, LedgerError> {
+    let row = sqlx::query_as!(
+        Row,
+        "SELECT id, order_id, amount, currency, status, captured, refunded, failure_reason,
+                created_at, updated_at
+         FROM psp_intents WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(tx)
+    .await?;
+    row.map(Intent::try_from).transpose()
+}
+
+/// Writes `intent`'s state (its row is locked).
+async fn save(tx: &mut PgConnection, intent: &mut Intent) -> Result<(), LedgerError> {
+    let state = &intent.state;
+    intent.updated_at = sqlx::query_scalar!(
+        "UPDATE psp_intents SET status = $2, captured = $3, refunded = $4,
+                failure_reason = $5, updated_at = now()
+         WHERE id = $1 RETURNING updated_at",
+        intent.id,
+        state.status.as_str(),
+        state.captured.amount(),
+        state.refunded.amount(),
+        state.failure_reason
+    )
+    .fetch_one(tx)
+    .await?;
+    Ok(())
 }

@@ -6,9 +6,11 @@
 
 mod api;
 mod ledger;
+mod webhooks;
 
 pub use api::router;
-pub use ledger::{Intent, Ledger, LedgerError};
+pub use ledger::{Delivery, Intent, Ledger, LedgerError, Outbox};
+pub use webhooks::{Webhooks, run as run_webhooks};
 
 use orderflow_domain::Money;
 
@@ -21,4 +23,17 @@ pub struct PspConfig {
     pub action_required_rate: f64,
     /// `PSP_OUTAGE_RATE` (0–1): share of calls answered 503 before anything is done.
     pub outage_rate: f64,
+    /// `PSP_CONFIRM_DELAY_MS`: how long the customer takes to answer.
+    pub confirm_delay: std::time::Duration,
+    /// `PSP_CONFIRM_OUTCOME`: what the customer answers.
+    pub confirm_outcome: ConfirmOutcome,
+}
+
+/// What the simulated customer does with a payment that needs their confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    Succeed,
+    Fail,
+    /// Never answers: the merchant's timeout decides.
+    Never,
 }

@@ -2,10 +2,13 @@
 //! against a fresh PostgreSQL database.
 
 use orderflow_domain::Money;
-use orderflow_psp::{Ledger, PspConfig, router};
+use orderflow_providers::webhook_signature::verify;
+use orderflow_psp::{ConfirmOutcome, Ledger, Outbox, PspConfig, Webhooks, router, run_webhooks};
 use orderflow_store::testing::{TestDatabase, fresh_database, server_from_env};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 struct Provider {
     url: String,
@@ -13,16 +16,49 @@ struct Provider {
     _db: TestDatabase,
 }
 
+/// The knobs a test turns.
+#[derive(Clone)]
+struct Knobs {
+    action_required_rate: f64,
+    outage_rate: f64,
+    confirm_outcome: ConfirmOutcome,
+    duplicate_rate: f64,
+    webhook_url: Option<String>,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Self {
+            action_required_rate: 0.0,
+            outage_rate: 0.0,
+            confirm_outcome: ConfirmOutcome::Succeed,
+            duplicate_rate: 0.0,
+            webhook_url: None,
+        }
+    }
+}
+
+const SECRET: &str = "whsec_test";
+
 impl Provider {
     async fn start(action_required_rate: f64, outage_rate: f64) -> Self {
+        Self::with(Knobs { action_required_rate, outage_rate, ..Knobs::default() }).await
+    }
+
+    async fn with(knobs: Knobs) -> Self {
         let db = fresh_database(&server_from_env()).await;
-        let ledger = Ledger::new(db.pool().clone());
+        let outbox = Outbox { delay: Duration::ZERO, duplicate_rate: knobs.duplicate_rate };
+        let ledger = Ledger::new(db.pool().clone(), outbox);
         ledger.install().await.unwrap();
         let config = PspConfig {
             decline_above: Money::parse("limit", Decimal::from(10_000)).unwrap(),
-            action_required_rate,
-            outage_rate,
+            action_required_rate: knobs.action_required_rate,
+            outage_rate: knobs.outage_rate,
+            confirm_delay: Duration::from_millis(100),
+            confirm_outcome: knobs.confirm_outcome,
         };
+        let webhooks = Webhooks { url: knobs.webhook_url, secret: SECRET.into() };
+        tokio::spawn(run_webhooks(ledger.clone(), webhooks));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v1/payment_intents", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router(ledger, config)).await });
@@ -123,4 +159,87 @@ async fn an_outage_answers_503_and_does_nothing() {
     assert_eq!(code, 503, "{body}");
     let (_, ledger) = psp.get("").await;
     assert_eq!(ledger["data"].as_array().unwrap().len(), 0, "nothing was created");
+}
+
+/// A merchant's webhook endpoint that refuses its first delivery (503) and records the rest.
+async fn merchant() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    let received: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let calls = Arc::new(Mutex::new(0u32));
+    let record = received.clone();
+    let handler = move |headers: axum::http::HeaderMap, body: String| {
+        let (record, calls) = (record.clone(), calls.clone());
+        async move {
+            let mut calls = calls.lock().unwrap();
+            *calls += 1;
+            if *calls == 1 {
+                return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+            }
+            let signature = headers["payment-signature"].to_str().unwrap().to_owned();
+            record.lock().unwrap().push((signature, body));
+            axum::http::StatusCode::OK
+        }
+    };
+    let app = axum::Router::new().route("/hook", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+#[tokio::test]
+async fn a_confirmation_is_delivered_as_a_signed_webhook_until_accepted_and_sometimes_twice() {
+    let (url, received) = merchant().await;
+    let knobs = Knobs {
+        action_required_rate: 1.0,
+        duplicate_rate: 1.0,
+        webhook_url: Some(url),
+        ..Knobs::default()
+    };
+    let psp = Provider::with(knobs).await;
+    let id = psp.intent("order-w", "10.00").await;
+    let (_, body) = psp.post(&format!("/{id}/authorize"), json!({}), None).await;
+    assert_eq!(body["status"], "requires_action");
+
+    // The customer confirms after 100 ms; the first delivery is refused and retried; every
+    // event of this run is delivered twice.
+    for _ in 0..100 {
+        if received.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2, "the event, and its duplicate: {received:?}");
+    let now = chrono::Utc::now().timestamp();
+    let mut ids = Vec::new();
+    for (signature, body) in &received {
+        verify(SECRET.as_bytes(), signature, body.as_bytes(), now).expect("signed");
+        let event: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(event["type"], "payment_intent.authorized");
+        assert_eq!(event["data"]["id"], id.as_str());
+        assert_eq!(event["data"]["status"], "authorized");
+        ids.push(event["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids[0], ids[1], "a duplicate carries the same event id");
+    assert_eq!(psp.get(&format!("/{id}")).await.1["status"], "authorized");
+}
+
+#[tokio::test]
+async fn a_customer_who_never_answers_leaves_the_payment_waiting() {
+    let (url, received) = merchant().await;
+    let knobs = Knobs {
+        action_required_rate: 1.0,
+        confirm_outcome: ConfirmOutcome::Never,
+        webhook_url: Some(url),
+        ..Knobs::default()
+    };
+    let psp = Provider::with(knobs).await;
+    let id = psp.intent("order-n", "10.00").await;
+    psp.post(&format!("/{id}/authorize"), json!({}), None).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(psp.get(&format!("/{id}")).await.1["status"], "requires_action");
+    assert!(received.lock().unwrap().is_empty());
+    // The merchant gives up: the authorization attempt is voided.
+    let (_, body) = psp.post(&format!("/{id}/void"), json!({}), None).await;
+    assert_eq!(body["status"], "voided");
 }
