@@ -6,7 +6,9 @@ use crate::ApiError;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
+use rust_decimal::Decimal;
 use serde::Deserialize;
+use std::str::FromStr;
 
 pub struct AppJson<T>(pub T);
 
@@ -59,9 +61,44 @@ pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
     }
 }
 
+/// A price written as text: 0 to 1,000,000,000, at most two decimals, nothing else (no sign,
+/// exponent or separators). The description states the same pattern.
+pub const PRICE_PATTERN: &str = r"^(1000000000(\.00?)?|[0-9]{1,9}(\.[0-9]{1,2})?)$";
+
+/// A price: a JSON number, or a string of [`PRICE_PATTERN`] (checked by hand below, in the
+/// same terms). The range and the two decimals of a number are checked with the rest of the
+/// order (`Money::parse`), like any other value.
+pub fn price<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+    use serde::de::{Error, Unexpected};
+    let expected = &"a price: a number, or a string like \"999.99\"";
+    let decimal = |text: &str| {
+        Decimal::from_str(text)
+            .or_else(|_| Decimal::from_scientific(text))
+            .map_err(|_| D::Error::invalid_value(Unexpected::Str(text), expected))
+    };
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Number(n) => decimal(&n.to_string()),
+        serde_json::Value::String(text) if is_price_text(&text) => decimal(&text),
+        serde_json::Value::String(text) => {
+            Err(D::Error::invalid_value(Unexpected::Str(&text), expected))
+        }
+        _ => Err(D::Error::invalid_type(Unexpected::Other("a value of another type"), expected)),
+    }
+}
+
+/// [`PRICE_PATTERN`], without a regex engine.
+fn is_price_text(text: &str) -> bool {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let fraction_ok = if text.contains('.') { (1..=2).contains(&fraction.len()) } else { true };
+    let whole_ok = (1..=9).contains(&whole.len())
+        || (whole == "1000000000" && fraction.bytes().all(|b| b == b'0'));
+    digits(whole) && digits(fraction) && fraction_ok && whole_ok
+}
+
 #[cfg(test)]
 mod tests {
-    use super::whole_number;
+    use super::{is_price_text, whole_number};
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
@@ -84,5 +121,30 @@ mod tests {
         assert_eq!(count(r#"{"n": 1e300}"#), None);
         assert_eq!(count(r#"{"n": 18446744073709551615}"#), None);
         assert_eq!(count(r#"{"n": null}"#), None);
+    }
+
+    #[test]
+    fn price_text_is_digits_with_at_most_two_decimals_up_to_a_billion() {
+        for good in
+            ["0", "999.99", "5.5", "000123.40", "999999999.99", "1000000000", "1000000000.00"]
+        {
+            assert!(is_price_text(good), "{good}");
+        }
+        for bad in [
+            "",
+            ".5",
+            "5.",
+            "5.555",
+            "+5",
+            "-0",
+            "1e3",
+            "1_000",
+            " 5",
+            "1000000000.01",
+            "1000000001",
+            "١٢",
+        ] {
+            assert!(!is_price_text(bad), "{bad}");
+        }
     }
 }

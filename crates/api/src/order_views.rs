@@ -192,7 +192,7 @@ pub async fn list_orders(
     get,
     path = "/api/orders/{order_id}",
     tag = "orders",
-    params(("order_id" = String, Path, description = "The order's id (a UUID)", format = Uuid)),
+    params(("order_id" = String, Path, description = "The order's id (a UUID, lower-case, as returned)", pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")),
     security((), ("bearer" = [])),
     responses(
         (status = 401, response = Unauthenticated),
@@ -210,7 +210,12 @@ pub async fn order_detail(
     let Path(order_id) = order_id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let unknown =
         || ApiError::NotFound(format!("No order has id {}.", crate::extract::shown(&order_id)));
-    let id = OrderId::from_uuid(Uuid::try_parse(&order_id).map_err(|_| unknown())?);
+    // Exactly the form this API returns (lower-case, hyphenated): one URL per order.
+    let id = Uuid::try_parse(&order_id)
+        .ok()
+        .filter(|id| id.hyphenated().to_string() == order_id)
+        .map(OrderId::from_uuid)
+        .ok_or_else(unknown)?;
     // Another customer's order is as unknown as one that does not exist.
     let row = ctx.store.order(id).await.context("reading the order")?;
     let row = row.filter(|row| principal.may_access(&row.customer_id)).ok_or_else(unknown)?;

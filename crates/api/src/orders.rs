@@ -51,13 +51,16 @@ pub struct OrderItemRequest {
     #[serde(deserialize_with = "crate::json::whole_number")]
     #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i64,
-    /// Must equal the catalog price: a JSON number like `999.99`, or the same as a string.
+    /// Must equal the catalog price: a JSON number like `999.99`, or the same as a string; at
+    /// most two decimals.
+    #[serde(deserialize_with = "crate::json::price")]
     #[schema(schema_with = price_schema)]
     pub price: Decimal,
 }
 
 /// A price as the API takes it: 0 to 1,000,000,000 with at most two decimals, as a JSON number
-/// or a decimal string (what clients that keep money as text send).
+/// or a decimal string (what clients that keep money as text send). The two decimals are not
+/// a `multipleOf: 0.01`: validators that check it on binary floats refuse prices like 19.99.
 fn price_schema() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
     OneOfBuilder::new()
@@ -65,13 +68,12 @@ fn price_schema() -> utoipa::openapi::schema::Schema {
             ObjectBuilder::new()
                 .schema_type(Type::Number)
                 .minimum(Some(0))
-                .maximum(Some(1_000_000_000))
-                .multiple_of(Some(0.01)),
+                .maximum(Some(1_000_000_000)),
         )
         .item(
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .pattern(Some(r"^[0-9]{1,10}(\.[0-9]{1,2})?$")),
+                .pattern(Some(crate::json::PRICE_PATTERN)),
         )
         .examples([serde_json::json!(999.99)])
         .build()

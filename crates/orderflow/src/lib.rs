@@ -7,7 +7,7 @@ mod telemetry;
 
 pub use startup::{
     ConnectionLimits, Dependencies, Shutdown, api_context, build_worker, connect_store,
-    connect_temporal, exit_after_grace, migrate, run_worker, serve_http, serve_metrics,
+    connect_temporal, exit_after_grace, migrate, retry, run_worker, serve_http, serve_metrics,
     shutdown_signal,
 };
 pub use telemetry::init_tracing;

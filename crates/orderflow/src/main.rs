@@ -35,9 +35,9 @@ async fn main() -> anyhow::Result<()> {
 /// its HTTP API until shutdown.
 async fn psp(args: PspArgs) -> anyhow::Result<()> {
     let options = args.connect_options()?;
-    let store = orderflow_store::Store::connect_lazy(options.clone(), 10);
     // Waits for PostgreSQL like the service does (it may still be starting).
-    migrate_ledger(&options, &store).await?;
+    orderflow::retry("PostgreSQL", || orderflow_store::create_database_if_missing(&options)).await;
+    let store = orderflow_store::Store::connect_lazy(options, args.database.max_connections);
     let outbox = orderflow_psp::Outbox {
         delay: args.webhook_delay,
         duplicate_rate: args.webhook_duplicate_rate,
@@ -74,17 +74,6 @@ async fn psp(args: PspArgs) -> anyhow::Result<()> {
     axum::serve(listener, orderflow_psp::router(ledger, config))
         .with_graceful_shutdown(orderflow::shutdown_signal())
         .await?;
-    Ok(())
-}
-
-async fn migrate_ledger(
-    options: &sqlx::postgres::PgConnectOptions,
-    store: &orderflow_store::Store,
-) -> anyhow::Result<()> {
-    orderflow_store::create_database_if_missing(options)
-        .await
-        .context("creating the provider's database")?;
-    store.ping().await.context("reaching the provider's database")?;
     Ok(())
 }
 

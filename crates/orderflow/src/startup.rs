@@ -423,7 +423,7 @@ pub async fn shutdown_signal() {
 
 /// Calls `attempt` until it succeeds (backing off from 200 ms to 5 s), saying what it waits
 /// for: a dependency that is still starting should delay start-up, not crash it.
-async fn retry<T, E, F, Fut>(what: &str, attempt: F) -> T
+pub async fn retry<T, E, F, Fut>(what: &str, attempt: F) -> T
 where
     E: std::fmt::Display,
     F: FnMut() -> Fut,

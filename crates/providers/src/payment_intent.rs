@@ -81,6 +81,8 @@ pub enum Refusal {
     WrongState(IntentStatus, &'static str),
     #[error("refund of {asked} exceeds the {left} left to refund")]
     RefundTooLarge { asked: Money, left: Money },
+    #[error("a refund must be of more than 0")]
+    EmptyRefund,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +130,9 @@ impl PaymentIntent {
                 }
                 Ok(true)
             }
+            // The same answer again (a retried call, a duplicate webhook) changes nothing.
+            (Command::Confirm(true), Authorized | Captured | Refunded) => Ok(false),
+            (Command::Confirm(false), Failed) => Ok(false),
             (Command::Confirm(_), _) => refuse("confirmed"),
             (Command::Capture, Authorized) => {
                 self.status = Captured;
@@ -157,14 +162,18 @@ impl PaymentIntent {
     fn refund(&mut self, asked: Option<Money>) -> Result<bool, Refusal> {
         let left = self.refundable();
         let asked = asked.unwrap_or(left);
+        if asked.amount().is_zero() && left.amount() > asked.amount() {
+            return Err(Refusal::EmptyRefund);
+        }
         if asked.amount() > left.amount() {
             return Err(Refusal::RefundTooLarge { asked, left });
         }
+        // Within `captured` (just checked), so below `Money::MAX`.
         self.refunded = self.refunded.checked_add(asked).unwrap_or(self.captured);
         if self.refunded == self.captured {
             self.status = IntentStatus::Refunded;
         }
-        Ok(!asked.amount().is_zero())
+        Ok(true)
     }
 }
 
@@ -199,6 +208,7 @@ mod tests {
         assert!(intent.apply(Command::Capture).is_err(), "nothing to capture before confirmation");
         assert_eq!(intent.apply(Command::Confirm(true)), Ok(true));
         assert_eq!(intent.status, IntentStatus::Authorized);
+        assert_eq!(intent.apply(Command::Confirm(true)), Ok(false), "the same answer again");
         assert!(intent.apply(Command::Confirm(false)).is_err(), "decided once");
 
         let mut refused = PaymentIntent::new(money(100));
@@ -233,6 +243,9 @@ mod tests {
         assert_eq!(intent.apply(Command::Refund(None)), Ok(true));
         assert_eq!((intent.status, intent.refunded), (IntentStatus::Refunded, money(1_000)));
         assert_eq!(intent.apply(Command::Refund(None)), Ok(false), "a retried refund");
+        let mut fresh = authorized(1_000);
+        fresh.apply(Command::Capture).unwrap();
+        assert_eq!(fresh.apply(Command::Refund(Some(money(0)))), Err(Refusal::EmptyRefund));
     }
 
     #[test]

@@ -24,44 +24,67 @@ pub enum SignatureError {
     Mismatch,
 }
 
+/// The longest header accepted, and the most signatures in it: checking one costs a pass over
+/// the body, so a forged header must not be able to ask for thousands.
+const MAX_HEADER_BYTES: usize = 4096;
+const MAX_SIGNATURES: usize = 8;
+
 /// The header value signing `body` at `timestamp` (unix seconds).
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let digest = mac(secret, timestamp, body).finalize().into_bytes();
+    let timestamp = timestamp.to_string();
+    let digest = mac(secret, &timestamp, body).finalize().into_bytes();
     format!("t={timestamp},v1={}", hex(&digest))
 }
 
 /// Checks `header` against `body` at `now` (unix seconds).
 pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64) -> Result<(), SignatureError> {
-    let mut timestamp = None;
-    let mut signatures = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", value)) => {
-                timestamp = Some(value.parse::<i64>().map_err(|_| SignatureError::Malformed)?)
-            }
-            Some(("v1", value)) => signatures.push(unhex(value).ok_or(SignatureError::Malformed)?),
-            // Other schemes (a future `v2`) are ignored, as providers document.
-            Some(_) => {}
-            None => return Err(SignatureError::Malformed),
-        }
-    }
-    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
-    if signatures.is_empty() {
-        return Err(SignatureError::Malformed);
-    }
-    let skew = now.saturating_sub(timestamp);
+    let (timestamp, signatures) = parse(header).ok_or(SignatureError::Malformed)?;
+    let skew = now.saturating_sub(timestamp.parse::<i64>().map_err(|_| SignatureError::Malformed)?);
     if skew.saturating_abs() > TOLERANCE_SECONDS {
         return Err(SignatureError::OutsideTolerance(skew));
     }
-    let matches = signatures
-        .iter()
-        .any(|signature| mac(secret, timestamp, body).verify_slice(signature).is_ok());
+    // One pass over the body, whatever the number of signatures.
+    let expected = mac(secret, timestamp, body);
+    let matches =
+        signatures.iter().any(|signature| expected.clone().verify_slice(signature).is_ok());
     if matches { Ok(()) } else { Err(SignatureError::Mismatch) }
 }
 
-fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
+/// The timestamp exactly as sent (1 to 19 digits, once) and the `v1` signatures (32 bytes of
+/// hex each, at most [`MAX_SIGNATURES`]); `None` for anything else.
+fn parse(header: &str) -> Option<(&str, Vec<Vec<u8>>)> {
+    if header.len() > MAX_HEADER_BYTES {
+        return None;
+    }
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=')? {
+            ("t", value) => {
+                let digits =
+                    (1..=19).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
+                if timestamp.is_some() || !digits {
+                    return None;
+                }
+                timestamp = Some(value);
+            }
+            ("v1", value) => {
+                let signature = unhex(value).filter(|s| s.len() == 32)?;
+                signatures.push(signature);
+                if signatures.len() > MAX_SIGNATURES {
+                    return None;
+                }
+            }
+            // Other schemes (a future `v2`) are ignored, as providers document.
+            _ => {}
+        }
+    }
+    Some((timestamp?, signatures)).filter(|(_, signatures)| !signatures.is_empty())
+}
+
+fn mac(secret: &[u8], timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(timestamp.to_string().as_bytes());
+    mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
     mac
@@ -71,11 +94,14 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Strict hex: an even number of `0-9 a-f A-F`, nothing else.
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+    let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
+    bytes.chunks(2).map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?)).collect()
 }
 
 #[cfg(test)]
@@ -120,7 +146,26 @@ mod tests {
 
     #[test]
     fn malformed_headers_are_refused_and_rotation_is_allowed() {
-        for header in ["", "t=1", "v1=00", "t=x,v1=00", "t=1,v1=zz", "t=1,v1=0", "garbage"] {
+        let good = sign(SECRET, 1, BODY);
+        let v1 = good.split(',').nth(1).unwrap();
+        let many = format!("t=1,{}", [v1; MAX_SIGNATURES + 1].join(","));
+        let long = format!("t=1,{v1},x={}", "0".repeat(MAX_HEADER_BYTES));
+        for header in [
+            "",
+            "t=1",
+            "v1=00",
+            "t=x,v1=00",
+            "t=1,v1=zz",
+            "t=1,v1=0",
+            "garbage",
+            "t=1,v1=",
+            "t=1,v1=00",
+            "t=+1,v1=00",
+            &format!("t=1,t=1,{v1}"),
+            &many,
+            &long,
+            &format!("t=1,{}", v1.replace("v1=", "v1=+")),
+        ] {
             assert_eq!(verify(SECRET, header, BODY, 1), Err(SignatureError::Malformed), "{header}");
         }
         let old = sign(b"old secret", NOW, BODY);

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orderflow_domain::Money;
-use orderflow_providers::payment_intent::{AuthorizeAnswer, Command, IntentStatus};
+use orderflow_providers::payment_intent::{AuthorizeAnswer, Command, IntentStatus, Refusal};
 use orderflow_providers::{FailureSchedule, draw};
 use serde::Deserialize;
 use serde_json::json;
@@ -63,9 +63,20 @@ impl IntoResponse for PspError {
             Self::Ledger(e @ LedgerError::NotFound(_)) => {
                 (StatusCode::NOT_FOUND, "invalid_request_error", e.to_string())
             }
-            Self::Ledger(e @ (LedgerError::Refused(_) | LedgerError::KeyReused(_))) => {
-                (StatusCode::CONFLICT, "invalid_request_error", e.to_string())
+            Self::Ledger(e @ LedgerError::Refused(Refusal::EmptyRefund)) => {
+                (StatusCode::BAD_REQUEST, "invalid_request_error", e.to_string())
             }
+            Self::Ledger(
+                e @ (LedgerError::Refused(_)
+                | LedgerError::KeyReused(_)
+                | LedgerError::RefundKeyReused(_)),
+            ) => (StatusCode::CONFLICT, "invalid_request_error", e.to_string()),
+            // PostgreSQL unreachable, or a lock not granted in time: try again, as with an outage.
+            Self::Ledger(LedgerError::Database(e)) if is_transient(&e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                "the provider is unavailable; retry with the same idempotency key".to_owned(),
+            ),
             Self::Ledger(e) => {
                 tracing::error!(error = %e, "ledger failure");
                 (StatusCode::INTERNAL_SERVER_ERROR, "api_error", "internal error".to_owned())
@@ -76,6 +87,32 @@ impl IntoResponse for PspError {
 }
 
 type Answer = Result<(StatusCode, Json<Intent>), PspError>;
+
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+        // 55P03 lock_not_available, 57P01 admin_shutdown, class 08: connection exceptions.
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code == "55P03" || code == "57P01" || code.starts_with("08")),
+        _ => false,
+    }
+}
+
+/// An intent id as this provider makes them; anything else names no intent (404), decided
+/// before any query (a NUL byte, say, would be refused by PostgreSQL).
+fn intent_id(id: String) -> Result<String, PspError> {
+    let valid = id.len() == 35
+        && id.starts_with("pi_")
+        && id[3..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if valid { Ok(id) } else { Err(LedgerError::NotFound(id.chars().take(64).collect()).into()) }
+}
+
+/// The merchant's key for a payment: 1–255 characters of `A-Z a-z 0-9 - _ . : @`.
+fn valid_key(key: &str) -> bool {
+    (1..=255).contains(&key.len())
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(&b))
+}
 
 impl Psp {
     /// The outage knob: a share of calls fails before doing anything.
@@ -106,8 +143,16 @@ async fn create(
     body: Result<Json<NewIntent>, axum::extract::rejection::JsonRejection>,
 ) -> Answer {
     let Json(body) = body.map_err(|e| PspError::Invalid(e.body_text()))?;
-    if body.order_id.is_empty() || body.order_id.len() > 255 {
-        return Err(PspError::Invalid("order_id must be 1 to 255 characters".into()));
+    if !valid_key(&body.order_id) {
+        return Err(PspError::Invalid(
+            "order_id must be 1 to 255 characters of A-Z a-z 0-9 - _ . : @".into(),
+        ));
+    }
+    if body.currency.len() != 3 || !body.currency.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Err(PspError::Invalid("currency must be three lower-case letters".into()));
+    }
+    if body.amount.amount().is_zero() {
+        return Err(PspError::Invalid("amount must be more than 0".into()));
     }
     psp.answer(&format!("create:{}", body.order_id))?;
     let (intent, created) = psp.ledger.create(&body.order_id, body.amount, &body.currency).await?;
@@ -116,6 +161,7 @@ async fn create(
 }
 
 async fn read(State(psp): State<Psp>, Path(id): Path<String>) -> Answer {
+    let id = intent_id(id)?;
     let intent = psp.ledger.get(&id).await?.ok_or(LedgerError::NotFound(id))?;
     Ok((StatusCode::OK, Json(intent)))
 }
@@ -132,7 +178,11 @@ async fn list(
     State(psp): State<Psp>,
     Query(page): Query<Page>,
 ) -> Result<Json<serde_json::Value>, PspError> {
+    if let Some(after) = page.after.clone() {
+        intent_id(after).map_err(|_| PspError::Invalid("after must be an intent id".into()))?;
+    }
     let intents = match page.order_id {
+        Some(order) if !valid_key(&order) => Vec::new(),
         Some(order) => psp.ledger.by_order(&order).await?.into_iter().collect(),
         None => {
             let limit = page.limit.unwrap_or(100).clamp(1, 1000);
@@ -145,6 +195,7 @@ async fn list(
 /// Asks the (simulated) bank: declined above the limit, else the customer's action is
 /// required for a reproducible share of orders, else authorized.
 async fn authorize(State(psp): State<Psp>, Path(id): Path<String>) -> Answer {
+    let id = intent_id(id)?;
     psp.answer(&format!("authorize:{id}"))?;
     let intent = psp.ledger.get(&id).await?.ok_or_else(|| LedgerError::NotFound(id.clone()))?;
     let answer = if intent.state.amount.amount() > psp.config.decline_above.amount() {
@@ -178,15 +229,18 @@ async fn confirm(
     Path(id): Path<String>,
     Json(confirmation): Json<Confirmation>,
 ) -> Answer {
+    let id = intent_id(id)?;
     psp.apply(&id, Command::Confirm(confirmation.succeed), None).await
 }
 
 async fn capture(State(psp): State<Psp>, Path(id): Path<String>) -> Answer {
+    let id = intent_id(id)?;
     psp.answer(&format!("capture:{id}"))?;
     psp.apply(&id, Command::Capture, None).await
 }
 
 async fn void(State(psp): State<Psp>, Path(id): Path<String>) -> Answer {
+    let id = intent_id(id)?;
     psp.answer(&format!("void:{id}"))?;
     psp.apply(&id, Command::Void, None).await
 }
@@ -204,10 +258,11 @@ async fn refund(
     headers: HeaderMap,
     body: Option<Json<RefundRequest>>,
 ) -> Answer {
+    let id = intent_id(id)?;
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
-        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .filter(|k| valid_key(k))
         .ok_or_else(|| PspError::Invalid("a refund needs an Idempotency-Key header".into()))?;
     psp.answer(&format!("refund:{id}:{key}"))?;
     let amount = body.map(|Json(b)| b.amount).unwrap_or_default();

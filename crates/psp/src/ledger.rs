@@ -32,6 +32,8 @@ pub enum LedgerError {
     Refused(#[from] Refusal),
     #[error("order {0} already has a payment intent for another amount or currency")]
     KeyReused(String),
+    #[error("the idempotency key {0} was used for another refund")]
+    RefundKeyReused(String),
     #[error("the ledger holds a value it cannot read: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -102,7 +104,8 @@ impl Ledger {
         amount: Money,
         currency: &str,
     ) -> Result<(Intent, bool), LedgerError> {
-        let id = format!("pi_{}", uuid::Uuid::new_v4().simple());
+        // Time-ordered, so that the ledger lists oldest first.
+        let id = format!("pi_{}", uuid::Uuid::now_v7().simple());
         let status = IntentStatus::RequiresAuthorization.as_str();
         let created = sqlx::query_as!(
             Row,
@@ -203,6 +206,14 @@ impl Ledger {
             .rows_affected()
                 == 1;
             if !new_key {
+                // The refund this key named, if it is the same one; another is refused.
+                let earlier =
+                    sqlx::query!("SELECT intent_id, amount FROM psp_refunds WHERE key = $1", key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if earlier.intent_id != id || earlier.amount != amount.amount() {
+                    return Err(LedgerError::RefundKeyReused(key.into()));
+                }
                 return Ok(intent);
             }
         }
@@ -326,7 +337,7 @@ impl Outbox {
             IntentStatus::Authorized => "payment_intent.authorized",
             _ => "payment_intent.failed",
         };
-        let event_id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+        let event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
         let payload = serde_json::json!({
             "id": event_id,
             "type": kind,

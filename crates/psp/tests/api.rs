@@ -119,6 +119,9 @@ async fn an_intent_is_authorized_captured_and_refunded_once_whatever_is_retried(
     assert_eq!(body["refunded"], "999.99");
     let (code, _) = psp.post(&format!("/{id}/refund"), partial, None).await;
     assert_eq!(code, 400, "a refund needs an idempotency key");
+    let (code, _) =
+        psp.post(&format!("/{id}/refund"), json!({"amount": "5.00"}), Some("r-1")).await;
+    assert_eq!(code, 409, "a key names one refund");
 
     let (code, ledger) = psp.get("?order_id=order-1").await;
     assert_eq!(code, 200);
@@ -139,8 +142,11 @@ async fn declines_confirmations_and_voids_follow_the_providers_rules() {
     assert_eq!(body["status"], "requires_action");
     let (code, _) = psp.post(&format!("/{id}/capture"), json!({}), None).await;
     assert_eq!(code, 409, "nothing to capture before the customer confirms");
-    let (_, body) = psp.post(&format!("/{id}/confirm"), json!({"succeed": true}), None).await;
-    assert_eq!(body["status"], "authorized");
+    for _ in 0..2 {
+        let (code, body) =
+            psp.post(&format!("/{id}/confirm"), json!({"succeed": true}), None).await;
+        assert_eq!((code, body["status"].as_str()), (200, Some("authorized")), "retried alike");
+    }
     let (_, body) = psp.post(&format!("/{id}/void"), json!({}), None).await;
     assert_eq!(body["status"], "voided");
     let (code, _) = psp.post(&format!("/{id}/capture"), json!({}), None).await;
@@ -148,6 +154,16 @@ async fn declines_confirmations_and_voids_follow_the_providers_rules() {
 
     let (code, _) = psp.get("/pi_unknown").await;
     assert_eq!(code, 404);
+    let (code, _) = psp.get("/pi_%00").await;
+    assert_eq!(code, 404, "decided before any query");
+    for bad in [
+        json!({"order_id": "a\u{0}b", "amount": "1.00"}),
+        json!({"order_id": "ok", "amount": "0.00"}),
+        json!({"order_id": "ok", "amount": "1.00", "currency": "EURO"}),
+        json!({"order_id": "", "amount": "1.00"}),
+    ] {
+        assert_eq!(psp.post("", bad.clone(), None).await.0, 400, "{bad}");
+    }
     let (_, all) = psp.get("").await;
     assert_eq!(all["data"].as_array().unwrap().len(), 2);
 }
