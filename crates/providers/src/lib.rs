@@ -10,6 +10,7 @@ pub use chance::{FailureSchedule, draw};
 mod notifier;
 mod payment;
 pub mod payment_intent;
+pub mod payment_provider;
 pub mod webhook_signature;
 
 pub use notifier::{Notifier, NotifyError, SimulatedNotifier};

@@ -259,3 +259,34 @@ async fn a_customer_who_never_answers_leaves_the_payment_waiting() {
     let (_, body) = psp.post(&format!("/{id}/void"), json!({}), None).await;
     assert_eq!(body["status"], "voided");
 }
+
+/// OrderFlow's adapter against the simulator: the calls the saga will make, with the errors it
+/// will see.
+#[tokio::test]
+async fn the_adapter_drives_a_payment_and_tells_refusals_from_outages() {
+    use orderflow_providers::payment_intent::IntentStatus;
+    use orderflow_providers::payment_provider::{PaymentProvider, ProviderError};
+    let psp = Provider::start(0.0, 0.0).await;
+    let base = psp.url.trim_end_matches("/v1/payment_intents").to_owned();
+    let provider = PaymentProvider::new(&base, Duration::from_secs(5)).unwrap();
+    let amount = Money::parse("amount", Decimal::new(2_500, 2)).unwrap();
+
+    let intent = provider.create("order-a", amount).await.unwrap();
+    assert_eq!(provider.create("order-a", amount).await.unwrap().id, intent.id, "same key");
+    assert_eq!(provider.authorize(&intent.id).await.unwrap().status, IntentStatus::Authorized);
+    let captured = provider.capture(&intent.id).await.unwrap();
+    assert_eq!((captured.status, captured.captured), (IntentStatus::Captured, amount));
+    assert!(matches!(provider.void(&intent.id).await, Err(ProviderError::Refused(_))));
+    for _ in 0..2 {
+        let refunded = provider.refund(&intent.id, "order-a-refund").await.unwrap();
+        assert_eq!((refunded.status, refunded.refunded), (IntentStatus::Refunded, amount));
+    }
+    assert!(matches!(provider.get("pi_nope").await, Err(ProviderError::Rejected(_))));
+
+    let down = Provider::start(0.0, 1.0).await;
+    let base = down.url.trim_end_matches("/v1/payment_intents").to_owned();
+    let provider = PaymentProvider::new(&base, Duration::from_secs(5)).unwrap();
+    assert!(matches!(provider.create("order-b", amount).await, Err(ProviderError::Unavailable(_))));
+    let nobody = PaymentProvider::new("http://127.0.0.1:1", Duration::from_secs(5)).unwrap();
+    assert!(matches!(nobody.create("order-c", amount).await, Err(ProviderError::Unavailable(_))));
+}

@@ -1,0 +1,111 @@
+//! OrderFlow's side of a payment provider reached over HTTP (docs/payments.md): the calls the
+//! saga makes, each safe to retry (the order id is the payment's idempotency key, refunds carry
+//! their own). Written against the simulated provider (`orderflow psp`), which speaks like a
+//! real one; swapping in a real provider means writing this adapter for its API.
+
+use crate::payment_intent::IntentStatus;
+use orderflow_domain::Money;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// A payment intent as the provider reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IntentView {
+    pub id: String,
+    pub order_id: String,
+    pub status: IntentStatus,
+    pub amount: Money,
+    pub captured: Money,
+    pub refunded: Money,
+    pub failure_reason: Option<String>,
+}
+
+/// Why a call to the provider did not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Down, slow or failing: the same call may succeed later (retry it).
+    #[error("payment provider unavailable: {0}")]
+    Unavailable(String),
+    /// The intent's state does not allow the call (e.g. capturing a voided authorization).
+    #[error("payment provider refused: {0}")]
+    Refused(String),
+    /// The provider does not know what was named, or rejected the request as malformed.
+    #[error("payment provider rejected the request: {0}")]
+    Rejected(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct PaymentProvider {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl PaymentProvider {
+    /// `base_url` is the provider's root, e.g. `http://localhost:8090` (`PAYMENT_PROVIDER_URL`).
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, ProviderError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+        let base = format!("{}/v1/payment_intents", base_url.trim_end_matches('/'));
+        Ok(Self { base, http })
+    }
+
+    /// The payment of `order_id` (created at the first call, the same one after).
+    pub async fn create(&self, order_id: &str, amount: Money) -> Result<IntentView, ProviderError> {
+        let body = serde_json::json!({"order_id": order_id, "amount": amount, "currency": "eur"});
+        self.send(self.http.post(&self.base).json(&body)).await
+    }
+
+    pub async fn authorize(&self, id: &str) -> Result<IntentView, ProviderError> {
+        self.call(id, "authorize").await
+    }
+
+    pub async fn capture(&self, id: &str) -> Result<IntentView, ProviderError> {
+        self.call(id, "capture").await
+    }
+
+    pub async fn void(&self, id: &str) -> Result<IntentView, ProviderError> {
+        self.call(id, "void").await
+    }
+
+    /// Refunds all that is left; `key` makes a retried refund the same refund.
+    pub async fn refund(&self, id: &str, key: &str) -> Result<IntentView, ProviderError> {
+        let request =
+            self.http.post(format!("{}/{id}/refund", self.base)).header("Idempotency-Key", key);
+        self.send(request.json(&serde_json::json!({}))).await
+    }
+
+    pub async fn get(&self, id: &str) -> Result<IntentView, ProviderError> {
+        self.send(self.http.get(format!("{}/{id}", self.base))).await
+    }
+
+    async fn call(&self, id: &str, action: &str) -> Result<IntentView, ProviderError> {
+        self.send(self.http.post(format!("{}/{id}/{action}", self.base))).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<IntentView, ProviderError> {
+        let response =
+            request.send().await.map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            return response
+                .json()
+                .await
+                .map_err(|e| ProviderError::Unavailable(format!("unreadable answer: {e}")));
+        }
+        let message = response
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|body| body["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| status.to_string());
+        Err(match status.as_u16() {
+            409 => ProviderError::Refused(message),
+            400..=499 if status.as_u16() != 408 && status.as_u16() != 429 => {
+                ProviderError::Rejected(message)
+            }
+            _ => ProviderError::Unavailable(message),
+        })
+    }
+}
