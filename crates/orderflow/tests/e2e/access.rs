@@ -1,7 +1,7 @@
 //! Identity and access with `AUTH_MODE=jwt`: every operation × every kind of caller gets the
 //! answer the README's table promises, and nobody sees or touches another customer's order.
 
-use crate::support::{ADMIN_KEY, JWT_SECRET, TestApp, jwt_http, token};
+use crate::support::{ADMIN_KEY, JWT_SECRET, TestApp, jwt_http, quick_heartbeats, token};
 use orderflow::config::SimulationConfig;
 use orderflow_api::auth::{NewToken, mint_hs256};
 use orderflow_domain::WorkflowId;
@@ -95,7 +95,7 @@ async fn every_operation_answers_each_kind_of_caller_as_documented() {
     // Payments take a while, so that orders are still cancellable at the end.
     let simulation =
         SimulationConfig { payment_delay: Duration::from_secs(4), ..SimulationConfig::default() };
-    let app = TestApp::spawn_configured(simulation, jwt_http()).await;
+    let app = TestApp::spawn_configured(simulation, quick_heartbeats(jwt_http())).await;
     let (a_order, a_order_id) = place(&app, Caller::CustomerA).await;
     place(&app, Caller::CustomerB).await;
 

@@ -3,20 +3,20 @@
 //!
 //! The simulated delays here are long on purpose: steps run as local activities inside one
 //! workflow task, and a cancel update reaches the workflow only when the worker heartbeats
-//! that task (measured here: within about 3.2 s with the 2 s task timeout) or completes it.
-//! The delay keeps the step running until then.
+//! that task (with the 2 s task timeout of `quick_heartbeats`, 1.6 s in) or completes it. The
+//! delay keeps the step running until then.
 
-use crate::support::{TestApp, order_of, readme_order};
+use crate::support::{TestApp, order_of, quick_heartbeats, readme_order, test_http};
 use orderflow::config::SimulationConfig;
 use orderflow_domain::{OrderStatus, Step};
 use std::time::Duration;
 
 #[tokio::test]
 async fn cancelling_while_stock_is_checked_cancels_without_charging() {
-    let app = TestApp::spawn_with(SimulationConfig {
-        inventory_delay: Duration::from_millis(4500),
-        ..Default::default()
-    })
+    let app = TestApp::spawn_configured(
+        SimulationConfig { inventory_delay: Duration::from_millis(4500), ..Default::default() },
+        quick_heartbeats(test_http()),
+    )
     .await;
     let before = app.stock("prod-003").await;
     let workflow_id = app.place(&order_of("prod-003", 2, "249.99")).await;
@@ -54,10 +54,10 @@ async fn cancelling_while_stock_is_checked_cancels_without_charging() {
 
 #[tokio::test]
 async fn cancelling_while_payment_is_taken_refunds_it() {
-    let app = TestApp::spawn_with(SimulationConfig {
-        payment_delay: Duration::from_millis(4500),
-        ..Default::default()
-    })
+    let app = TestApp::spawn_configured(
+        SimulationConfig { payment_delay: Duration::from_millis(4500), ..Default::default() },
+        quick_heartbeats(test_http()),
+    )
     .await;
     let before = app.stock("prod-001").await;
     let workflow_id = app.place(&readme_order()).await;
@@ -111,10 +111,10 @@ async fn a_finished_order_cannot_be_cancelled() {
 
 #[tokio::test]
 async fn a_cancelled_order_cannot_be_cancelled_again_but_asking_twice_while_running_is_fine() {
-    let app = TestApp::spawn_with(SimulationConfig {
-        inventory_delay: Duration::from_millis(4500),
-        ..Default::default()
-    })
+    let app = TestApp::spawn_configured(
+        SimulationConfig { inventory_delay: Duration::from_millis(4500), ..Default::default() },
+        quick_heartbeats(test_http()),
+    )
     .await;
     let workflow_id = app.place(&readme_order()).await;
     app.wait_for_status(workflow_id, "validating").await;
@@ -150,10 +150,10 @@ async fn unknown_or_missing_workflow_ids_are_404_and_400() {
 
 #[tokio::test]
 async fn cancelling_from_temporal_itself_runs_the_compensations_too() {
-    let app = TestApp::spawn_with(SimulationConfig {
-        payment_delay: Duration::from_millis(4500),
-        ..Default::default()
-    })
+    let app = TestApp::spawn_configured(
+        SimulationConfig { payment_delay: Duration::from_millis(4500), ..Default::default() },
+        quick_heartbeats(test_http()),
+    )
     .await;
     let before = app.stock("prod-001").await;
     let workflow_id = app.place(&readme_order()).await;

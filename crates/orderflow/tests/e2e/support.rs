@@ -35,6 +35,15 @@ pub fn test_http() -> HttpConfig {
     http
 }
 
+/// `http` with a 2 s workflow task timeout, for tests that cancel an order during a slow step:
+/// a cancel update reaches the workflow when the worker heartbeats the task running the step,
+/// at 80% of the timeout, so 1.6 s in, well before the step's simulated 4–5 s end (with the
+/// default 5 s, the heartbeat and the step's end would race).
+pub fn quick_heartbeats(mut http: HttpConfig) -> HttpConfig {
+    http.workflow_task_timeout = Duration::from_secs(2);
+    http
+}
+
 /// `test_http` with `AUTH_MODE=jwt` and the HS256 secret `JWT_SECRET`.
 pub fn jwt_http() -> HttpConfig {
     let mut http = test_http();
