@@ -13,8 +13,8 @@ pub use stuck::StuckSteps;
 
 use anyhow::Context;
 use orderflow_domain::{DatabaseId, ErrorCode, Money, NewOrder, OrderId, Step};
-use orderflow_providers::{ChargeError, Notifier, PaymentGateway};
-use orderflow_store::{Confirmation, Store};
+use orderflow_providers::{AuthorizationOutcome, Notifier, PaymentGateway, ProviderError};
+use orderflow_store::{AuthorizationStatus, Confirmation, Store};
 use orderflow_workflow::{
     CancelDecision, CloseReport, FailureType, InDatabase, NotificationRequest, OrderEnd,
     PAYMENT_ATTEMPTS, PaymentReceipt, PaymentRequest, StepReport, activity,
@@ -41,6 +41,9 @@ pub struct OrderSteps {
     pub notifier: Arc<dyn Notifier>,
     /// Simulated time spent checking stock (INVENTORY_DELAY_MS), to watch an order move.
     pub inventory_delay: Duration,
+    /// How long stock is held for an order whose payment awaits the customer, which is how
+    /// long it waits for them (PAYMENT_CONFIRMATION_TIMEOUT_MS).
+    pub payment_hold: Duration,
     pub stuck: StuckSteps,
     /// Steps this worker has run (the worker is replaced after a number of them: see
     /// `orderflow::run_worker`).
@@ -79,7 +82,8 @@ impl OrderSteps {
                 self.store.mark_validating(order).await.context("marking the order validating")?;
                 tokio::time::sleep(self.inventory_delay).await;
             }
-            match self.store.reserve_stock(order).await.context("reserving stock")? {
+            let reserved = self.store.reserve_stock(order, Some(self.payment_hold)).await;
+            match reserved.context("reserving stock")? {
                 Ok(()) => Ok(report(&ctx)),
                 Err(shortage) => {
                     metrics::counter!("orderflow_reservation_conflicts_total").increment(1);
@@ -115,12 +119,18 @@ impl OrderSteps {
     ) -> Result<StepReport, ActivityError> {
         let order = self.admit(Step::ConfirmOrder.as_str(), order)?;
         self.run(&ctx, Step::ConfirmOrder.as_str(), order, async {
+            // The database decides first (the order row lock orders it against a cancel);
+            // once the order is confirmed no cancellation can succeed, so capturing is safe.
             match self.store.confirm_order(order).await.context("confirming the order")? {
                 Confirmation::Confirmed => {
                     metrics::counter!("orderflow_orders_completed_total").increment(1);
+                    self.capture(order).await?;
                     Ok(report(&ctx))
                 }
-                Confirmation::AlreadyConfirmed => Ok(report(&ctx)),
+                Confirmation::AlreadyConfirmed => {
+                    self.capture(order).await?;
+                    Ok(report(&ctx))
+                }
                 Confirmation::Refused => Err(StepError::Final(
                     FailureType::OrderCancelled,
                     "the customer's cancellation was recorded first".into(),
@@ -225,12 +235,7 @@ impl OrderSteps {
     ) -> Result<StepReport, ActivityError> {
         let order = self.admit(Step::RefundPayment.as_str(), order)?;
         self.run(&ctx, Step::RefundPayment.as_str(), order, async {
-            let refund_id = self
-                .payments
-                .refund(&order.to_string())
-                .await
-                .context("refunding at the provider")?;
-            self.store.record_refund(order, &refund_id).await.context("recording the refund")?;
+            self.give_back(order).await?;
             Ok(report(&ctx))
         })
         .await
@@ -289,56 +294,120 @@ impl OrderSteps {
         order: OrderId,
         amount: Money,
     ) -> Result<PaymentReceipt, StepError> {
-        // A payment already recorded (a retry after a lost reply) is the answer: no new charge.
-        if let Some(payment) = self.store.payment(order).await.context("reading the payment")? {
-            return match payment.payment_id {
-                Some(payment_id) => Ok(PaymentReceipt { payment_id, attempt: attempt(ctx) }),
-                None => Err(business(
-                    ErrorCode::PaymentDeclined,
-                    payment.decline_reason.unwrap_or_else(|| "payment declined".into()),
-                )),
-            };
+        // A payment that already failed (a retry after a lost reply) is the answer.
+        if let Some(payment) = self.store.payment(order).await.context("reading the payment")?
+            && matches!(payment.status.as_str(), "failed" | "declined")
+        {
+            let reason = payment.decline_reason.unwrap_or_else(|| "payment declined".into());
+            return Err(business(
+                ErrorCode::PaymentDeclined,
+                format!("payment declined: {reason}"),
+            ));
         }
-        // The order id is the provider's idempotency key: a charge repeated after a crash
-        // between "charged" and "recorded" is the same charge.
-        match self.payments.charge(&order.to_string(), amount).await {
-            Ok(payment_id)
-                if self
-                    .store
-                    .record_capture(order, &payment_id, amount)
-                    .await
-                    .context("recording the capture")? =>
-            {
-                Ok(PaymentReceipt { payment_id, attempt: attempt(ctx) })
+        // The order id is the provider's idempotency key: an authorization repeated after a
+        // crash between "authorized" and "recorded" is the same payment.
+        let authorization = match self.payments.authorize(&order.to_string(), amount).await {
+            Ok(authorization) => authorization,
+            // The provider's own failures are counted: after a few, the order fails (its
+            // customer should not wait on a provider that is down). A database failure around
+            // the call is not the provider's and is retried until it passes.
+            Err(e @ ProviderError::Unavailable(_)) if attempt(ctx) < PAYMENT_ATTEMPTS => {
+                return Err(e.into());
             }
-            Ok(_) => {
-                // The order was closed while this charge was under way (a worker that froze or
-                // lost its workflow): give the money back at once.
-                self.payments
-                    .refund(&order.to_string())
-                    .await
-                    .context("refunding a late charge")?;
-                Err(StepError::Final(
-                    FailureType::OrderClosed,
-                    "the order was closed; the charge was refunded".into(),
-                ))
+            Err(e) => {
+                return Err(business(
+                    ErrorCode::PaymentFailed,
+                    format!("{e} (attempt {})", attempt(ctx)),
+                ));
             }
-            Err(ChargeError::Declined(reason)) => {
+        };
+        let payment_id = authorization.payment_id;
+        let status = match authorization.outcome {
+            AuthorizationOutcome::Authorized => AuthorizationStatus::Authorized,
+            AuthorizationOutcome::ActionRequired => AuthorizationStatus::RequiresAction,
+            AuthorizationOutcome::Declined(reason) => {
                 self.store
-                    .record_decline(order, amount, &reason)
+                    .record_decline(order, Some(&payment_id), amount, &reason)
                     .await
                     .context("recording the decline")?;
                 metrics::counter!("orderflow_payment_declines_total").increment(1);
-                Err(business(ErrorCode::PaymentDeclined, format!("payment declined: {reason}")))
+                return Err(business(
+                    ErrorCode::PaymentDeclined,
+                    format!("payment declined: {reason}"),
+                ));
             }
-            // The provider's own failures are counted: after a few, the order fails (its
-            // customer should not wait on a provider that is down). A database failure around
-            // the charge is not the provider's and is retried until it passes.
-            Err(e @ ChargeError::Unavailable(_)) if attempt(ctx) >= PAYMENT_ATTEMPTS => {
-                Err(business(ErrorCode::PaymentFailed, format!("{e} (attempt {})", attempt(ctx))))
+        };
+        let recorded = self.store.record_authorization(order, &payment_id, amount, status).await;
+        match recorded.context("recording the authorization")? {
+            Some(hold_expires_at) => {
+                let awaiting_customer_until = match status {
+                    AuthorizationStatus::Authorized => None,
+                    // Orders reserved by workers older than holds have no expiry: they wait
+                    // as long as a hold made now would.
+                    AuthorizationStatus::RequiresAction => Some(
+                        hold_expires_at.unwrap_or_else(|| chrono::Utc::now() + self.payment_hold),
+                    ),
+                };
+                Ok(PaymentReceipt { payment_id, attempt: attempt(ctx), awaiting_customer_until })
             }
-            Err(e @ ChargeError::Unavailable(_)) => Err(e.into()),
+            None => {
+                // The order was closed while this step was under way (a worker that froze or
+                // lost its workflow): release the money at once.
+                self.payments.void(&payment_id).await.context("voiding a late authorization")?;
+                Err(StepError::Final(
+                    FailureType::OrderClosed,
+                    "the order was closed; the authorization was voided".into(),
+                ))
+            }
         }
+    }
+
+    /// Captures the confirmed order's payment, unless it is captured already (a retry, or an
+    /// order charged at once by a worker older than authorizations).
+    async fn capture(&self, order: OrderId) -> Result<(), StepError> {
+        let payment = self.store.payment(order).await.context("reading the payment")?;
+        let Some(payment) = payment else {
+            return Err(StepError::Retry(anyhow::anyhow!("a confirmed order has no payment")));
+        };
+        if matches!(payment.status.as_str(), "captured" | "refunded") {
+            return Ok(());
+        }
+        let payment_id = payment.payment_id.context("the payment has no provider id")?;
+        self.payments.capture(&payment_id).await.context("capturing at the provider")?;
+        self.store.record_capture(order).await.context("recording the capture")?;
+        Ok(())
+    }
+
+    /// Gives the order's money back: voids its authorization, or refunds it if it was
+    /// captured. Asks the provider rather than trusting the record: a void the provider
+    /// refuses means the payment was captured, and it is refunded.
+    async fn give_back(&self, order: OrderId) -> Result<(), StepError> {
+        let payment = self.store.payment(order).await.context("reading the payment")?;
+        let Some(payment) = payment else { return Ok(()) };
+        let Some(payment_id) = payment.payment_id else { return Ok(()) };
+        let captured = match payment.status.as_str() {
+            "failed" | "declined" | "voided" | "refunded" => return Ok(()),
+            "captured" => true,
+            _ => match self.payments.void(&payment_id).await {
+                Ok(()) => false,
+                Err(ProviderError::Refused(_)) => true,
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context("voiding at the provider").into());
+                }
+            },
+        };
+        if captured {
+            let refund_id = self
+                .payments
+                .refund(&payment_id, &format!("refund-{order}"))
+                .await
+                .context("refunding at the provider")?;
+            self.store.record_capture(order).await.context("recording the capture")?;
+            self.store.record_refund(order, &refund_id).await.context("recording the refund")?;
+        } else {
+            self.store.record_void(order).await.context("recording the void")?;
+        }
+        Ok(())
     }
 }
 

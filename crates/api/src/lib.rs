@@ -21,6 +21,7 @@ mod orders;
 mod products;
 pub mod rate_limit;
 mod responses;
+mod webhooks;
 
 pub use admin::AdminKey;
 pub use admission::{Admission, Limit};
@@ -31,6 +32,7 @@ pub use orchestrator::{DEFAULT_WORKFLOW_TASK_TIMEOUT, Orchestrator};
 pub use order_views::{OrderDetail, OrderPage, OrderSummary};
 pub use orders::{CreateOrderRequest, OrderAccepted, OrderStatusResponse};
 pub use rate_limit::WriteLimits;
+pub use webhooks::PaymentWebhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -84,6 +86,8 @@ pub struct ApiContext {
     pub idempotency_ttl: std::time::Duration,
     /// Where the Temporal Web UI is, for the dashboard's links.
     pub temporal_ui_url: String,
+    /// `PAYMENT_WEBHOOK_SECRET` and the provider; without them the webhook endpoint is 503.
+    pub webhooks: Option<PaymentWebhooks>,
 }
 
 impl ApiContext {
@@ -104,6 +108,7 @@ impl ApiContext {
             write_limits: WriteLimits::off(),
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             temporal_ui_url: "http://localhost:8233".into(),
+            webhooks: None,
         }
     }
 }
@@ -119,6 +124,7 @@ impl ApiContext {
     tags(
         (name = "orders", description = "Place, follow and cancel orders"),
         (name = "products", description = "The catalog and its stock"),
+        (name = "payments", description = "The payment provider's signed webhooks"),
         (name = "admin", description = "Operators only: an operator's bearer token (roles contains \
                                           \"operator\") or the X-API-Key service credential"),
         (name = "operations", description = "Health, readiness, metrics, dashboard"),
@@ -181,6 +187,7 @@ pub fn routes() -> (Router<ApiContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(products::get_product))
         .routes(routes!(products::restock_product))
         .routes(routes!(operator::stuck_orders))
+        .routes(routes!(webhooks::payment_webhook))
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
         .routes(routes!(metrics::api_metrics))

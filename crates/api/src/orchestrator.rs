@@ -3,7 +3,7 @@
 
 use crate::ApiError;
 use orderflow_domain::{DatabaseId, NewOrder, OrderState, WorkflowId};
-use orderflow_workflow::{CancelAccepted, OrderInput, OrderWorkflow};
+use orderflow_workflow::{CancelAccepted, OrderInput, OrderWorkflow, PaymentAnswer};
 use std::time::Duration;
 use temporalio_client::errors::{
     WorkflowInteractionError, WorkflowQueryError, WorkflowStartError, WorkflowUpdateError,
@@ -11,7 +11,8 @@ use temporalio_client::errors::{
 use temporalio_client::tonic::{Code, Status};
 use temporalio_client::{
     Client, RpcOptions, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions,
-    WorkflowExecutionStatus, WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowStartOptions,
+    WorkflowExecutionStatus, WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowSignalOptions,
+    WorkflowStartOptions,
 };
 use temporalio_common::MemoValues;
 
@@ -145,6 +146,28 @@ impl Orchestrator {
                 Ok(Cancellation::NotRunning)
             }
             Err(WorkflowUpdateError::Rpc(status)) => Err(unavailable(&status)),
+            Err(other) => Err(ApiError::Internal(other.into())),
+        }
+    }
+
+    /// Hands the provider's answer to the order's workflow. `Ok(true)` once Temporal has
+    /// recorded it (from then on its delivery is Temporal's job); `Ok(false)` if the workflow
+    /// is no longer running. The event id is the signal's request id, so a retried signal is
+    /// recorded once.
+    pub async fn signal_payment(
+        &self,
+        workflow: WorkflowId,
+        answer: PaymentAnswer,
+    ) -> Result<bool, ApiError> {
+        let handle = self.client.get_workflow_handle::<OrderWorkflow>(workflow.to_string());
+        let options = WorkflowSignalOptions::builder()
+            .request_id(answer.event_id.clone())
+            .rpc_options(rpc_options())
+            .build();
+        match handle.signal(OrderWorkflow::payment_answered, answer, options).await {
+            Ok(()) => Ok(true),
+            Err(WorkflowInteractionError::NotFound(_)) => Ok(false),
+            Err(WorkflowInteractionError::Rpc(status)) => Err(unavailable(&status)),
             Err(other) => Err(ApiError::Internal(other.into())),
         }
     }

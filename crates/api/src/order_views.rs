@@ -9,7 +9,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use orderflow_domain::{CustomerId, ErrorCode, NotificationKind, OrderId, OrderStatus, Step};
-use orderflow_store::{NotificationRow, OrderFilter, OrderRow, PaymentRow, ReservationRow};
+use orderflow_store::{
+    NotificationRow, OrderFilter, OrderRow, PaymentEventRow, PaymentRow, ReservationRow,
+};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -53,6 +55,9 @@ pub struct OrderSummary {
     pub customer_notified: bool,
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// Until when the order's stock is held while its payment awaits the customer; the
+    /// order fails with `payment_timeout` if it is not confirmed by then.
+    pub hold_expires_at: Option<DateTime<Utc>>,
 }
 
 /// A page of orders, newest first.
@@ -76,13 +81,32 @@ pub struct OrderItemView {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PaymentView {
-    /// `captured`, `declined` or `refunded`.
+    /// `requires_action` (awaiting the customer), `authorized`, `captured`, `voided`,
+    /// `refunded` or `failed`.
+    #[schema(example = "captured")]
     pub status: String,
+    /// The payment provider's id.
     pub payment_id: Option<String>,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, example = "999.99")]
     pub amount: Decimal,
+    #[schema(value_type = String, example = "999.99")]
+    pub captured: Decimal,
+    #[schema(value_type = String, example = "0.00")]
+    pub refunded: Decimal,
     pub decline_reason: Option<String>,
     pub refund_id: Option<String>,
+    /// The provider's webhook events about it, oldest first.
+    pub events: Vec<PaymentEventView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PaymentEventView {
+    pub event_id: String,
+    #[schema(example = "payment_intent.authorized")]
+    pub r#type: String,
+    /// What OrderFlow did with it: `delivered`, `voided`, `ignored`.
+    pub outcome: String,
+    pub received_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -219,15 +243,16 @@ pub async fn order_detail(
     // Another customer's order is as unknown as one that does not exist.
     let row = ctx.store.order(id).await.context("reading the order")?;
     let row = row.filter(|row| principal.may_access(&row.customer_id)).ok_or_else(unknown)?;
-    let (items, reservations, payment, notifications) = tokio::try_join!(
+    let (items, reservations, payment, events, notifications) = tokio::try_join!(
         ctx.store.order_items(id),
         ctx.store.reservations(id),
         ctx.store.payment(id),
+        ctx.store.payment_events(id),
         ctx.store.notifications(id),
     )
     .context("reading the order's lines, stock, payment and notifications")?;
     Ok(Json(OrderDetail {
-        timeline: timeline(&row, &reservations, payment.as_ref(), &notifications),
+        timeline: timeline(&row, &reservations, payment.as_ref(), &events, &notifications),
         order: summary(row),
         items: items
             .into_iter()
@@ -240,11 +265,23 @@ pub async fn order_detail(
             })
             .collect(),
         payment: payment.map(|p| PaymentView {
-            status: p.status,
+            // Older workers' word for a declined payment.
+            status: if p.status == "declined" { "failed".into() } else { p.status },
             payment_id: p.payment_id,
-            amount: p.amount,
+            amount: cents(p.amount),
+            captured: cents(p.captured),
+            refunded: cents(p.refunded),
             decline_reason: p.decline_reason,
             refund_id: p.refund_id,
+            events: events
+                .into_iter()
+                .map(|e| PaymentEventView {
+                    event_id: e.event_id,
+                    r#type: e.r#type,
+                    outcome: e.outcome,
+                    received_at: e.received_at,
+                })
+                .collect(),
         }),
         notifications: notifications
             .into_iter()
@@ -265,6 +302,7 @@ fn timeline(
     row: &OrderRow,
     reservations: &[ReservationRow],
     payment: Option<&PaymentRow>,
+    events: &[PaymentEventRow],
     notifications: &[NotificationRow],
 ) -> Vec<TimelineEvent> {
     let mut timeline = vec![TimelineEvent { at: row.created_at, event: "order created".into() }];
@@ -272,11 +310,25 @@ fn timeline(
         timeline.push(TimelineEvent { at: first, event: "stock reserved".into() });
     }
     if let Some(p) = payment {
-        let event = if p.status == "declined" { "payment declined" } else { "payment captured" };
+        let event = match p.status.as_str() {
+            "declined" | "failed" => "payment declined",
+            "requires_action" => "payment awaiting the customer",
+            _ => "payment authorized",
+        };
         timeline.push(TimelineEvent { at: p.created_at, event: event.into() });
-        if p.status == "refunded" {
-            timeline.push(TimelineEvent { at: p.updated_at, event: "payment refunded".into() });
+        let settled = match p.status.as_str() {
+            "captured" => Some("payment captured"),
+            "voided" => Some("payment voided"),
+            "refunded" => Some("payment refunded"),
+            _ => None,
+        };
+        if let Some(event) = settled {
+            timeline.push(TimelineEvent { at: p.updated_at, event: event.into() });
         }
+    }
+    for e in events {
+        let event = format!("provider event {} ({})", e.r#type, e.outcome);
+        timeline.push(TimelineEvent { at: e.received_at, event });
     }
     for r in reservations.iter().filter(|r| r.status != "held") {
         let event = format!("{} × {} {}", r.quantity, r.product_id, r.status);
@@ -293,6 +345,13 @@ fn timeline(
     timeline
 }
 
+/// An amount with its two decimals, also when it is zero (PostgreSQL's zero arrives without
+/// the column's scale).
+fn cents(mut amount: Decimal) -> Decimal {
+    amount.rescale(2);
+    amount
+}
+
 fn summary(row: OrderRow) -> OrderSummary {
     OrderSummary {
         order_id: row.id.to_string(),
@@ -307,5 +366,6 @@ fn summary(row: OrderRow) -> OrderSummary {
         customer_notified: row.customer_notified,
         created_at: row.created_at,
         completed_at: row.completed_at,
+        hold_expires_at: row.hold_expires_at,
     }
 }

@@ -202,6 +202,9 @@ pub enum ErrorCode {
     PaymentDeclined,
     /// The payment provider kept failing for technical reasons until retries ran out.
     PaymentFailed,
+    /// The customer did not confirm the payment in time (`PAYMENT_CONFIRMATION_TIMEOUT_MS`):
+    /// the authorization was voided and the stock released.
+    PaymentTimeout,
     /// A step failed in a way it should not (a bug, or data changed by hand). The order is
     /// rolled back like any other failure; the message says what happened.
     InternalError,
@@ -213,21 +216,28 @@ impl ErrorCode {
             Self::InsufficientStock => "insufficient_stock",
             Self::PaymentDeclined => "payment_declined",
             Self::PaymentFailed => "payment_failed",
+            Self::PaymentTimeout => "payment_timeout",
             Self::InternalError => "internal_error",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::InsufficientStock, Self::PaymentDeclined, Self::PaymentFailed, Self::InternalError]
-            .into_iter()
-            .find(|c| c.as_str() == text)
+        [
+            Self::InsufficientStock,
+            Self::PaymentDeclined,
+            Self::PaymentFailed,
+            Self::PaymentTimeout,
+            Self::InternalError,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == text)
     }
 
     /// A business outcome, whose own message (the shortage, the decline reason) is for the
     /// customer. The others are technical: their details go to the logs and the operator view,
     /// and the customer reads [`ErrorCode::customer_message`].
     pub fn is_business(&self) -> bool {
-        matches!(self, Self::InsufficientStock | Self::PaymentDeclined)
+        matches!(self, Self::InsufficientStock | Self::PaymentDeclined | Self::PaymentTimeout)
     }
 
     /// What a customer reads about a technical failure.

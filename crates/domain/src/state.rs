@@ -15,11 +15,17 @@ use std::fmt;
 pub enum Step {
     CreateOrder,
     ReserveStock,
+    /// Authorizes the payment (the money is held, not yet taken).
     ProcessPayment,
+    /// Waits for the customer to confirm the payment (3-D Secure, a bank app); the answer
+    /// comes by the provider's webhook. Not an activity: a durable wait in the workflow.
+    AwaitPayment,
+    /// Completes the order and captures the payment: the point of no return.
     ConfirmOrder,
     NotifyCustomer,
     /// Records that the order will not complete (failed or cancelled) before compensating.
     CloseOrder,
+    /// Compensation: voids the payment's authorization, or refunds it if it was captured.
     RefundPayment,
     ReleaseStock,
 }
@@ -30,6 +36,7 @@ impl Step {
             Self::CreateOrder => "create_order",
             Self::ReserveStock => "reserve_stock",
             Self::ProcessPayment => "process_payment",
+            Self::AwaitPayment => "await_payment",
             Self::ConfirmOrder => "confirm_order",
             Self::NotifyCustomer => "notify_customer",
             Self::CloseOrder => "close_order",
@@ -43,6 +50,7 @@ impl Step {
             Self::CreateOrder,
             Self::ReserveStock,
             Self::ProcessPayment,
+            Self::AwaitPayment,
             Self::ConfirmOrder,
             Self::NotifyCustomer,
             Self::CloseOrder,
@@ -57,7 +65,7 @@ impl Step {
     fn status_while_running(&self) -> Option<OrderStatus> {
         match self {
             Self::ReserveStock => Some(OrderStatus::Validating),
-            Self::ProcessPayment => Some(OrderStatus::Payment),
+            Self::ProcessPayment | Self::AwaitPayment => Some(OrderStatus::Payment),
             _ => None,
         }
     }

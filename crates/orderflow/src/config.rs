@@ -143,6 +143,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub simulation: SimulationConfig,
     #[command(flatten)]
+    pub payments: PaymentConfig,
+    #[command(flatten)]
     pub shutdown: ShutdownConfig,
 }
 
@@ -158,6 +160,8 @@ pub struct ApiArgs {
     pub temporal: TemporalConfig,
     #[command(flatten)]
     pub http: HttpConfig,
+    #[command(flatten)]
+    pub payments: PaymentConfig,
     #[command(flatten)]
     pub shutdown: ShutdownConfig,
 }
@@ -175,6 +179,8 @@ pub struct WorkerArgs {
     pub worker: WorkerConfig,
     #[command(flatten)]
     pub simulation: SimulationConfig,
+    #[command(flatten)]
+    pub payments: PaymentConfig,
     #[command(flatten)]
     pub shutdown: ShutdownConfig,
 }
@@ -448,6 +454,46 @@ pub struct ShutdownConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         defaults()
+    }
+}
+
+/// How OrderFlow takes payments (docs/payments.md).
+#[derive(Debug, Clone, Args)]
+pub struct PaymentConfig {
+    /// The payment provider's root URL (`orderflow psp` in development, see `make dev`).
+    /// Unset: the worker uses the in-process simulation (PAYMENT_DECLINE_ABOVE,
+    /// PAYMENT_DELAY_MS, PAYMENT_TRANSIENT_FAILURE_RATE), which authorizes at once or declines
+    /// and never asks the customer to confirm.
+    #[arg(long, env = "PAYMENT_PROVIDER_URL", value_name = "PAYMENT_PROVIDER_URL", value_parser = parse_http_url)]
+    pub provider_url: Option<String>,
+    /// How long an order waits for the customer to confirm a payment that needs it (and
+    /// holds its stock) before it fails with `payment_timeout`.
+    #[arg(
+        long,
+        env = "PAYMENT_CONFIRMATION_TIMEOUT_MS",
+        value_name = "PAYMENT_CONFIRMATION_TIMEOUT_MS",
+        default_value = "900000",
+        value_parser = parse_millis(1_000, 7 * 24 * 3_600_000)
+    )]
+    pub confirmation_timeout: Duration,
+    /// `PAYMENT_WEBHOOK_SECRET` (or `_FILE`): the provider signs its webhooks with it. Unset:
+    /// `POST /api/webhooks/payments` answers 503. From the environment only.
+    #[arg(skip = secret_from_env("PAYMENT_WEBHOOK_SECRET"))]
+    pub webhook_secret: Option<SecretString>,
+}
+
+impl Default for PaymentConfig {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+fn parse_http_url(text: &str) -> Result<String, String> {
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(text.trim_end_matches('/').to_owned())
+        }
+        _ => Err("expected an http(s) URL such as http://localhost:8090".into()),
     }
 }
 

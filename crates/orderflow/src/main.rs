@@ -86,10 +86,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let runtime = Runtime::from_current_tokio(Default::default())?;
     let build = || {
-        build_worker(&runtime, &steps, &args.temporal.task_queue, &args.worker, &args.simulation)
+        let queue = &args.temporal.task_queue;
+        build_worker(&runtime, &steps, queue, &args.worker, &args.simulation, &args.payments)
     };
     let listener = bind(&args.http).await?;
-    let ctx = api_context(&deps, &args.http, &args.temporal.task_queue)?;
+    let ctx = api_context(&deps, &args.http, &args.payments, &args.temporal.task_queue)?;
     // On Ctrl-C / SIGTERM: stop accepting requests and polling for tasks; what is in flight
     // finishes, for at most the grace period.
     let shutdown = Shutdown::on_signals();
@@ -118,7 +119,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn api(args: ApiArgs) -> anyhow::Result<()> {
     let deps = dependencies(&args.database, args.database.api_pool_size(), &args.temporal).await?;
     let listener = bind(&args.http).await?;
-    let ctx = api_context(&deps, &args.http, &args.temporal.task_queue)?;
+    let ctx = api_context(&deps, &args.http, &args.payments, &args.temporal.task_queue)?;
     let shutdown = Shutdown::on_signals();
     if let Some(port) = args.metrics_port {
         tokio::spawn(serve_metrics(port, until_requested(&shutdown)));
@@ -135,8 +136,10 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let deps =
         dependencies(&args.database, args.database.worker_pool_size(), &args.temporal).await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
-    let build =
-        || build_worker(&runtime, &deps, &args.temporal.task_queue, &args.worker, &args.simulation);
+    let build = || {
+        let queue = &args.temporal.task_queue;
+        build_worker(&runtime, &deps, queue, &args.worker, &args.simulation, &args.payments)
+    };
     let shutdown = Shutdown::on_signals();
     if let Some(port) = args.metrics_port {
         tokio::spawn(serve_metrics(port, until_requested(&shutdown)));

@@ -1,6 +1,6 @@
 use crate::config::{
-    AuthConfig, AuthMode, DatabaseConfig, HttpConfig, SimulationConfig, TemporalConfig,
-    WorkerConfig,
+    AuthConfig, AuthMode, DatabaseConfig, HttpConfig, PaymentConfig, SimulationConfig,
+    TemporalConfig, WorkerConfig,
 };
 use anyhow::Context;
 use axum::extract::ConnectInfo;
@@ -14,11 +14,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use orderflow_activities::{OrderSteps, StuckSteps};
 use orderflow_api::{
-    AdminKey, Admission, ApiContext, Authenticator, JwtVerifier, Limit, Orchestrator, WriteLimits,
-    latency_target,
+    AdminKey, Admission, ApiContext, Authenticator, JwtVerifier, Limit, Orchestrator,
+    PaymentWebhooks, WriteLimits, latency_target,
 };
 use orderflow_domain::DatabaseId;
-use orderflow_providers::{SimulatedNotifier, SimulatedPaymentGateway};
+use orderflow_providers::payment_provider::PaymentProvider;
+use orderflow_providers::{PaymentGateway, SimulatedNotifier, SimulatedPaymentGateway};
 use orderflow_store::Store;
 use orderflow_workflow::OrderWorkflow;
 use secrecy::ExposeSecret;
@@ -77,17 +78,15 @@ pub fn build_worker(
     task_queue: &str,
     worker: &WorkerConfig,
     simulation: &SimulationConfig,
+    payments: &PaymentConfig,
 ) -> anyhow::Result<(Worker, Arc<AtomicU64>)> {
     let steps_run = Arc::new(AtomicU64::new(0));
     let steps = OrderSteps {
         steps_run: steps_run.clone(),
         store: deps.store.clone(),
         database: deps.database,
-        payments: Arc::new(SimulatedPaymentGateway::new(
-            simulation.payment_decline_above,
-            simulation.payment_delay,
-            simulation.payment_transient_failure_rate,
-        )),
+        payments: payment_gateway(payments, simulation)?,
+        payment_hold: payments.confirmation_timeout,
         notifier: Arc::new(SimulatedNotifier::new(
             simulation.notification_delay,
             simulation.notification_failure_rate,
@@ -109,6 +108,28 @@ pub fn build_worker(
         .register_activities(steps)
         .build();
     Ok((Worker::new(runtime, deps.temporal.clone(), options)?, steps_run))
+}
+
+/// How long a call to the payment provider may take before it counts as failed (and is
+/// retried: every call is idempotent). Well inside a step's timeout.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The payment provider at `PAYMENT_PROVIDER_URL`, else the in-process simulation.
+pub fn payment_gateway(
+    payments: &PaymentConfig,
+    simulation: &SimulationConfig,
+) -> anyhow::Result<Arc<dyn PaymentGateway>> {
+    Ok(match &payments.provider_url {
+        Some(url) => Arc::new(
+            PaymentProvider::new(url, PROVIDER_TIMEOUT)
+                .map_err(|e| anyhow::anyhow!("PAYMENT_PROVIDER_URL: {e}"))?,
+        ),
+        None => Arc::new(SimulatedPaymentGateway::new(
+            simulation.payment_decline_above,
+            simulation.payment_delay,
+            simulation.payment_transient_failure_rate,
+        )),
+    })
 }
 
 /// Runs the order worker until shutdown is requested, then lets it finish what it runs (the
@@ -184,8 +205,12 @@ enum Next {
 pub fn api_context(
     deps: &Dependencies,
     http: &HttpConfig,
+    payments: &PaymentConfig,
     task_queue: &str,
 ) -> anyhow::Result<ApiContext> {
+    // Without a provider the API has nothing to void: the in-process simulation keeps no
+    // authorizations (and sends no webhooks).
+    let gateway = payment_gateway(payments, &SimulationConfig::default())?;
     let admin_key = match &http.admin_api_key {
         None => None,
         Some(key) => Some(AdminKey::new(key.expose_secret()).ok_or_else(|| {
@@ -211,6 +236,10 @@ pub fn api_context(
         auth: authenticator(auth)?,
         write_limits: WriteLimits::new(auth.writes_per_second, auth.writes_burst),
         idempotency_ttl,
+        webhooks: payments
+            .webhook_secret
+            .as_ref()
+            .map(|secret| PaymentWebhooks { secret: secret.clone(), gateway: gateway.clone() }),
         ..ApiContext::new(deps.store.clone(), orchestrator)
     })
 }

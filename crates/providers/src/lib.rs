@@ -14,4 +14,6 @@ pub mod payment_provider;
 pub mod webhook_signature;
 
 pub use notifier::{Notifier, NotifyError, SimulatedNotifier};
-pub use payment::{ChargeError, PaymentGateway, RefundError, SimulatedPaymentGateway};
+pub use payment::{
+    Authorization, AuthorizationOutcome, PaymentGateway, ProviderError, SimulatedPaymentGateway,
+};

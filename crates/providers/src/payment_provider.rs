@@ -3,7 +3,9 @@
 //! their own). Written against the simulated provider (`orderflow psp`), which speaks like a
 //! real one; swapping in a real provider means writing this adapter for its API.
 
+use crate::payment::{Authorization, AuthorizationOutcome, PaymentGateway, ProviderError};
 use crate::payment_intent::IntentStatus;
+use async_trait::async_trait;
 use orderflow_domain::Money;
 use serde::Deserialize;
 use std::time::Duration;
@@ -18,20 +20,6 @@ pub struct IntentView {
     pub captured: Money,
     pub refunded: Money,
     pub failure_reason: Option<String>,
-}
-
-/// Why a call to the provider did not do what was asked.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProviderError {
-    /// Down, slow or failing: the same call may succeed later (retry it).
-    #[error("payment provider unavailable: {0}")]
-    Unavailable(String),
-    /// The intent's state does not allow the call (e.g. capturing a voided authorization).
-    #[error("payment provider refused: {0}")]
-    Refused(String),
-    /// The provider does not know what was named, or rejected the request as malformed.
-    #[error("payment provider rejected the request: {0}")]
-    Rejected(String),
 }
 
 #[derive(Debug, Clone)]
@@ -57,20 +45,20 @@ impl PaymentProvider {
         self.send(self.http.post(&self.base).json(&body)).await
     }
 
-    pub async fn authorize(&self, id: &str) -> Result<IntentView, ProviderError> {
+    pub async fn authorize_intent(&self, id: &str) -> Result<IntentView, ProviderError> {
         self.call(id, "authorize").await
     }
 
-    pub async fn capture(&self, id: &str) -> Result<IntentView, ProviderError> {
+    pub async fn capture_intent(&self, id: &str) -> Result<IntentView, ProviderError> {
         self.call(id, "capture").await
     }
 
-    pub async fn void(&self, id: &str) -> Result<IntentView, ProviderError> {
+    pub async fn void_intent(&self, id: &str) -> Result<IntentView, ProviderError> {
         self.call(id, "void").await
     }
 
     /// Refunds all that is left; `key` makes a retried refund the same refund.
-    pub async fn refund(&self, id: &str, key: &str) -> Result<IntentView, ProviderError> {
+    pub async fn refund_intent(&self, id: &str, key: &str) -> Result<IntentView, ProviderError> {
         let request =
             self.http.post(format!("{}/{id}/refund", self.base)).header("Idempotency-Key", key);
         self.send(request.json(&serde_json::json!({}))).await
@@ -107,5 +95,48 @@ impl PaymentProvider {
             }
             _ => ProviderError::Unavailable(message),
         })
+    }
+}
+
+/// The saga's calls, on payment intents: the order id is the intent's idempotency key.
+#[async_trait]
+impl PaymentGateway for PaymentProvider {
+    async fn authorize(
+        &self,
+        order_id: &str,
+        amount: Money,
+    ) -> Result<Authorization, ProviderError> {
+        let mut intent = self.create(order_id, amount).await?;
+        if intent.status == IntentStatus::RequiresAuthorization {
+            intent = self.authorize_intent(&intent.id).await?;
+        }
+        let outcome = match intent.status {
+            IntentStatus::Authorized | IntentStatus::Captured => AuthorizationOutcome::Authorized,
+            IntentStatus::RequiresAction => AuthorizationOutcome::ActionRequired,
+            IntentStatus::Failed => AuthorizationOutcome::Declined(
+                intent.failure_reason.unwrap_or_else(|| "declined by the provider".into()),
+            ),
+            // Voided or refunded: the order was given up meanwhile (the caller's fence says so).
+            other => {
+                return Err(ProviderError::Refused(format!(
+                    "payment {} is {other:?} and cannot be authorized",
+                    intent.id
+                )));
+            }
+        };
+        Ok(Authorization { payment_id: intent.id, outcome })
+    }
+
+    async fn capture(&self, payment_id: &str) -> Result<(), ProviderError> {
+        self.capture_intent(payment_id).await.map(drop)
+    }
+
+    async fn void(&self, payment_id: &str) -> Result<(), ProviderError> {
+        self.void_intent(payment_id).await.map(drop)
+    }
+
+    /// The refund's reference is its idempotency key (the provider keeps no other id for it).
+    async fn refund(&self, payment_id: &str, key: &str) -> Result<String, ProviderError> {
+        self.refund_intent(payment_id, key).await.map(|_| key.to_owned())
     }
 }

@@ -264,8 +264,9 @@ async fn a_customer_who_never_answers_leaves_the_payment_waiting() {
 /// will see.
 #[tokio::test]
 async fn the_adapter_drives_a_payment_and_tells_refusals_from_outages() {
+    use orderflow_providers::ProviderError;
     use orderflow_providers::payment_intent::IntentStatus;
-    use orderflow_providers::payment_provider::{PaymentProvider, ProviderError};
+    use orderflow_providers::payment_provider::PaymentProvider;
     let psp = Provider::start(0.0, 0.0).await;
     let base = psp.url.trim_end_matches("/v1/payment_intents").to_owned();
     let provider = PaymentProvider::new(&base, Duration::from_secs(5)).unwrap();
@@ -273,12 +274,15 @@ async fn the_adapter_drives_a_payment_and_tells_refusals_from_outages() {
 
     let intent = provider.create("order-a", amount).await.unwrap();
     assert_eq!(provider.create("order-a", amount).await.unwrap().id, intent.id, "same key");
-    assert_eq!(provider.authorize(&intent.id).await.unwrap().status, IntentStatus::Authorized);
-    let captured = provider.capture(&intent.id).await.unwrap();
+    assert_eq!(
+        provider.authorize_intent(&intent.id).await.unwrap().status,
+        IntentStatus::Authorized
+    );
+    let captured = provider.capture_intent(&intent.id).await.unwrap();
     assert_eq!((captured.status, captured.captured), (IntentStatus::Captured, amount));
-    assert!(matches!(provider.void(&intent.id).await, Err(ProviderError::Refused(_))));
+    assert!(matches!(provider.void_intent(&intent.id).await, Err(ProviderError::Refused(_))));
     for _ in 0..2 {
-        let refunded = provider.refund(&intent.id, "order-a-refund").await.unwrap();
+        let refunded = provider.refund_intent(&intent.id, "order-a-refund").await.unwrap();
         assert_eq!((refunded.status, refunded.refunded), (IntentStatus::Refunded, amount));
     }
     assert!(matches!(provider.get("pi_nope").await, Err(ProviderError::Rejected(_))));

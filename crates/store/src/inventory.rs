@@ -35,13 +35,18 @@ impl Store {
     /// succeeded changes nothing. Moves the order to `payment`. One statement: the
     /// `reserve_stock` function of the migrations.
     #[tracing::instrument(skip(self))]
-    pub async fn reserve_stock(&self, id: OrderId) -> Result<Result<(), InsufficientStock>> {
+    pub async fn reserve_stock(
+        &self,
+        id: OrderId,
+        hold: Option<std::time::Duration>,
+    ) -> Result<Result<(), InsufficientStock>> {
         let shortage = sqlx::query_as!(
             InsufficientStock,
             r#"SELECT short_product AS "product_id!", requested AS "requested!",
                       in_stock AS "available!"
-               FROM reserve_stock($1)"#,
-            id.as_uuid()
+               FROM reserve_stock($1, make_interval(secs => $2))"#,
+            id.as_uuid(),
+            hold.map(|h| h.as_secs_f64())
         )
         .fetch_optional(&self.pool)
         .await?;

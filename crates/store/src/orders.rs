@@ -20,6 +20,8 @@ pub struct OrderRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// Until when the order's stock is held while its payment is awaited.
+    pub hold_expires_at: Option<DateTime<Utc>>,
 }
 
 impl Store {
@@ -65,7 +67,8 @@ impl Store {
             r#"SELECT id, workflow_id, customer_id, status AS "status: OrderStatus",
                       current_step AS "current_step: Step", total_amount,
                       error_code AS "error_code: ErrorCode", error_message, payment_id,
-                      customer_notified, created_at, updated_at, completed_at
+                      customer_notified, created_at, updated_at, completed_at,
+                      hold_expires_at
                FROM orders WHERE id = $1"#,
             id.as_uuid()
         )
@@ -147,7 +150,8 @@ impl Store {
             r#"SELECT id, workflow_id, customer_id, status AS "status: OrderStatus",
                       current_step AS "current_step: Step", total_amount,
                       error_code AS "error_code: ErrorCode", error_message, payment_id,
-                      customer_notified, created_at, updated_at, completed_at
+                      customer_notified, created_at, updated_at, completed_at,
+                      hold_expires_at
                FROM orders
                WHERE ($1::text IS NULL OR customer_id = $1)
                  AND ($2::text IS NULL OR status = $2)

@@ -5,6 +5,7 @@ use orderflow_domain::{
     CustomerId, ErrorCode, IdempotencyKey, Money, NewOrder, NotificationKind, OrderEnding, OrderId,
     OrderLine, OrderStatus, ProductId, Quantity,
 };
+use orderflow_store::AuthorizationStatus::Authorized;
 use orderflow_store::testing::{TestDatabase, fresh_database, server_from_env};
 use orderflow_store::{Confirmation, KeyClaim, NewProduct, Store};
 use rust_decimal::Decimal;
@@ -81,8 +82,8 @@ async fn reserve_confirm_moves_stock_to_sold_once() {
     add_product(&store, "p", 10).await;
     let id = placed(&store, &[("p", 3)]).await;
 
-    store.reserve_stock(id).await.unwrap().unwrap();
-    store.reserve_stock(id).await.unwrap().unwrap(); // a retry
+    store.reserve_stock(id, None).await.unwrap().unwrap();
+    store.reserve_stock(id, None).await.unwrap().unwrap(); // a retry
     assert_eq!(stock(&store, "p").await, (7, 3, 0));
     assert_eq!(store.order(id).await.unwrap().unwrap().status, OrderStatus::Payment);
 
@@ -101,7 +102,7 @@ async fn reservation_is_all_or_nothing() {
     add_product(&store, "b", 1).await;
     let id = placed(&store, &[("a", 2), ("b", 2)]).await;
 
-    let shortage = store.reserve_stock(id).await.unwrap().unwrap_err();
+    let shortage = store.reserve_stock(id, None).await.unwrap().unwrap_err();
     assert_eq!((shortage.product_id.as_str(), shortage.requested, shortage.available), ("b", 2, 1));
     assert_eq!(stock(&store, "a").await, (5, 0, 0), "the first line was not kept");
     assert_eq!(stock(&store, "b").await, (1, 0, 0));
@@ -114,10 +115,11 @@ async fn stock_moves_for_an_order_that_does_not_exist_fail_and_change_nothing() 
     let store = store().await;
     add_product(&store, "p", 4).await;
     let missing = OrderId::generate();
-    assert!(store.reserve_stock(missing).await.is_err());
+    assert!(store.reserve_stock(missing, None).await.is_err());
     assert!(store.confirm_order(missing).await.is_err());
     let amount = Money::parse("amount", Decimal::ONE).unwrap();
-    assert!(!store.record_capture(missing, "pay_x", amount).await.unwrap());
+    let recorded = store.record_authorization(missing, "pay_x", amount, Authorized).await;
+    assert_eq!(recorded.unwrap(), None);
     assert!(store.payment(missing).await.unwrap().is_none());
     assert_eq!(stock(&store, "p").await, (4, 0, 0));
 }
@@ -127,7 +129,7 @@ async fn release_gives_stock_back_and_ends_the_order_once() {
     let store = store().await;
     add_product(&store, "p", 4).await;
     let id = placed(&store, &[("p", 4)]).await;
-    store.reserve_stock(id).await.unwrap().unwrap();
+    store.reserve_stock(id, None).await.unwrap().unwrap();
     assert_eq!(stock(&store, "p").await, (0, 4, 0));
 
     let ending =
@@ -159,7 +161,7 @@ async fn concurrent_orders_for_the_last_units_sell_exactly_those_units() {
     let results = join_all(ids.iter().map(|id| {
         let store = store.clone();
         let id = *id;
-        async move { store.reserve_stock(id).await.unwrap() }
+        async move { store.reserve_stock(id, None).await.unwrap() }
     }))
     .await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 25);
@@ -181,7 +183,7 @@ async fn orders_locking_the_same_products_in_opposite_orders_do_not_deadlock() {
         let store = store.clone();
         let id = *id;
         async move {
-            store.reserve_stock(id).await?.expect("enough stock");
+            store.reserve_stock(id, None).await?.expect("enough stock");
             if i % 3 == 0 {
                 store.release_stock(id, &OrderEnding::Cancelled).await
             } else {
@@ -212,7 +214,7 @@ async fn placing_orders_while_others_move_stock_does_not_deadlock() {
     let moves = join_all(moving.iter().map(|id| {
         let (store, id) = (store.clone(), *id);
         async move {
-            store.reserve_stock(id).await?.expect("enough stock");
+            store.reserve_stock(id, None).await?.expect("enough stock");
             store.confirm_order(id).await.map(|c| assert_eq!(c, Confirmation::Confirmed))
         }
     }));
@@ -235,9 +237,11 @@ async fn an_order_has_at_most_one_payment() {
     let store = store().await;
     let id = placed(&store, &[("prod-001", 1)]).await;
     let amount = Money::parse("amount", Decimal::new(99999, 2)).unwrap();
-    store.record_capture(id, "pay_1", amount).await.unwrap();
-    store.record_capture(id, "pay_1", amount).await.unwrap(); // a retry
-    store.record_decline(id, amount, "too late").await.unwrap(); // cannot replace the capture
+    store.record_authorization(id, "pay_1", amount, Authorized).await.unwrap().unwrap();
+    store.record_authorization(id, "pay_1", amount, Authorized).await.unwrap().unwrap(); // a retry
+    store.record_capture(id).await.unwrap();
+    store.record_capture(id).await.unwrap(); // a retry
+    store.record_decline(id, None, amount, "too late").await.unwrap(); // cannot replace it
     let payment = store.payment(id).await.unwrap().unwrap();
     assert_eq!(
         (payment.status.as_str(), payment.payment_id.as_deref()),
@@ -340,7 +344,7 @@ async fn an_idempotency_key_is_private_to_its_sender_and_expires() {
 async fn the_demo_catalog_is_the_original_one_and_loading_it_again_changes_nothing() {
     let store = store().await;
     let id = placed(&store, &[("prod-001", 1)]).await;
-    store.reserve_stock(id).await.unwrap().unwrap();
+    store.reserve_stock(id, None).await.unwrap().unwrap();
     store.load_demo_catalog().await.unwrap();
     let products = store.list_products().await.unwrap();
     assert_eq!(products.len(), 8);
@@ -373,13 +377,13 @@ async fn a_closed_order_is_fenced_against_late_steps() {
     assert_eq!((first.status.as_str(), first.now), ("cancelled", true));
     let retry = store.close_order(never_reserved, &ending).await.unwrap();
     assert_eq!((retry.status.as_str(), retry.now), ("cancelled", false), "a retry changes nothing");
-    store.reserve_stock(never_reserved).await.unwrap().unwrap();
+    store.reserve_stock(never_reserved, None).await.unwrap().unwrap();
     assert_eq!(stock(&store, "p").await, (10, 0, 0));
     assert_eq!(store.order(never_reserved).await.unwrap().unwrap().status, OrderStatus::Cancelled);
 
     // Closed while holding stock: a late confirmation sells nothing; release gives it back.
     let reserved = placed(&store, &[("p", 3)]).await;
-    store.reserve_stock(reserved).await.unwrap().unwrap();
+    store.reserve_stock(reserved, None).await.unwrap().unwrap();
     store.close_order(reserved, &ending).await.unwrap();
     assert_eq!(store.confirm_order(reserved).await.unwrap(), Confirmation::Refused);
     assert_eq!(stock(&store, "p").await, (7, 3, 0));
@@ -387,15 +391,17 @@ async fn a_closed_order_is_fenced_against_late_steps() {
     assert_eq!(stock(&store, "p").await, (10, 0, 0));
     assert_eq!(store.order(reserved).await.unwrap().unwrap().status, OrderStatus::Cancelled);
 
-    // A late capture is refused, so the caller refunds it.
+    // A late authorization is refused, so the caller voids it.
     let amount = Money::parse("amount", Decimal::new(1000, 2)).unwrap();
-    assert!(!store.record_capture(reserved, "pay_late", amount).await.unwrap());
+    let late = store.record_authorization(reserved, "pay_late", amount, Authorized).await;
+    assert_eq!(late.unwrap(), None);
     assert!(store.payment(reserved).await.unwrap().is_none());
 
     // A completed order is not reopened by closing it.
     let done = placed(&store, &[("p", 1)]).await;
-    store.reserve_stock(done).await.unwrap().unwrap();
-    assert!(store.record_capture(done, "pay_done", amount).await.unwrap());
+    store.reserve_stock(done, None).await.unwrap().unwrap();
+    let recorded = store.record_authorization(done, "pay_done", amount, Authorized).await;
+    assert!(recorded.unwrap().is_some());
     assert_eq!(store.confirm_order(done).await.unwrap(), Confirmation::Confirmed);
     assert_eq!(
         store.close_order(done, &ending).await.unwrap().status,
@@ -417,7 +423,7 @@ async fn cancellation_and_confirmation_exclude_each_other() {
     // Cancellation first: the order is never confirmed, and closing it for a failure ends it
     // cancelled, as the customer was promised.
     let cancelled = placed(&store, &[("p", 2)]).await;
-    store.reserve_stock(cancelled).await.unwrap().unwrap();
+    store.reserve_stock(cancelled, None).await.unwrap().unwrap();
     assert_eq!(store.request_cancellation(cancelled).await.unwrap(), Ok(()));
     assert_eq!(store.request_cancellation(cancelled).await.unwrap(), Ok(()), "asking twice");
     assert_eq!(store.confirm_order(cancelled).await.unwrap(), Confirmation::Refused);
@@ -429,14 +435,14 @@ async fn cancellation_and_confirmation_exclude_each_other() {
 
     // Confirmation first: the cancellation is too late.
     let confirmed = placed(&store, &[("p", 1)]).await;
-    store.reserve_stock(confirmed).await.unwrap().unwrap();
+    store.reserve_stock(confirmed, None).await.unwrap().unwrap();
     assert_eq!(store.confirm_order(confirmed).await.unwrap(), Confirmation::Confirmed);
     assert_eq!(store.request_cancellation(confirmed).await.unwrap(), Err(OrderStatus::Completed));
 
     // Concurrently, many times: never both.
     for _ in 0..60 {
         let id = placed(&store, &[("p", 1)]).await;
-        store.reserve_stock(id).await.unwrap().unwrap();
+        store.reserve_stock(id, None).await.unwrap().unwrap();
         let (cancel, confirm) =
             tokio::join!(store.request_cancellation(id), store.confirm_order(id));
         let confirmed = confirm.unwrap() == Confirmation::Confirmed;

@@ -1,6 +1,7 @@
 //! What each activity takes and returns. The workflow calls these; `orderflow-activities`
 //! implements them (checked at compile time against these signatures).
 
+use chrono::{DateTime, Utc};
 use orderflow_domain::{
     CustomerId, DatabaseId, ErrorCode, Money, NewOrder, NotificationKind, OrderEnding, OrderId,
     OrderStatus,
@@ -83,10 +84,35 @@ pub struct PaymentRequest {
     pub amount: Money,
 }
 
+/// The payment's authorization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentReceipt {
     pub payment_id: String,
     pub attempt: u32,
+    /// Set when the customer must confirm the payment: the order waits for the provider's
+    /// answer (a [`PaymentAnswer`] signal) until then, when the stock hold expires. Absent in
+    /// the receipts of orders started before payments were authorized and captured apart
+    /// (their histories replay with no wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting_customer_until: Option<DateTime<Utc>>,
+}
+
+/// The provider's answer to a payment that needed the customer's confirmation, handed to the
+/// order's workflow by the webhook endpoint (signal `payment_answered`). Repeated or late
+/// answers are harmless: the workflow takes the first one for its own payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentAnswer {
+    /// The provider's event that carried it.
+    pub event_id: String,
+    pub payment_id: String,
+    pub outcome: PaymentOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum PaymentOutcome {
+    Authorized,
+    Failed { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,14 +195,16 @@ impl OrderActivities {
         unimplemented!()
     }
 
-    /// Charges the order once, whatever is retried. Fails with `payment_declined`.
+    /// Authorizes the order's payment once, whatever is retried; says whether the customer
+    /// must confirm it. Fails with `payment_declined`, or `payment_failed` when the provider
+    /// stays unreachable.
     #[activity(name = "process_payment")]
     pub fn process_payment(_: InDatabase<PaymentRequest>) -> Result<PaymentReceipt, ActivityError> {
         unimplemented!()
     }
 
-    /// Moves held stock to sold and completes the order. Fails with `order_cancelled` if the
-    /// customer's cancellation was recorded first.
+    /// Moves held stock to sold, completes the order and captures its payment. Fails with
+    /// `order_cancelled` if the customer's cancellation was recorded first.
     #[activity(name = "confirm_order")]
     pub fn confirm_order(_: InDatabase<OrderId>) -> Result<StepReport, ActivityError> {
         unimplemented!()
@@ -205,7 +233,8 @@ impl OrderActivities {
         unimplemented!()
     }
 
-    /// Compensation: refunds the order's payment if one was captured.
+    /// Compensation: voids the order's authorization, or refunds its payment if it was
+    /// captured. Nothing if there is none.
     #[activity(name = "refund_payment")]
     pub fn refund_payment(_: InDatabase<OrderId>) -> Result<StepReport, ActivityError> {
         unimplemented!()

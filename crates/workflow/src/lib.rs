@@ -11,8 +11,8 @@ mod step_options;
 
 pub use contracts::{
     Attempted, CancelAccepted, CancelDecision, CloseReport, FailureType, InDatabase,
-    NotificationRequest, OrderActivities, OrderEnd, OrderInput, PaymentReceipt, PaymentRequest,
-    StepReport, activity,
+    NotificationRequest, OrderActivities, OrderEnd, OrderInput, PaymentAnswer, PaymentOutcome,
+    PaymentReceipt, PaymentRequest, StepReport, activity,
 };
 pub use order_workflow::OrderWorkflow;
 pub use step_options::{

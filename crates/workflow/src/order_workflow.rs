@@ -1,5 +1,7 @@
-//! `OrderWorkflow`: create → reserve stock → take payment → confirm → notify, and on failure
-//! or cancellation the compensations in reverse order (refund, release), then notify.
+//! `OrderWorkflow`: create → reserve stock (held until an expiry) → authorize the payment →
+//! if the customer must confirm it, wait for the provider's answer until the hold expires →
+//! confirm (and capture) → notify; on failure or cancellation the compensations in reverse
+//! order (void or refund, release), then notify.
 //!
 //! Every step is a local activity (see `StepPolicy::local`). A local step can take effect and
 //! then be forgotten, when its worker dies before the workflow task that ran it completes; the
@@ -12,7 +14,7 @@
 
 use crate::contracts::{
     Attempted, CancelAccepted, CancelDecision, FailureType, InDatabase, NotificationRequest,
-    OrderActivities, OrderEnd, OrderInput, PaymentRequest,
+    OrderActivities, OrderEnd, OrderInput, PaymentAnswer, PaymentOutcome, PaymentRequest,
 };
 use crate::step_options::StepPolicy;
 use chrono::{DateTime, Utc};
@@ -25,7 +27,8 @@ use temporalio_common::ActivityDefinition;
 use temporalio_common::protos::temporal::api::failure::v1::{Failure, failure::FailureInfo};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, WorkflowContext, WorkflowContextView, WorkflowResult,
+    ActivityExecutionError, SyncWorkflowContext, WorkflowContext, WorkflowContextView,
+    WorkflowResult,
 };
 
 #[workflow]
@@ -34,6 +37,8 @@ pub struct OrderWorkflow {
     /// The database the order belongs to; every step carries it (see [`InDatabase`]).
     database: Option<DatabaseId>,
     state: OrderState,
+    /// The provider's answer to a payment awaiting the customer (see [`PaymentAnswer`]).
+    payment_answer: Option<PaymentAnswer>,
 }
 
 /// Why the forward path stopped before the order completed.
@@ -48,7 +53,7 @@ impl OrderWorkflow {
     pub fn new(ctx: &WorkflowContextView, input: OrderInput) -> Self {
         // The start time recorded in history: deterministic, like all workflow time.
         let state = OrderState::new(&input.order, clock(ctx.start_time()));
-        Self { order: input.order, database: input.database, state }
+        Self { order: input.order, database: input.database, state, payment_answer: None }
     }
 
     #[run(name = "OrderWorkflow")]
@@ -64,6 +69,20 @@ impl OrderWorkflow {
     #[query(name = "state")]
     pub fn state(&self, _ctx: &WorkflowContextView) -> OrderState {
         self.state.clone()
+    }
+
+    /// The provider's answer to the payment, from its webhook. The first answer for this
+    /// order's payment counts; a repeated one, or one for another payment, changes nothing.
+    #[signal(name = "payment_answered")]
+    pub fn payment_answered(
+        &mut self,
+        _ctx: &mut SyncWorkflowContext<Self>,
+        answer: PaymentAnswer,
+    ) {
+        let ours = self.state.payment_id.as_deref().is_none_or(|id| id == answer.payment_id);
+        if ours && self.payment_answer.is_none() {
+            self.payment_answer = Some(answer);
+        }
     }
 
     /// Refuses a cancellation that could not be honoured, so the caller hears "too late"
@@ -141,6 +160,10 @@ async fn go_forward(ctx: &Ctx) -> Result<(), Halt> {
     .map_err(payment_failure)?;
     ctx.state_mut(|w| w.state.payment_id = Some(receipt.payment_id));
     stop_if_cancelled(ctx)?;
+    if let Some(until) = receipt.awaiting_customer_until {
+        await_payment(ctx, until).await?;
+        stop_if_cancelled(ctx)?;
+    }
 
     // The point of no return: once this step has begun, cancellations are refused.
     run_step(ctx, Step::ConfirmOrder, OrderActivities::confirm_order, id, StepPolicy::until_done())
@@ -151,7 +174,56 @@ async fn go_forward(ctx: &Ctx) -> Result<(), Halt> {
     Ok(())
 }
 
-/// Compensations, newest first: refund the payment, then release the stock. Both are
+/// Waits durably (a timer and a condition: nothing runs meanwhile) for the customer to
+/// confirm the payment, until `until`, the stock hold's expiry. Ends on the provider's answer,
+/// at the deadline (`payment_timeout`), or on a cancellation, which is honoured at once.
+async fn await_payment(ctx: &Ctx, until: DateTime<Utc>) -> Result<(), Halt> {
+    let started = clock(ctx.workflow_time());
+    ctx.state_mut(|w| w.state.begin(Step::AwaitPayment, started));
+    let payment_id = ctx.state(|w| w.state.payment_id.clone());
+    // An answer for another payment (a forged or confused event) is dropped: the signal
+    // handler cannot tell before the payment id is known.
+    ctx.state_mut(|w| {
+        if w.payment_answer.as_ref().is_some_and(|a| Some(&a.payment_id) != payment_id.as_ref()) {
+            w.payment_answer = None;
+        }
+    });
+    let settled = |w: &OrderWorkflow| w.payment_answer.is_some() || w.state.is_cancelled;
+    let left = (until - started).to_std().unwrap_or_default();
+    if !ctx.state(settled) && !left.is_zero() {
+        // The condition also ends on Temporal's own cancellation of the workflow.
+        temporalio_sdk::workflows::select! {
+            _ = ctx.timer(left) => {}
+            _ = ctx.wait_condition(settled) => {}
+        }
+    }
+    let ended = clock(ctx.workflow_time());
+    let outcome = ctx.state(|w| w.payment_answer.as_ref().map(|a| a.outcome.clone()));
+    let (halt, error) = match outcome {
+        Some(PaymentOutcome::Authorized) => (None, None),
+        Some(PaymentOutcome::Failed { reason }) => {
+            let message = format!("payment declined: {reason}");
+            let halt = Halt::Failed { code: ErrorCode::PaymentDeclined, message: message.clone() };
+            (Some(halt), Some(message))
+        }
+        // Cancelled while waiting: the caller's `stop_if_cancelled` halts.
+        None if ctx.state(|w| w.state.is_cancelled) || ctx.cancellation_token().is_cancelled() => {
+            (None, Some("cancelled while waiting for the payment".to_owned()))
+        }
+        None => {
+            let message = format!(
+                "the payment was not confirmed by {}",
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            let halt = Halt::Failed { code: ErrorCode::PaymentTimeout, message: message.clone() };
+            (Some(halt), Some(message))
+        }
+    };
+    ctx.state_mut(|w| w.state.end_step(ended, 1, error));
+    halt.map_or(Ok(()), Err)
+}
+
+/// Compensations, newest first: void (or refund) the payment, then release the stock. Both are
 /// idempotent and retried until they succeed, and they run on their own cancellation tokens: a
 /// cancelled workflow still gives the customer's money and the shop's stock back.
 ///

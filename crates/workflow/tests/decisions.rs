@@ -11,7 +11,8 @@ use orderflow_domain::{
 };
 use orderflow_workflow::{
     CancelDecision, CloseReport, FailureType, InDatabase, NotificationRequest, OrderEnd,
-    OrderInput, OrderWorkflow, PaymentReceipt, PaymentRequest, StepReport, activity,
+    OrderInput, OrderWorkflow, PaymentAnswer, PaymentOutcome, PaymentReceipt, PaymentRequest,
+    StepReport, activity,
 };
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -19,7 +20,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use temporalio_client::{
-    Client, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowStartOptions,
+    Client, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowSignalOptions,
+    WorkflowStartOptions,
 };
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -54,6 +56,10 @@ mod script {
     pub const CONFIRMED_AFTER_ALL: &str = "confirmed-after-all";
     pub const UNREACHABLE: &str = "unreachable";
     pub const SLOW_STOCK: &str = "slow-stock";
+    /// The payment needs the customer's confirmation, for at most a minute.
+    pub const AWAITING: &str = "awaiting";
+    /// The payment needs the customer's confirmation, for at most 1.5 s.
+    pub const AWAITING_BRIEFLY: &str = "awaiting-briefly";
 }
 
 fn final_failure(kind: &str, message: &str) -> ActivityError {
@@ -136,7 +142,13 @@ mod implementations {
                 script::PROVIDER_BROKEN => {
                     Err(final_failure("provider_exploded", "HTTP 500 from PSP"))
                 }
-                _ => Ok(PaymentReceipt { payment_id: "pay_1".into(), attempt: 1 }),
+                script::AWAITING => Ok(awaiting(Duration::from_secs(60))),
+                script::AWAITING_BRIEFLY => Ok(awaiting(Duration::from_millis(1500))),
+                _ => Ok(PaymentReceipt {
+                    payment_id: "pay_1".into(),
+                    attempt: 1,
+                    awaiting_customer_until: None,
+                }),
             }
         }
 
@@ -219,6 +231,14 @@ mod implementations {
             self.called(request.input.order_id, "release_stock");
             Ok(done())
         }
+    }
+}
+
+fn awaiting(for_at_most: Duration) -> PaymentReceipt {
+    PaymentReceipt {
+        payment_id: "pay_1".into(),
+        attempt: 1,
+        awaiting_customer_until: Some(chrono::Utc::now() + for_at_most),
     }
 }
 
@@ -436,6 +456,107 @@ async fn a_cancellation_accepted_during_a_step_stops_the_order_before_the_next()
             ],
             "no payment after an accepted cancellation"
         );
+    })
+    .await;
+}
+
+/// Signals the provider's answer to `order`'s workflow, as the webhook endpoint does.
+async fn answer(client: &Client, order: &NewOrder, payment_id: &str, outcome: PaymentOutcome) {
+    let handle =
+        client.get_workflow_handle::<OrderWorkflow>(order.order_id.workflow_id().to_string());
+    let event_id = format!("evt_{}", OrderId::generate());
+    let answer = PaymentAnswer { event_id, payment_id: payment_id.into(), outcome };
+    handle
+        .signal(OrderWorkflow::payment_answered, answer, WorkflowSignalOptions::default())
+        .await
+        .expect("the answer is delivered");
+}
+
+/// Waits until the order's workflow waits for the customer.
+async fn until_awaiting(scripted: &Scripted, order: &NewOrder) {
+    while !scripted.calls(order.order_id).steps.contains(&"process_payment") {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_payment_awaiting_the_customer_ends_by_their_answer_the_deadline_or_a_cancel() {
+    with_worker(|client, scripted| async move {
+        let confirmed = order_of(script::AWAITING);
+        let declined = order_of(script::AWAITING);
+        let cancelled = order_of(script::AWAITING);
+        let timed_out = order_of(script::AWAITING_BRIEFLY);
+        for order in [&confirmed, &declined, &cancelled, &timed_out] {
+            start(&client, order).await;
+            until_awaiting(&scripted, order).await;
+        }
+        // An answer about another payment (forged, or confused) changes nothing; the first
+        // real answer counts, a repeated or contrary one after it does not.
+        answer(&client, &timed_out, "pay_forged", PaymentOutcome::Authorized).await;
+        answer(&client, &confirmed, "pay_1", PaymentOutcome::Authorized).await;
+        let card_refused = PaymentOutcome::Failed { reason: "3-D Secure refused".into() };
+        answer(&client, &confirmed, "pay_1", card_refused.clone()).await;
+        answer(&client, &declined, "pay_1", card_refused).await;
+        let handle = client
+            .get_workflow_handle::<OrderWorkflow>(cancelled.order_id.workflow_id().to_string());
+        let accepted = handle
+            .execute_update(OrderWorkflow::cancel, (), WorkflowExecuteUpdateOptions::default())
+            .await
+            .expect("a cancellation is accepted while the payment is awaited");
+        assert_eq!(accepted.status, OrderStatus::Payment);
+
+        let forward = ["create_order", "reserve_stock", "process_payment"];
+        let compensations = ["close_order", "refund_payment", "release_stock", "notify_customer"];
+        let awaited = |state: &OrderState| {
+            let record = state.step_history.iter().find(|r| r.step == Step::AwaitPayment);
+            record.map(|r| r.status).expect("the wait is a step of the history")
+        };
+
+        let state = result(&client, &confirmed).await;
+        assert_eq!(state.status, OrderStatus::Completed);
+        assert_eq!(awaited(&state), StepStatus::Completed);
+        // The contrary answer arrives while the workflow task that confirms and completes the
+        // order runs; Temporal refuses to complete a workflow with a signal it has not seen,
+        // that task fails, and its local activities run again on the retry. They are
+        // idempotent (confirmation and capture happen once, a message is sent once), which is
+        // what makes that harmless: the order still completes, on the first answer.
+        let steps = scripted.calls(confirmed.order_id).steps;
+        assert_eq!(steps[..5], [&forward[..], &["confirm_order", "notify_customer"]].concat());
+        assert!(steps[5..].iter().all(|s| ["confirm_order", "notify_customer"].contains(s)));
+
+        let state = result(&client, &declined).await;
+        assert_eq!(
+            (state.status, state.error_code),
+            (OrderStatus::Failed, Some(ErrorCode::PaymentDeclined))
+        );
+        assert_eq!(state.error_message.as_deref(), Some("payment declined: 3-D Secure refused"));
+        assert_eq!(awaited(&state), StepStatus::Failed);
+        assert_eq!(
+            scripted.calls(declined.order_id).steps,
+            [&forward[..], &compensations].concat()
+        );
+
+        let state = result(&client, &cancelled).await;
+        assert_eq!((state.status, state.error_code), (OrderStatus::Cancelled, None));
+        let steps = scripted.calls(cancelled.order_id).steps;
+        let expected = [&forward[..], &["request_cancellation"], &compensations].concat();
+        assert_eq!(steps, expected, "voided and released at once, not at the deadline");
+
+        let state = result(&client, &timed_out).await;
+        assert_eq!(
+            (state.status, state.error_code),
+            (OrderStatus::Failed, Some(ErrorCode::PaymentTimeout))
+        );
+        assert!(state.error_message.as_deref().unwrap().contains("not confirmed by"));
+        assert_eq!(
+            scripted.calls(timed_out.order_id).steps,
+            [&forward[..], &compensations].concat()
+        );
+        let calls = scripted.calls(timed_out.order_id);
+        assert!(matches!(
+            calls.closed_as,
+            Some(OrderEnding::Failed { code: ErrorCode::PaymentTimeout, .. })
+        ));
     })
     .await;
 }

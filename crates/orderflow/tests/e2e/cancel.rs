@@ -1,4 +1,4 @@
-//! Cancellation: honoured before the point of no return (stock released, payment refunded),
+//! Cancellation: honoured before the point of no return (stock released, payment voided),
 //! refused with 409 after it.
 //!
 //! The simulated delays here are long on purpose: steps run as local activities inside one
@@ -53,7 +53,7 @@ async fn cancelling_while_stock_is_checked_cancels_without_charging() {
 }
 
 #[tokio::test]
-async fn cancelling_while_payment_is_taken_refunds_it() {
+async fn cancelling_while_payment_is_taken_voids_it() {
     let app = TestApp::spawn_configured(
         SimulationConfig { payment_delay: Duration::from_millis(4500), ..Default::default() },
         quick_heartbeats(test_http()),
@@ -86,10 +86,7 @@ async fn cancelling_while_payment_is_taken_refunds_it() {
     assert!(state.payment_id.is_some());
     assert_eq!(app.stock("prod-001").await, before);
     assert_eq!(
-        app.count(
-            "SELECT count(*) FROM payments WHERE status = 'refunded' AND refund_id IS NOT NULL"
-        )
-        .await,
+        app.count("SELECT count(*) FROM payments WHERE status = 'voided' AND captured = 0").await,
         1
     );
     app.replay(workflow_id, "cancelled_after_payment").await;
@@ -174,5 +171,5 @@ async fn cancelling_from_temporal_itself_runs_the_compensations_too() {
         "{steps:?}"
     );
     assert_eq!(app.stock("prod-001").await, before);
-    assert_eq!(app.count("SELECT count(*) FROM payments WHERE status = 'refunded'").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM payments WHERE status = 'voided'").await, 1);
 }

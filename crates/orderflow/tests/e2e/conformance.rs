@@ -22,6 +22,7 @@ async fn the_description_holds_with_tokens_required() {
 }
 
 async fn conform(http: HttpConfig, token: Option<String>, mode: &str) {
+    const WEBHOOK_PATH: &str = "/api/webhooks/payments";
     let cli = std::env::var("SCHEMATHESIS_CLI").unwrap_or_else(|_| "st".into());
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/schemathesis.toml");
     let seed = std::env::var("SCHEMATHESIS_SEED").unwrap_or_else(|_| "20261127".into());
@@ -34,6 +35,10 @@ async fn conform(http: HttpConfig, token: Option<String>, mode: &str) {
         .arg("run")
         .arg(app.url("/api/openapi.json"))
         .args(["--checks", "all", "--seed", &seed, "--no-color"])
+        // The payment provider's webhook refuses (400) every request whose HMAC signature does
+        // not verify, which no generated request can carry; tests/e2e/payments.rs covers it,
+        // signed and forged.
+        .args(["--exclude-path", WEBHOOK_PATH])
         // The admin operations are exercised with the service key in both modes.
         .args(["--header", &format!("X-API-Key: {ADMIN_KEY}")])
         .current_dir(crate::support::artifacts());
@@ -58,7 +63,8 @@ async fn conform(http: HttpConfig, token: Option<String>, mode: &str) {
         .unwrap()
         .values()
         .map(|item| item.as_object().unwrap().len())
-        .sum::<usize>();
+        .sum::<usize>()
+        - 1; // the webhook
     assert!(report.contains(&format!("Tested: {operations}")), "{report}");
     for phase in ["Examples", "Coverage", "Fuzzing", "Stateful"] {
         assert!(report.contains(&format!("✅ {phase}")), "phase {phase} did not pass:\n{report}");

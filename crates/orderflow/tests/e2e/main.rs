@@ -13,6 +13,8 @@ mod idempotency;
 mod operations;
 mod orders;
 mod overload;
+mod payments;
+mod provider;
 mod shutdown;
 mod support;
 mod without_worker;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 /// Every operation of the API, as `METHOD /path`.
-const API: [&str; 14] = [
+const API: [&str; 15] = [
     "GET /api/orders",
     "POST /api/orders",
     "GET /api/orders/status",
@@ -18,6 +18,7 @@ const API: [&str; 14] = [
     "GET /api/products",
     "GET /api/products/{id}",
     "POST /api/products/{id}/restock",
+    "POST /api/webhooks/payments",
     "GET /api/admin/stuck-orders",
     "GET /health",
     "GET /ready",

@@ -120,8 +120,12 @@ async fn a_declined_payment_fails_the_order_and_releases_the_stock() {
     assert_eq!(state.step_history[2].status, StepStatus::Failed);
     assert_eq!(state.step_history[2].retry_count, 0, "a decline is not retried");
     assert_eq!(app.stock("prod-006").await, before);
-    assert_eq!(app.count("SELECT count(*) FROM payments WHERE status = 'declined'").await, 1);
-    assert_eq!(app.count("SELECT count(*) FROM payments").await, 1, "the refund moved nothing");
+    assert_eq!(app.count("SELECT count(*) FROM payments WHERE status = 'failed'").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM payments").await,
+        1,
+        "the compensation moved nothing"
+    );
     assert_eq!(app.status(workflow_id).await["error_code"], "payment_declined");
     app.replay(workflow_id, "payment_declined").await;
 }

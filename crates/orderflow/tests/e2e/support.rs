@@ -2,7 +2,9 @@
 //! PostgreSQL database and the Temporal server `make test` started, with a task queue of its
 //! own so that tests running in parallel never pick up each other's workflows.
 
-use orderflow::config::{AuthMode, HttpConfig, SimulationConfig, TemporalConfig, WorkerConfig};
+use orderflow::config::{
+    AuthMode, HttpConfig, PaymentConfig, SimulationConfig, TemporalConfig, WorkerConfig,
+};
 use orderflow::{Dependencies, api_context, build_worker, connect_temporal, serve_http};
 use orderflow_api::OrderAccepted;
 use orderflow_api::auth::{NewToken, mint_hs256};
@@ -20,6 +22,8 @@ use temporalio_client::{
 use temporalio_sdk::Runtime;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 use tokio::net::TcpListener;
+
+pub use crate::provider::{ProviderKnobs, TestProvider, WEBHOOK_SECRET};
 
 /// The admin API key of every test app.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
@@ -65,6 +69,9 @@ pub struct TestApp {
     pub temporal: Client,
     temporal_config: TemporalConfig,
     simulation: SimulationConfig,
+    payments: PaymentConfig,
+    /// The simulated payment provider, when the app was spawned with one.
+    pub provider: Option<TestProvider>,
     worker: Option<WorkerThread>,
     foreign_workers: Vec<WorkerThread>,
     // Last, so that they are dropped after the workers using them are told to stop.
@@ -117,8 +124,44 @@ impl TestApp {
         Self::api_only(simulation, test_http()).await
     }
 
+    /// With the simulated payment provider (`orderflow psp`, in process, on a ledger database
+    /// of its own) reached over HTTP, its webhooks signed with [`WEBHOOK_SECRET`] and sent to
+    /// this app, and the orders' confirmation timeout `confirmation_timeout`.
+    pub async fn spawn_with_provider(knobs: ProviderKnobs, confirmation_timeout: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+        let webhook_url =
+            format!("http://{}/api/webhooks/payments", listener.local_addr().unwrap());
+        let provider = TestProvider::start(knobs, Some(webhook_url)).await;
+        let payments = PaymentConfig {
+            provider_url: Some(provider.url.clone()),
+            confirmation_timeout,
+            webhook_secret: Some(WEBHOOK_SECRET.into()),
+        };
+        let mut app =
+            Self::wire(SimulationConfig::default(), test_http(), payments, listener).await;
+        app.provider = Some(provider);
+        app.start_worker();
+        app
+    }
+
     /// The API, wired as the binary wires it (`api_context`), on a free port.
     async fn api_only(simulation: SimulationConfig, http: HttpConfig) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+        // Webhooks configured as in production (the in-process payment simulation sends
+        // none, but the endpoint is there to be called and attacked).
+        let payments = PaymentConfig {
+            webhook_secret: Some(WEBHOOK_SECRET.into()),
+            ..PaymentConfig::default()
+        };
+        Self::wire(simulation, http, payments, listener).await
+    }
+
+    async fn wire(
+        simulation: SimulationConfig,
+        http: HttpConfig,
+        payments: PaymentConfig,
+        listener: TcpListener,
+    ) -> Self {
         let database = fresh_database(&server_from_env()).await;
         let store = database.store.clone();
         let temporal_config = TemporalConfig {
@@ -131,7 +174,6 @@ impl TestApp {
             task_queue: format!("orderflow-test-{}", uuid::Uuid::new_v4().simple()),
         };
         let temporal = connect_temporal(&temporal_config).await.expect("connect to Temporal");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
         let address = format!("http://{}", listener.local_addr().unwrap());
         let database_id = store.database_id().await.expect("the database's identity");
         let deps = Dependencies {
@@ -139,7 +181,8 @@ impl TestApp {
             database: database_id,
             temporal: temporal.clone(),
         };
-        let ctx = api_context(&deps, &http, &temporal_config.task_queue).expect("the API's wiring");
+        let ctx = api_context(&deps, &http, &payments, &temporal_config.task_queue)
+            .expect("the API's wiring");
         tokio::spawn(serve_http(listener, ctx, http.connection_limits(), std::future::pending()));
         Self {
             address,
@@ -150,6 +193,8 @@ impl TestApp {
             database,
             temporal_config,
             simulation,
+            payments,
+            provider: None,
             worker: None,
             foreign_workers: Vec::new(),
             foreign_databases: Vec::new(),
@@ -164,6 +209,7 @@ impl TestApp {
             self.database_id,
             self.temporal_config.clone(),
             self.simulation.clone(),
+            self.payments.clone(),
         ));
     }
 
@@ -178,6 +224,7 @@ impl TestApp {
             database_id,
             self.temporal_config.clone(),
             self.simulation.clone(),
+            self.payments.clone(),
         ));
         self.foreign_databases.push(database);
         store
@@ -371,6 +418,7 @@ impl WorkerThread {
         database_id: DatabaseId,
         temporal: TemporalConfig,
         simulation: SimulationConfig,
+        payments: PaymentConfig,
     ) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
@@ -392,6 +440,7 @@ impl WorkerThread {
                     &temporal.task_queue,
                     &WorkerConfig::default(),
                     &simulation,
+                    &payments,
                 )
                 .expect("a worker");
                 let shutdown = worker.shutdown_handle();

@@ -226,17 +226,35 @@ async fn check_settlement(findings: &mut Findings, pool: &sqlx::PgPool) -> anyho
         sqlx::query_scalar!(r#"SELECT DISTINCT o.workflow_id AS "offender?" FROM orders o JOIN reservations r ON r.order_id = o.id
                          WHERE o.status IN ('failed', 'cancelled') AND r.status <> 'released'"#).fetch_all(pool).await?.into_iter().flatten().collect::<Vec<String>>(),
     );
+    // ... and no authorization left open: voided, refunded or failed, captured − refunded = 0.
     findings.expect_none(
-        "failed or cancelled order with an un-refunded payment",
+        "failed or cancelled order with money taken or held",
         sqlx::query_scalar!(r#"SELECT o.workflow_id AS "offender?" FROM orders o JOIN payments p ON p.order_id = o.id
-                         WHERE o.status IN ('failed', 'cancelled') AND p.status = 'captured'"#).fetch_all(pool).await?.into_iter().flatten().collect::<Vec<String>>(),
+                         WHERE o.status IN ('failed', 'cancelled')
+                           AND (p.status IN ('captured', 'authorized', 'requires_action')
+                                OR p.captured <> p.refunded)"#).fetch_all(pool).await?.into_iter().flatten().collect::<Vec<String>>(),
     );
     // Completed orders are paid exactly once, for their total, and their stock is sold.
     findings.expect_none(
         "completed order not paid exactly its total",
         sqlx::query_scalar!(r#"SELECT o.workflow_id AS "offender?" FROM orders o LEFT JOIN payments p ON p.order_id = o.id
                          WHERE o.status = 'completed'
-                           AND (p.order_id IS NULL OR p.status <> 'captured' OR p.amount <> o.total_amount)"#).fetch_all(pool).await?.into_iter().flatten().collect::<Vec<String>>(),
+                           AND (p.order_id IS NULL OR p.status <> 'captured' OR p.amount <> o.total_amount
+                                OR p.captured <> o.total_amount OR p.refunded <> 0)"#).fetch_all(pool).await?.into_iter().flatten().collect::<Vec<String>>(),
+    );
+    // No order waits for its payment past its stock hold (a minute's grace for the timer).
+    findings.expect_none(
+        "order waiting for its payment past its hold",
+        sqlx::query_scalar!(
+            r#"SELECT workflow_id AS "offender?" FROM orders
+                         WHERE status NOT IN ('completed', 'failed', 'cancelled')
+                           AND hold_expires_at < now() - interval '1 minute'"#
+        )
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect::<Vec<String>>(),
     );
     findings.expect_none(
         "completed order whose lines are not all sold",

@@ -1,0 +1,208 @@
+//! `POST /api/webhooks/payments`: the payment provider's answers to payments that waited for
+//! the customer (docs/payments.md). Signed (`Payment-Signature`), delivered at least once,
+//! sometimes twice, late or out of order: each event is recognized by its id and handled once,
+//! and acknowledged (2xx) only when what it says is safe with Temporal or PostgreSQL, so that
+//! the provider's retries are what makes delivery reliable.
+
+use crate::error::{Context, Problem};
+use crate::{ApiContext, ApiError};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use orderflow_domain::{OrderId, OrderStatus};
+use orderflow_providers::PaymentGateway;
+use orderflow_providers::webhook_signature::{SIGNATURE_HEADER, verify};
+use orderflow_store::EventOutcome;
+use orderflow_workflow::{PaymentAnswer, PaymentOutcome};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// What the endpoint needs: the secret the provider signs with, and the provider itself (to
+/// void an authorization that arrives for an order that has ended).
+#[derive(Clone)]
+pub struct PaymentWebhooks {
+    pub secret: SecretString,
+    pub gateway: Arc<dyn PaymentGateway>,
+}
+
+/// An event, as the provider sends it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PaymentEvent {
+    /// Unique per event; a repeated delivery repeats it.
+    #[schema(example = "evt_0193c2a8f1e07c3a9b51d2f4e6a8c0b2", max_length = 255)]
+    pub id: String,
+    /// `payment_intent.authorized` or `payment_intent.failed`; other types are acknowledged
+    /// and ignored.
+    #[serde(rename = "type")]
+    #[schema(example = "payment_intent.authorized")]
+    pub kind: String,
+    pub data: EventPayment,
+}
+
+/// The payment the event is about.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EventPayment {
+    /// The provider's payment id.
+    #[schema(max_length = 255)]
+    pub id: String,
+    /// The order's id (the payment's idempotency key).
+    pub order_id: String,
+    pub failure_reason: Option<String>,
+}
+
+/// The acknowledgement.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookReceipt {
+    pub received: bool,
+    /// `delivered` (handed to the order's workflow), `duplicate` (seen before), `voided` (the
+    /// order had ended; its authorization was voided), `ignored`, or `unknown_order`.
+    #[schema(example = "delivered")]
+    pub outcome: &'static str,
+}
+
+const MAX_ID_LEN: usize = 255;
+
+/// Receive a payment provider's webhook.
+///
+/// Signed by the provider: `Payment-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
+/// "<t>.<raw body>")>`, within 5 minutes. A missing or wrong signature is a 400 and changes
+/// nothing. 200 once the event is safely handled; a repeated event id is acknowledged and
+/// ignored. 503 when it could not be handled now: the provider retries.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/payments",
+    tag = "payments",
+    params(("Payment-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256>")),
+    request_body(content = PaymentEvent, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Received (or received before)", body = WebhookReceipt),
+        (status = 400, description = "Missing or wrong signature, or not an event", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = crate::responses::TooLarge),
+        (status = 503, description = "Not handled now (Temporal or the database unreachable, or webhooks not configured); retry", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn payment_webhook(
+    State(ctx): State<ApiContext>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<WebhookReceipt>, ApiError> {
+    let Some(webhooks) = &ctx.webhooks else {
+        return Err(ApiError::Unavailable(
+            "Payment webhooks are not configured here (PAYMENT_WEBHOOK_SECRET).".into(),
+        ));
+    };
+    let signature = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| refused("the Payment-Signature header is missing"))?;
+    let now = chrono::Utc::now().timestamp();
+    verify(webhooks.secret.expose_secret().as_bytes(), signature, &body, now)
+        .map_err(|e| refused(&format!("the signature does not verify: {e}")))?;
+    let event: PaymentEvent = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("Not a payment event: {e}")))?;
+    if [&event.id, &event.data.id].iter().any(|id| id.is_empty() || id.len() > MAX_ID_LEN) {
+        return Err(ApiError::BadRequest(format!(
+            "Event and payment ids must be 1 to {MAX_ID_LEN} characters."
+        )));
+    }
+    let outcome = receive(&ctx, webhooks, event).await?;
+    metrics::counter!("orderflow_payment_webhooks_total", "outcome" => outcome).increment(1);
+    Ok(Json(WebhookReceipt { received: true, outcome }))
+}
+
+fn refused(why: &str) -> ApiError {
+    metrics::counter!("orderflow_payment_webhooks_total", "outcome" => "bad_signature")
+        .increment(1);
+    tracing::warn!(why, "refused a payment webhook");
+    ApiError::BadRequest(format!("Refused: {why}."))
+}
+
+async fn receive(
+    ctx: &ApiContext,
+    webhooks: &PaymentWebhooks,
+    event: PaymentEvent,
+) -> Result<&'static str, ApiError> {
+    let outcome = match event.kind.as_str() {
+        "payment_intent.authorized" => PaymentOutcome::Authorized,
+        "payment_intent.failed" => PaymentOutcome::Failed {
+            reason: event.data.failure_reason.clone().unwrap_or_else(|| "declined".into()),
+        },
+        other => {
+            tracing::info!(event_id = %event.id, r#type = other, "ignored a payment event of a type OrderFlow does not use");
+            return Ok(EventOutcome::Ignored.as_str());
+        }
+    };
+    let order = uuid::Uuid::try_parse(&event.data.order_id).ok().map(OrderId::from_uuid);
+    let received = ctx
+        .store
+        .receive_payment_event(&event.id, order, &event.kind, &event.data.id)
+        .await
+        .context("recording a payment event")?;
+    let Some(mut received) = received else { return Ok("duplicate") };
+    let row = match order {
+        Some(order) => ctx.store.order(order).await.context("reading the event's order")?,
+        None => None,
+    };
+    let (Some(order), Some(row)) = (order, row) else {
+        tracing::warn!(event_id = %event.id, order_id = %event.data.order_id, "a payment event for an order this service does not know");
+        received.commit(EventOutcome::UnknownOrder).await.context("recording a payment event")?;
+        return Ok(EventOutcome::UnknownOrder.as_str());
+    };
+    let authorized = outcome == PaymentOutcome::Authorized;
+    let done = if row.status.is_terminal() {
+        late(webhooks, &event, row.status, authorized).await?
+    } else {
+        let reason = match &outcome {
+            PaymentOutcome::Failed { reason } => Some(reason.as_str()),
+            PaymentOutcome::Authorized => None,
+        };
+        received
+            .record_payment_answer(order, &event.data.id, authorized, reason)
+            .await
+            .context("recording the payment's answer")?;
+        let answer = PaymentAnswer {
+            event_id: event.id.clone(),
+            payment_id: event.data.id.clone(),
+            outcome,
+        };
+        // Committed only once Temporal holds the answer: if this fails, the event is not
+        // remembered and the provider's retry is handled afresh.
+        if ctx.orchestrator.signal_payment(order.workflow_id(), answer).await? {
+            EventOutcome::Delivered
+        } else {
+            // Ended between the read and the signal: as late as any other.
+            late(webhooks, &event, OrderStatus::Failed, authorized).await?
+        }
+    };
+    received.commit(done).await.context("recording a payment event")?;
+    Ok(done.as_str())
+}
+
+/// An answer for an order that has ended. An authorization that arrives after a failed or
+/// cancelled order gave up on it would hold the customer's money for nothing: it is voided.
+/// (A completed order's payment was captured; its answer changes nothing.)
+async fn late(
+    webhooks: &PaymentWebhooks,
+    event: &PaymentEvent,
+    status: OrderStatus,
+    authorized: bool,
+) -> Result<EventOutcome, ApiError> {
+    if !authorized || status == OrderStatus::Completed {
+        return Ok(EventOutcome::Ignored);
+    }
+    match webhooks.gateway.void(&event.data.id).await {
+        Ok(()) => {
+            tracing::info!(event_id = %event.id, payment_id = %event.data.id, "voided an authorization that arrived after its order ended");
+            Ok(EventOutcome::Voided)
+        }
+        // Captured, refunded or voided already: nothing is held.
+        Err(orderflow_providers::ProviderError::Refused(_)) => Ok(EventOutcome::Ignored),
+        Err(e) => {
+            Err(ApiError::Unavailable(format!("Could not void a late authorization ({e}); retry.")))
+        }
+    }
+}
