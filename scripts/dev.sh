@@ -13,6 +13,8 @@ say "creating the database if missing, applying migrations, loading the demo cat
 export PAYMENT_WEBHOOK_SECRET="${PAYMENT_WEBHOOK_SECRET:-whsec_development_only_not_a_secret}"
 PSP_PORT="${PSP_PORT:-8090}"
 export PAYMENT_PROVIDER_URL="${PAYMENT_PROVIDER_URL:-http://localhost:$PSP_PORT}"
+# The dashboard plays the customer's bank app: confirm or refuse a payment that awaits them.
+export DASHBOARD_PAYMENT_SIMULATOR="${DASHBOARD_PAYMENT_SIMULATOR:-true}"
 say "payment provider simulator on http://localhost:$PSP_PORT (log: $DATA/psp.log)"
 PSP_PORT="$PSP_PORT" \
   PSP_WEBHOOK_URL="${PSP_WEBHOOK_URL:-http://localhost:${HTTP_PORT:-8080}/api/webhooks/payments}" \

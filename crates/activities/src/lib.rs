@@ -379,18 +379,37 @@ impl OrderSteps {
     }
 
     /// Gives the order's money back: voids its authorization, or refunds it if it was
-    /// captured. Asks the provider rather than trusting the record: a void the provider
-    /// refuses means the payment was captured, and it is refunded.
+    /// captured. A void the provider refuses means the payment was captured: it is refunded.
+    /// Without a record, the provider is asked for the order's payment: a step that died
+    /// between authorizing and recording (or whose retries ran out on a lost answer) may have
+    /// left an authorization that only the provider knows.
     async fn give_back(&self, order: OrderId) -> Result<(), StepError> {
-        let payment = self.store.payment(order).await.context("reading the payment")?;
-        let Some(payment) = payment else { return Ok(()) };
-        let Some(payment_id) = payment.payment_id else { return Ok(()) };
-        let captured = match payment.status.as_str() {
+        let recorded = self.store.payment(order).await.context("reading the payment")?;
+        let (payment_id, status) = match recorded {
+            Some(payment) => match payment.payment_id {
+                Some(id) => (id, payment.status),
+                // A decline recorded by a worker older than payment intents.
+                None => return Ok(()),
+            },
+            None => {
+                let held = self.payments.payment_of(&order.to_string()).await;
+                match held.context("looking the payment up at the provider")? {
+                    Some(id) => (id, "unrecorded".to_owned()),
+                    None => return Ok(()),
+                }
+            }
+        };
+        let captured = match status.as_str() {
             "failed" | "declined" | "voided" | "refunded" => return Ok(()),
             "captured" => true,
             _ => match self.payments.void(&payment_id).await {
                 Ok(()) => false,
                 Err(ProviderError::Refused(_)) => true,
+                Err(ProviderError::Rejected(why)) => {
+                    // The provider does not know it: nothing is held there.
+                    tracing::warn!(%payment_id, %why, "the provider rejected a void");
+                    return Ok(());
+                }
                 Err(e) => {
                     return Err(anyhow::Error::new(e).context("voiding at the provider").into());
                 }

@@ -61,6 +61,10 @@ impl PaymentGateway for Counted {
     async fn refund(&self, id: &str, key: &str) -> Result<String, ProviderError> {
         self.inner.refund(id, key).await
     }
+
+    async fn payment_of(&self, order_id: &str) -> Result<Option<String>, ProviderError> {
+        self.inner.payment_of(order_id).await
+    }
 }
 
 impl Steps {

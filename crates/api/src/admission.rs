@@ -1,7 +1,8 @@
 //! Admission control: how many orders this API process lets run at once.
 //!
 //! An order is *in flight* from the moment its request is admitted until it reaches a terminal
-//! state (or stops needing the engine's attention, see [`Admission::lease`]). Beyond the limit,
+//! state or waits for its customer to confirm the payment (then it needs nothing but a timer),
+//! or stops needing the engine's attention otherwise, see [`Admission::lease`]. Beyond the limit,
 //! `POST /api/orders` is answered at once with 503 and `Retry-After`, before anything is written
 //! or started: a burst is shed at the door instead of piling work on Temporal, PostgreSQL and the
 //! workers until workflow tasks overrun their timeout and the engine redoes them (the collapse
@@ -14,8 +15,9 @@
 //! A slow machine, a debug build or a struggling database all get the limit they can carry.
 //!
 //! Completion is learned from PostgreSQL, where every order's terminal step writes
-//! `completed_at`: a sweeper asks every [`SWEEP_EVERY`] which of the orders in flight have
-//! finished. That works whether the worker runs in this process or elsewhere.
+//! `completed_at` (and waiting for the customer sets `current_step` `await_payment`): a
+//! sweeper asks every [`SWEEP_EVERY`] which of the orders in flight have finished. That works
+//! whether the worker runs in this process or elsewhere.
 
 use orderflow_domain::OrderId;
 use orderflow_store::Store;

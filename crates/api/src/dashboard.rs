@@ -1,8 +1,10 @@
 //! The orders dashboard: one page, no build step, served from the binary.
 
 use crate::ApiContext;
+use crate::edges::CONTENT_SECURITY_POLICY;
 use axum::extract::State;
-use axum::response::Html;
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse};
 
 const PAGE: &str = include_str!("../static/dashboard.html");
 const SCRIPT: &str = include_str!("../static/dashboard.js");
@@ -14,12 +16,22 @@ const SCRIPT: &str = include_str!("../static/dashboard.js");
     tag = "operations",
     responses((status = 200, description = "The dashboard (HTML)", body = String, content_type = "text/html"))
 )]
-pub async fn page(State(ctx): State<ApiContext>) -> Html<String> {
-    Html(
-        PAGE.replace("{{TEMPORAL_UI_URL}}", &escape(&ctx.temporal_ui_url))
-            .replace("{{TEMPORAL_NAMESPACE}}", &escape(ctx.orchestrator.namespace()))
-            .replace("{{AUTH_MODE}}", if ctx.auth.is_off() { "off" } else { "jwt" }),
-    )
+pub async fn page(State(ctx): State<ApiContext>) -> impl IntoResponse {
+    let simulator = ctx.payment_simulator_url.as_deref().map(escape).unwrap_or_default();
+    let page = PAGE
+        .replace("{{TEMPORAL_UI_URL}}", &escape(&ctx.temporal_ui_url))
+        .replace("{{TEMPORAL_NAMESPACE}}", &escape(ctx.orchestrator.namespace()))
+        .replace("{{AUTH_MODE}}", if ctx.auth.is_off() { "off" } else { "jwt" })
+        .replace("{{PAYMENT_SIMULATOR_URL}}", &simulator);
+    // The page may also call the payment simulator, and nothing else.
+    let policy = match simulator.as_str() {
+        "" => CONTENT_SECURITY_POLICY.to_owned(),
+        origin => CONTENT_SECURITY_POLICY
+            .replace("connect-src 'self'", &format!("connect-src 'self' {origin}")),
+    };
+    let policy =
+        HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    ([(header::CONTENT_SECURITY_POLICY, policy)], Html(page))
 }
 
 /// The dashboard's script, a file of its own so that the page's Content-Security-Policy can

@@ -11,7 +11,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// The page's sources: scripts and styles of this origin only (the dashboard and Swagger UI
 /// have no inline scripts; Swagger UI sets inline styles), no framing by other sites (no
 /// clickjacking of the cancel buttons), forms and `<base>` locked down.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
     frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 

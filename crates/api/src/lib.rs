@@ -88,6 +88,9 @@ pub struct ApiContext {
     pub temporal_ui_url: String,
     /// `PAYMENT_WEBHOOK_SECRET` and the provider; without them the webhook endpoint is 503.
     pub webhooks: Option<PaymentWebhooks>,
+    /// The simulated provider the dashboard may confirm payments at
+    /// (`DASHBOARD_PAYMENT_SIMULATOR`); `None`: no such buttons.
+    pub payment_simulator_url: Option<String>,
 }
 
 impl ApiContext {
@@ -109,6 +112,7 @@ impl ApiContext {
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             temporal_ui_url: "http://localhost:8233".into(),
             webhooks: None,
+            payment_simulator_url: None,
         }
     }
 }

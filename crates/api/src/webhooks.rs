@@ -11,9 +11,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use orderflow_domain::{OrderId, OrderStatus};
-use orderflow_providers::PaymentGateway;
 use orderflow_providers::webhook_signature::{SIGNATURE_HEADER, verify};
-use orderflow_store::EventOutcome;
+use orderflow_providers::{PaymentGateway, ProviderError};
+use orderflow_store::{EventOutcome, NewPaymentEvent, PaymentChange};
 use orderflow_workflow::{PaymentAnswer, PaymentOutcome};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -136,49 +136,60 @@ async fn receive(
             return Ok(EventOutcome::Ignored.as_str());
         }
     };
+    let store = &ctx.store;
+    if store.payment_event_seen(&event.id).await.context("reading payment events")? {
+        return Ok("duplicate");
+    }
     let order = uuid::Uuid::try_parse(&event.data.order_id).ok().map(OrderId::from_uuid);
-    let received = ctx
-        .store
-        .receive_payment_event(&event.id, order, &event.kind, &event.data.id)
-        .await
-        .context("recording a payment event")?;
-    let Some(mut received) = received else { return Ok("duplicate") };
+    let received = NewPaymentEvent {
+        event_id: &event.id,
+        order,
+        r#type: &event.kind,
+        payment_id: &event.data.id,
+    };
     let row = match order {
-        Some(order) => ctx.store.order(order).await.context("reading the event's order")?,
+        Some(order) => store.order(order).await.context("reading the event's order")?,
         None => None,
     };
     let (Some(order), Some(row)) = (order, row) else {
         tracing::warn!(event_id = %event.id, order_id = %event.data.order_id, "a payment event for an order this service does not know");
-        received.commit(EventOutcome::UnknownOrder).await.context("recording a payment event")?;
-        return Ok(EventOutcome::UnknownOrder.as_str());
+        let outcome = EventOutcome::UnknownOrder;
+        store
+            .record_payment_event(received, outcome, PaymentChange::Unchanged)
+            .await
+            .context("recording a payment event")?;
+        return Ok(outcome.as_str());
     };
+    // The slow part first, outside any transaction: the signal (its request id is the event
+    // id, so a repeat is recorded once, and the workflow takes the first answer) or the void
+    // (idempotent at the provider). The event is remembered only once that is done, so a
+    // failure here is retried by the provider and handled afresh.
     let authorized = outcome == PaymentOutcome::Authorized;
-    let done = if row.status.is_terminal() {
+    let (done, change) = if row.status.is_terminal() {
         late(webhooks, &event, row.status, authorized).await?
     } else {
         let reason = match &outcome {
-            PaymentOutcome::Failed { reason } => Some(reason.as_str()),
+            PaymentOutcome::Failed { reason } => Some(reason.clone()),
             PaymentOutcome::Authorized => None,
         };
-        received
-            .record_payment_answer(order, &event.data.id, authorized, reason)
-            .await
-            .context("recording the payment's answer")?;
         let answer = PaymentAnswer {
             event_id: event.id.clone(),
             payment_id: event.data.id.clone(),
             outcome,
         };
-        // Committed only once Temporal holds the answer: if this fails, the event is not
-        // remembered and the provider's retry is handled afresh.
         if ctx.orchestrator.signal_payment(order.workflow_id(), answer).await? {
-            EventOutcome::Delivered
-        } else {
-            // Ended between the read and the signal: as late as any other.
-            late(webhooks, &event, OrderStatus::Failed, authorized).await?
+            let change = PaymentChange::Answered { authorized, reason: reason.as_deref() };
+            let recorded = store.record_payment_event(received, EventOutcome::Delivered, change);
+            recorded.await.context("recording a payment event")?;
+            return Ok(EventOutcome::Delivered.as_str());
         }
+        // Ended between the read and the signal: as late as any other.
+        late(webhooks, &event, OrderStatus::Failed, authorized).await?
     };
-    received.commit(done).await.context("recording a payment event")?;
+    store
+        .record_payment_event(received, done, change)
+        .await
+        .context("recording a payment event")?;
     Ok(done.as_str())
 }
 
@@ -190,19 +201,23 @@ async fn late(
     event: &PaymentEvent,
     status: OrderStatus,
     authorized: bool,
-) -> Result<EventOutcome, ApiError> {
+) -> Result<(EventOutcome, PaymentChange<'static>), ApiError> {
     if !authorized || status == OrderStatus::Completed {
-        return Ok(EventOutcome::Ignored);
+        return Ok((EventOutcome::Ignored, PaymentChange::Unchanged));
     }
     match webhooks.gateway.void(&event.data.id).await {
         Ok(()) => {
             tracing::info!(event_id = %event.id, payment_id = %event.data.id, "voided an authorization that arrived after its order ended");
-            Ok(EventOutcome::Voided)
+            Ok((EventOutcome::Voided, PaymentChange::Voided))
         }
         // Captured, refunded or voided already: nothing is held.
-        Err(orderflow_providers::ProviderError::Refused(_)) => Ok(EventOutcome::Ignored),
+        Err(ProviderError::Refused(_)) => Ok((EventOutcome::Ignored, PaymentChange::Unchanged)),
         Err(e) => {
-            Err(ApiError::Unavailable(format!("Could not void a late authorization ({e}); retry.")))
+            tracing::warn!(error = %e, payment_id = %event.data.id, "could not void a late authorization");
+            Err(ApiError::Unavailable(
+                "The payment provider could not be reached to void a late authorization; retry."
+                    .into(),
+            ))
         }
     }
 }

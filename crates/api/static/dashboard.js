@@ -4,6 +4,8 @@
 const TEMPORAL_UI = document.body.dataset.temporalUiUrl;
 const NAMESPACE = document.body.dataset.temporalNamespace;
 const AUTH_MODE = document.body.dataset.authMode;
+// The simulated payment provider, when the dashboard may play the customer's bank app.
+const PAYMENT_SIMULATOR = document.body.dataset.paymentSimulator;
 document.getElementById("temporal-link").href = TEMPORAL_UI;
 
 // AUTH_MODE=jwt: every call carries the token typed in above. It lives in this variable only
@@ -102,16 +104,39 @@ async function refreshOrders() {
     link.target = "_blank";
     cell(row, link);
     // Only an order still in flight can be cancelled; a finished one keeps an empty cell.
+    const actions = [];
     if (CANCELLABLE.has(o.status)) {
       const cancel = document.createElement("button");
       cancel.className = "secondary cancel";
       cancel.textContent = "cancel";
       cancel.onclick = () => cancelOrder(o.workflow_id);
-      cell(row, cancel);
-    } else {
-      cell(row, "");
+      actions.push(cancel);
     }
+    // A payment awaiting the customer: answer for them, at the simulated provider.
+    if (PAYMENT_SIMULATOR && o.current_step === "await_payment" && o.payment_id) {
+      for (const [label, succeed] of [["confirm payment", true], ["refuse payment", false]]) {
+        const answer = document.createElement("button");
+        answer.className = `secondary ${succeed ? "confirm-payment" : "refuse-payment"}`;
+        answer.textContent = label;
+        answer.onclick = () => answerPayment(o.payment_id, succeed);
+        actions.push(answer);
+      }
+    }
+    const actionsCell = row.insertCell();
+    actionsCell.className = "actions";
+    actionsCell.append(...actions);
   }
+}
+
+async function answerPayment(paymentId, succeed) {
+  const response = await fetch(`${PAYMENT_SIMULATOR}/v1/payment_intents/${encodeURIComponent(paymentId)}/confirm`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ succeed }),
+  }).catch((e) => ({ ok: false, json: async () => ({ error: { message: String(e) } }) }));
+  const body = await response.json().catch(() => ({}));
+  say(response.ok ? `Payment ${succeed ? "confirmed" : "refused"} at the provider.` : body.error?.message ?? "the provider refused", !response.ok);
+  refreshOrders();
 }
 
 async function cancelOrder(workflowId) {

@@ -467,19 +467,26 @@ pub struct PaymentConfig {
     #[arg(long, env = "PAYMENT_PROVIDER_URL", value_name = "PAYMENT_PROVIDER_URL", value_parser = parse_http_url)]
     pub provider_url: Option<String>,
     /// How long an order waits for the customer to confirm a payment that needs it (and
-    /// holds its stock) before it fails with `payment_timeout`.
+    /// holds its stock) before it fails with `payment_timeout`. At most a day: well inside
+    /// the life of an authorization at providers (Stripe: 7 days), so that capture never
+    /// meets an expired one.
     #[arg(
         long,
         env = "PAYMENT_CONFIRMATION_TIMEOUT_MS",
         value_name = "PAYMENT_CONFIRMATION_TIMEOUT_MS",
         default_value = "900000",
-        value_parser = parse_millis(1_000, 7 * 24 * 3_600_000)
+        value_parser = parse_millis(1_000, 24 * 3_600_000)
     )]
     pub confirmation_timeout: Duration,
     /// `PAYMENT_WEBHOOK_SECRET` (or `_FILE`): the provider signs its webhooks with it. Unset:
     /// `POST /api/webhooks/payments` answers 503. From the environment only.
     #[arg(skip = secret_from_env("PAYMENT_WEBHOOK_SECRET"))]
     pub webhook_secret: Option<SecretString>,
+    /// The dashboard offers to confirm or refuse a payment awaiting the customer, as the
+    /// customer's bank app would, by calling the simulated provider at PAYMENT_PROVIDER_URL
+    /// from the browser. Development only (`make dev` sets it).
+    #[arg(long, env = "DASHBOARD_PAYMENT_SIMULATOR", value_name = "DASHBOARD_PAYMENT_SIMULATOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub dashboard_simulator: bool,
 }
 
 impl Default for PaymentConfig {

@@ -208,9 +208,21 @@ pub fn api_context(
     payments: &PaymentConfig,
     task_queue: &str,
 ) -> anyhow::Result<ApiContext> {
-    // Without a provider the API has nothing to void: the in-process simulation keeps no
-    // authorizations (and sends no webhooks).
     let gateway = payment_gateway(payments, &SimulationConfig::default())?;
+    if let Some(secret) = &payments.webhook_secret {
+        // Anyone who can guess the secret can confirm payments that never happened.
+        anyhow::ensure!(
+            secret.expose_secret().len() >= MIN_WEBHOOK_SECRET_BYTES,
+            "PAYMENT_WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET_BYTES} bytes"
+        );
+        // The endpoint voids authorizations that arrive late: at the provider that sent them,
+        // not at the in-process simulation.
+        anyhow::ensure!(
+            payments.provider_url.is_some(),
+            "PAYMENT_WEBHOOK_SECRET is set but PAYMENT_PROVIDER_URL is not: the API process needs \
+             the provider too (it voids authorizations that arrive after their order ended)"
+        );
+    }
     let admin_key = match &http.admin_api_key {
         None => None,
         Some(key) => Some(AdminKey::new(key.expose_secret()).ok_or_else(|| {
@@ -236,6 +248,10 @@ pub fn api_context(
         auth: authenticator(auth)?,
         write_limits: WriteLimits::new(auth.writes_per_second, auth.writes_burst),
         idempotency_ttl,
+        payment_simulator_url: payments
+            .provider_url
+            .clone()
+            .filter(|_| payments.dashboard_simulator),
         webhooks: payments
             .webhook_secret
             .as_ref()
@@ -243,6 +259,9 @@ pub fn api_context(
         ..ApiContext::new(deps.store.clone(), orchestrator)
     })
 }
+
+/// The shortest webhook secret accepted (Stripe's are 32 random bytes and more).
+const MIN_WEBHOOK_SECRET_BYTES: usize = 32;
 
 /// The shortest HS256 secret accepted: RFC 7518 asks for a key as long as the hash (256 bits).
 const MIN_HS256_SECRET_BYTES: usize = 32;

@@ -30,6 +30,7 @@ async fn the_benchmark_runs_every_phase_and_writes_its_results() {
         // Beyond the service's default of 200 orders in flight, so that it may shed.
         burst: 250,
         soak_minutes: None,
+        parked: 50,
         work_dir: out.join("work"),
         label: "smoke".into(),
     };
@@ -68,6 +69,13 @@ async fn the_benchmark_runs_every_phase_and_writes_its_results() {
     {
         assert!(json.contains(&format!("\"{field}\"")), "no {field} in the JSON");
     }
+    // The payment phases ran: orders parked at the customer and all completed once confirmed.
+    let payments = report.payments.as_ref().expect("the payment phases ran");
+    assert!(payments.in_process_saturated > 0.0 && payments.provider_saturated > 0.0);
+    assert_eq!(payments.parked.orders, 50);
+    assert_eq!(payments.parked.unfinished, 0, "{payments}");
+    assert!(payments.parked.confirmation_to_completed.p50_ms > 0.0, "{payments}");
+    assert!(json.contains("\"provider_cost_percent\""));
     let svg = std::fs::read_to_string(out.join("results.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("polyline"));
 }

@@ -63,6 +63,9 @@ pub trait PaymentGateway: Send + Sync + 'static {
     /// Gives back all that was captured; `key` makes a repeated refund the same refund.
     /// Returns the refund's id.
     async fn refund(&self, payment_id: &str, key: &str) -> Result<String, ProviderError>;
+    /// The payment the provider holds for `order_id`, if any: how a compensation finds an
+    /// authorization whose step died before recording it.
+    async fn payment_of(&self, order_id: &str) -> Result<Option<String>, ProviderError>;
 }
 
 /// The in-process simulation: declines totals above a limit, optionally waits and optionally
@@ -134,6 +137,11 @@ impl PaymentGateway for SimulatedPaymentGateway {
     async fn refund(&self, _payment_id: &str, key: &str) -> Result<String, ProviderError> {
         self.wait().await;
         Ok(derived_id("re", key))
+    }
+
+    /// None: the simulation keeps no ledger, so nothing is ever held that a record lacks.
+    async fn payment_of(&self, _order_id: &str) -> Result<Option<String>, ProviderError> {
+        Ok(None)
     }
 }
 

@@ -139,4 +139,24 @@ impl PaymentGateway for PaymentProvider {
     async fn refund(&self, payment_id: &str, key: &str) -> Result<String, ProviderError> {
         self.refund_intent(payment_id, key).await.map(|_| key.to_owned())
     }
+
+    async fn payment_of(&self, order_id: &str) -> Result<Option<String>, ProviderError> {
+        let request = self.http.get(&self.base).query(&[("order_id", order_id)]);
+        let response =
+            request.send().await.map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(ProviderError::Unavailable(format!("HTTP {}", response.status())));
+        }
+        let page: IntentPage = response
+            .json()
+            .await
+            .map_err(|e| ProviderError::Unavailable(format!("unreadable answer: {e}")))?;
+        Ok(page.data.into_iter().next().map(|intent| intent.id))
+    }
+}
+
+/// A page of the provider's list of intents.
+#[derive(Deserialize)]
+struct IntentPage {
+    data: Vec<IntentView>,
 }

@@ -6,7 +6,7 @@
 use crate::ledger::{Intent, Ledger, LedgerError};
 use crate::{ConfirmOutcome, PspConfig};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,6 +16,7 @@ use orderflow_providers::{FailureSchedule, draw};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
+use tower_http::cors::{Any, CorsLayer};
 
 #[derive(Clone)]
 struct Psp {
@@ -36,6 +37,15 @@ pub fn router(ledger: Ledger, config: PspConfig) -> Router {
         .route("/v1/payment_intents/{id}/capture", post(capture))
         .route("/v1/payment_intents/{id}/void", post(void))
         .route("/v1/payment_intents/{id}/refund", post(refund))
+        // Any page may call it: OrderFlow's dashboard (another origin) plays the customer's
+        // bank app and confirms payments here. A simulator keeps no secrets; a real provider's
+        // API is called by servers only.
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([header::CONTENT_TYPE]),
+        )
         .with_state(psp)
 }
 

@@ -19,6 +19,8 @@ pub struct Webhooks {
 /// How long a delivery may take before it is tried again.
 const LEASE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
+/// Deliveries sent at once.
+const BATCH: i64 = 64;
 
 /// Runs until the process ends.
 pub async fn run(ledger: Ledger, webhooks: Webhooks) {
@@ -30,9 +32,12 @@ pub async fn run(ledger: Ledger, webhooks: Webhooks) {
         if let Err(e) = ledger.decide_due_confirmations().await {
             tracing::warn!(error = %e, "could not decide the due confirmations");
         }
+        let mut backlog = false;
         if let Some(url) = &webhooks.url {
-            match ledger.lease_webhooks(LEASE, 64).await {
+            match ledger.lease_webhooks(LEASE, BATCH).await {
                 Ok(due) => {
+                    // A full batch: more are due, go on without pausing.
+                    backlog = due.len() == BATCH as usize;
                     let sends =
                         due.into_iter().map(|d| deliver(&http, &ledger, url, &webhooks.secret, d));
                     futures::future::join_all(sends).await;
@@ -40,7 +45,9 @@ pub async fn run(ledger: Ledger, webhooks: Webhooks) {
                 Err(e) => tracing::warn!(error = %e, "could not read the webhook outbox"),
             }
         }
-        tokio::time::sleep(POLL).await;
+        if !backlog {
+            tokio::time::sleep(POLL).await;
+        }
     }
 }
 

@@ -6,8 +6,9 @@
 ALTER TABLE orders ADD COLUMN hold_expires_at TIMESTAMPTZ;
 
 -- One row per order, as before; `payment_id` is now the provider's payment intent, known from
--- the authorization on. 'declined' is the word of workers older than this migration (a
--- rolling deploy runs both for a while); new ones write 'failed'.
+-- the authorization on. 'declined' is the word of workers older than this migration; new ones
+-- write 'failed'. (Old and new workers must not run side by side: see docs/payments.md,
+-- "Upgrading".)
 ALTER TABLE payments
     DROP CONSTRAINT payments_status_check,
     DROP CONSTRAINT payments_check,
@@ -20,7 +21,7 @@ ALTER TABLE payments
     ADD CONSTRAINT payments_status_check CHECK (status IN
         ('requires_action', 'authorized', 'captured', 'voided', 'refunded', 'failed', 'declined')),
     ADD CONSTRAINT payments_amounts_check CHECK (captured <= amount AND refunded <= captured),
-    ADD CONSTRAINT payments_refund_id_check CHECK ((refunded > 0) = (refund_id IS NOT NULL));
+    ADD CONSTRAINT payments_refund_id_check CHECK ((status = 'refunded') = (refund_id IS NOT NULL));
 
 -- The provider's webhook events, each once: the primary key is how a repeated delivery is
 -- recognized. Not tied to orders by a foreign key: an event for an order this database does

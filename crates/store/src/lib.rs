@@ -17,7 +17,9 @@ pub mod testing;
 pub use idempotency::KeyClaim;
 pub use inventory::{Closing, Confirmation, InsufficientStock};
 pub use orders::{NotificationRow, OrderFilter, OrderItemRow, OrderRow, ReservationRow};
-pub use payments::{AuthorizationStatus, EventOutcome, PaymentEventRow, PaymentRow, ReceivedEvent};
+pub use payments::{
+    AuthorizationStatus, EventOutcome, NewPaymentEvent, PaymentChange, PaymentEventRow, PaymentRow,
+};
 pub use products::{MAX_UNITS, NewProduct, ProductRow, Restocked};
 pub use stuck::StuckStepRow;
 

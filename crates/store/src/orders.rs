@@ -77,11 +77,14 @@ impl Store {
         Ok(row)
     }
 
-    /// Which of `ids` have reached a terminal state (their `completed_at` is set).
+    /// Which of `ids` no longer need the engine: terminal (their `completed_at` is set), or
+    /// waiting for their customer to confirm the payment, which costs nothing but a timer
+    /// (admission control counts neither as in flight).
     pub async fn finished_orders(&self, ids: &[OrderId]) -> Result<Vec<OrderId>> {
         let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
         let finished = sqlx::query_scalar!(
-            "SELECT id FROM orders WHERE id = ANY($1) AND completed_at IS NOT NULL",
+            "SELECT id FROM orders
+             WHERE id = ANY($1) AND (completed_at IS NOT NULL OR current_step = 'await_payment')",
             &ids
         )
         .fetch_all(&self.pool)

@@ -69,50 +69,28 @@ impl EventOutcome {
     }
 }
 
-/// A webhook event being received: its row is written but not committed until
-/// [`ReceivedEvent::commit`], so that an event whose handling fails (Temporal unreachable) is
-/// not remembered, and the provider's next delivery is handled afresh.
-pub struct ReceivedEvent {
-    tx: sqlx::Transaction<'static, sqlx::Postgres>,
-    event_id: String,
+/// A webhook event, as received.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPaymentEvent<'a> {
+    pub event_id: &'a str,
+    /// `None` when the event names no order this service could have made.
+    pub order: Option<OrderId>,
+    pub r#type: &'a str,
+    pub payment_id: &'a str,
 }
 
-impl ReceivedEvent {
-    /// The provider's answer to a payment that waited for the customer, on the payment's row
-    /// (the workflow gets it by signal). Only a `requires_action` payment of `payment_id`
-    /// changes. Part of the event's transaction.
-    pub async fn record_payment_answer(
-        &mut self,
-        order: OrderId,
-        payment_id: &str,
+/// What an event changed about the order's payment, recorded with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentChange<'a> {
+    /// The provider's answer to a payment that awaited the customer (only a
+    /// `requires_action` payment of this id changes).
+    Answered {
         authorized: bool,
-        reason: Option<&str>,
-    ) -> Result<()> {
-        sqlx::query!(
-            "UPDATE payments SET status = CASE WHEN $3 THEN 'authorized' ELSE 'failed' END,
-                                 decline_reason = $4, updated_at = now()
-             WHERE order_id = $1 AND payment_id = $2 AND status = 'requires_action'",
-            order.as_uuid(),
-            payment_id,
-            authorized,
-            reason
-        )
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
-    /// Remembers the event with what was done with it.
-    pub async fn commit(mut self, outcome: EventOutcome) -> Result<()> {
-        sqlx::query!(
-            "UPDATE payment_events SET outcome = $2 WHERE event_id = $1",
-            self.event_id,
-            outcome.as_str()
-        )
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(self.tx.commit().await?)
-    }
+        reason: Option<&'a str>,
+    },
+    /// An authorization that arrived after its order ended was voided.
+    Voided,
+    Unchanged,
 }
 
 impl Store {
@@ -218,12 +196,12 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a captured payment refunded in full. Does nothing if there is none (or it is
-    /// refunded).
+    /// Marks a captured payment refunded in full (payments are captured in full). Does nothing
+    /// if there is none (or it is refunded).
     pub async fn record_refund(&self, order: OrderId, refund_id: &str) -> Result<()> {
         sqlx::query!(
-            "UPDATE payments SET status = 'refunded', refund_id = $2, refunded = captured,
-                                 updated_at = now()
+            "UPDATE payments SET status = 'refunded', refund_id = $2, captured = amount,
+                                 refunded = amount, updated_at = now()
              WHERE order_id = $1 AND status = 'captured'",
             order.as_uuid(),
             refund_id
@@ -233,30 +211,74 @@ impl Store {
         Ok(())
     }
 
-    /// Starts receiving a webhook event; `None` if it was received before (a repeated
-    /// delivery: acknowledge it and do nothing). A second delivery arriving while the first is
-    /// being handled waits for it.
-    pub async fn receive_payment_event(
+    /// Whether the provider's event `event_id` was received before.
+    pub async fn payment_event_seen(&self, event_id: &str) -> Result<bool> {
+        let seen = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM payment_events WHERE event_id = $1) AS "seen!""#,
+            event_id
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(seen)
+    }
+
+    /// Records a handled event, what was done with it and what it changed, in one short
+    /// transaction (after the slow part, the signal or the void, is done: no lock is held
+    /// across a call to Temporal or the provider). Returns `false`, changing nothing, if the
+    /// event was recorded meanwhile (a duplicate delivered concurrently).
+    pub async fn record_payment_event(
         &self,
-        event_id: &str,
-        order: Option<OrderId>,
-        r#type: &str,
-        payment_id: &str,
-    ) -> Result<Option<ReceivedEvent>> {
+        event: NewPaymentEvent<'_>,
+        outcome: EventOutcome,
+        change: PaymentChange<'_>,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query!(
             "INSERT INTO payment_events (event_id, order_id, type, payment_id, outcome)
-             VALUES ($1, $2, $3, $4, 'ignored')
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (event_id) DO NOTHING",
-            event_id,
-            order.map(|o| o.as_uuid()),
-            r#type,
-            payment_id
+            event.event_id,
+            event.order.map(|o| o.as_uuid()),
+            event.r#type,
+            event.payment_id,
+            outcome.as_str()
         )
         .execute(&mut *tx)
         .await?
-        .rows_affected();
-        Ok((inserted == 1).then(|| ReceivedEvent { tx, event_id: event_id.to_owned() }))
+        .rows_affected()
+            == 1;
+        if let (true, Some(order)) = (inserted, event.order) {
+            match change {
+                PaymentChange::Answered { authorized, reason } => {
+                    sqlx::query!(
+                        "UPDATE payments
+                            SET status = CASE WHEN $3 THEN 'authorized' ELSE 'failed' END,
+                                decline_reason = $4, updated_at = now()
+                          WHERE order_id = $1 AND payment_id = $2 AND status = 'requires_action'",
+                        order.as_uuid(),
+                        event.payment_id,
+                        authorized,
+                        reason
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                PaymentChange::Voided => {
+                    sqlx::query!(
+                        "UPDATE payments SET status = 'voided', updated_at = now()
+                          WHERE order_id = $1 AND payment_id = $2
+                            AND status IN ('requires_action', 'authorized')",
+                        order.as_uuid(),
+                        event.payment_id
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                PaymentChange::Unchanged => {}
+            }
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     pub async fn payment_events(&self, order: OrderId) -> Result<Vec<PaymentEventRow>> {

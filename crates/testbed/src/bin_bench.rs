@@ -35,6 +35,10 @@ struct Args {
     /// sampled every minute (memory, file descriptors, connections, Temporal CPU).
     #[arg(long)]
     soak_minutes: Option<u32>,
+    /// Orders parked waiting for their customers' confirmation in the payment phases, then
+    /// confirmed (0: skip the payment phases).
+    #[arg(long, default_value_t = 10_000)]
+    parked: usize,
     /// `temporal server start-dev` SQLite pragmas, e.g. `journal_mode=WAL,synchronous=NORMAL`.
     #[arg(long, value_delimiter = ',', default_value = "journal_mode=WAL,synchronous=NORMAL")]
     sqlite_pragma: Vec<String>,
@@ -94,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         overload: Duration::from_secs(args.overload_seconds),
         burst: args.burst,
         soak_minutes: args.soak_minutes,
+        parked: args.parked,
         work_dir: PathBuf::from(".data/bench"),
         label: args.label,
     };

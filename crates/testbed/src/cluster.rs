@@ -62,6 +62,14 @@ impl Process {
         Ok(())
     }
 
+    /// Sets `key` in the environment the process is started with next; `None` removes it.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.env.push((key.to_owned(), value.to_owned()));
+        }
+    }
+
     pub fn pid(&self) -> Option<i32> {
         self.child.as_ref().and_then(|c| c.id()).map(|id| id as i32)
     }
@@ -178,6 +186,18 @@ pub struct ClusterConfig {
     /// (id, price, units in stock)
     pub products: Vec<(String, String, i32)>,
     pub work_dir: PathBuf,
+    /// Run the simulated payment provider (`orderflow psp`) beside the service and take
+    /// payments through it; `None`: the workers' in-process simulation.
+    pub provider: Option<ProviderConfig>,
+}
+
+/// The simulated payment provider of a cluster.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Its knobs (`PSP_*`, `PAYMENT_DECLINE_ABOVE`).
+    pub env: Vec<(String, String)>,
+    /// Shared with the service: the provider signs its webhooks with it.
+    pub webhook_secret: String,
 }
 
 pub struct Cluster {
@@ -197,6 +217,12 @@ pub struct Cluster {
     pub task_queue: String,
     /// Units each product started with: available + reserved + sold must stay equal to it.
     pub initial_stock: BTreeMap<String, i32>,
+    /// The payment provider's process and root URL, when the config asked for one.
+    pub provider: Option<Process>,
+    pub provider_url: Option<String>,
+    /// The secret the provider signs its webhooks with.
+    pub webhook_secret: Option<String>,
+    provider_database: Option<String>,
 }
 
 impl Cluster {
@@ -207,7 +233,18 @@ impl Cluster {
         std::fs::create_dir_all(&logs)?;
         let database = FreshDatabase::create(config).await?;
         let temporal = DevServer::start(config, &logs)?;
-        let common = common_env(config, &database.url, temporal.port);
+        let mut common = common_env(config, &database.url, temporal.port);
+        let provider_port = match &config.provider {
+            Some(provider) => {
+                let port = crate::free_ports(1)?;
+                common.extend([
+                    ("PAYMENT_PROVIDER_URL".to_owned(), format!("http://127.0.0.1:{port}")),
+                    ("PAYMENT_WEBHOOK_SECRET".to_owned(), provider.webhook_secret.clone()),
+                ]);
+                Some(port)
+            }
+            None => None,
+        };
         let mut cluster = Self {
             temporal: temporal.process,
             temporal_address: format!("127.0.0.1:{}", temporal.port),
@@ -224,11 +261,51 @@ impl Cluster {
             database_name: config.database_name.clone(),
             task_queue: config.task_queue.clone(),
             initial_stock: database.initial_stock,
+            provider: None,
+            provider_url: provider_port.map(|port| format!("http://127.0.0.1:{port}")),
+            webhook_secret: config.provider.as_ref().map(|p| p.webhook_secret.clone()),
+            provider_database: None,
         };
         cluster.wait_for_temporal().await?;
         cluster.start_orderflow(config, &logs, &common)?;
+        if let (Some(provider), Some(port)) = (&config.provider, provider_port) {
+            // A ledger left by an earlier run would hold payments of orders this run lacks.
+            drop_database(&cluster.database, &format!("{}_psp", config.database_name)).await?;
+            cluster.start_provider(config, provider, port, &database.url, &logs)?;
+        }
         cluster.wait_for_apis().await?;
         Ok(cluster)
+    }
+
+    /// Starts `orderflow psp` on `port`, with a ledger database of its own beside the
+    /// service's, sending its webhooks to the first API (as to a load balancer: while that
+    /// process is down, the provider retries).
+    fn start_provider(
+        &mut self,
+        config: &ClusterConfig,
+        provider: &ProviderConfig,
+        port: u16,
+        database_url: &url::Url,
+        logs: &Path,
+    ) -> anyhow::Result<()> {
+        let name = format!("{}_psp", config.database_name);
+        let mut ledger_url = database_url.clone();
+        ledger_url.set_path(&name);
+        let webhook_url = format!("{}/api/webhooks/payments", self.api_urls[0]);
+        let mut env = vec![
+            ("PSP_HOST".to_owned(), "127.0.0.1".to_owned()),
+            ("PSP_PORT".to_owned(), port.to_string()),
+            ("PSP_DATABASE_URL".to_owned(), ledger_url.to_string()),
+            ("PSP_WEBHOOK_URL".to_owned(), webhook_url),
+            ("PAYMENT_WEBHOOK_SECRET".to_owned(), provider.webhook_secret.clone()),
+            ("RUST_LOG".to_owned(), "info".to_owned()),
+        ];
+        env.extend(provider.env.iter().cloned());
+        let mut process = Process::new("psp", &config.orderflow_bin, &["psp"], env, logs);
+        process.start()?;
+        self.provider = Some(process);
+        self.provider_database = Some(name);
+        Ok(())
     }
 
     /// Starts the `orderflow` processes: the APIs, then the servers, then the workers. Each
@@ -387,13 +464,21 @@ impl Cluster {
         }
         self.temporal.stop(Duration::from_secs(10)).await;
         self.store.pool().close().await;
-        if let Err(e) = drop_database(&self.database, &self.database_name).await {
-            println!("could not drop the database {}: {e}", self.database_name);
+        let databases = std::iter::once(&self.database_name).chain(&self.provider_database);
+        for name in databases {
+            if let Err(e) = drop_database(&self.database, name).await {
+                println!("could not drop the database {name}: {e}");
+            }
         }
     }
 
+    /// Every process but the dev server: OrderFlow's, and the payment provider.
     fn processes_mut(&mut self) -> impl Iterator<Item = &mut Process> {
-        self.apis.iter_mut().chain(self.servers.iter_mut()).chain(self.workers.iter_mut())
+        self.apis
+            .iter_mut()
+            .chain(self.servers.iter_mut())
+            .chain(self.workers.iter_mut())
+            .chain(self.provider.iter_mut())
     }
 
     /// The logs of every process that runs a worker.

@@ -37,8 +37,10 @@ pub struct OrderWorkflow {
     /// The database the order belongs to; every step carries it (see [`InDatabase`]).
     database: Option<DatabaseId>,
     state: OrderState,
-    /// The provider's answer to a payment awaiting the customer (see [`PaymentAnswer`]).
-    payment_answer: Option<PaymentAnswer>,
+    /// The provider's answers to payments awaiting the customer (see [`PaymentAnswer`]): the
+    /// first for each payment id, a few at most. Kept by payment id because an answer can
+    /// arrive before the workflow knows its payment's id.
+    payment_answers: Vec<PaymentAnswer>,
 }
 
 /// Why the forward path stopped before the order completed.
@@ -53,7 +55,7 @@ impl OrderWorkflow {
     pub fn new(ctx: &WorkflowContextView, input: OrderInput) -> Self {
         // The start time recorded in history: deterministic, like all workflow time.
         let state = OrderState::new(&input.order, clock(ctx.start_time()));
-        Self { order: input.order, database: input.database, state, payment_answer: None }
+        Self { order: input.order, database: input.database, state, payment_answers: Vec::new() }
     }
 
     #[run(name = "OrderWorkflow")]
@@ -80,8 +82,9 @@ impl OrderWorkflow {
         answer: PaymentAnswer,
     ) {
         let ours = self.state.payment_id.as_deref().is_none_or(|id| id == answer.payment_id);
-        if ours && self.payment_answer.is_none() {
-            self.payment_answer = Some(answer);
+        let known = self.payment_answers.iter().any(|a| a.payment_id == answer.payment_id);
+        if ours && !known && self.payment_answers.len() < MAX_PAYMENT_ANSWERS {
+            self.payment_answers.push(answer);
         }
     }
 
@@ -123,6 +126,18 @@ impl OrderWorkflow {
             }
             CancelDecision::TooLate(status) => Err(CancelRefusal::AlreadyFinished(status).into()),
         }
+    }
+}
+
+/// Answers kept for payments other than the order's own, at most (a provider confused, or
+/// answers before the payment's id is known).
+const MAX_PAYMENT_ANSWERS: usize = 4;
+
+impl OrderWorkflow {
+    /// The provider's answer about this order's payment, once its id is known.
+    fn answer(&self) -> Option<&PaymentAnswer> {
+        let id = self.state.payment_id.as_deref()?;
+        self.payment_answers.iter().find(|a| a.payment_id == id)
     }
 }
 
@@ -180,15 +195,7 @@ async fn go_forward(ctx: &Ctx) -> Result<(), Halt> {
 async fn await_payment(ctx: &Ctx, until: DateTime<Utc>) -> Result<(), Halt> {
     let started = clock(ctx.workflow_time());
     ctx.state_mut(|w| w.state.begin(Step::AwaitPayment, started));
-    let payment_id = ctx.state(|w| w.state.payment_id.clone());
-    // An answer for another payment (a forged or confused event) is dropped: the signal
-    // handler cannot tell before the payment id is known.
-    ctx.state_mut(|w| {
-        if w.payment_answer.as_ref().is_some_and(|a| Some(&a.payment_id) != payment_id.as_ref()) {
-            w.payment_answer = None;
-        }
-    });
-    let settled = |w: &OrderWorkflow| w.payment_answer.is_some() || w.state.is_cancelled;
+    let settled = |w: &OrderWorkflow| w.answer().is_some() || w.state.is_cancelled;
     let left = (until - started).to_std().unwrap_or_default();
     if !ctx.state(settled) && !left.is_zero() {
         // The condition also ends on Temporal's own cancellation of the workflow.
@@ -198,7 +205,7 @@ async fn await_payment(ctx: &Ctx, until: DateTime<Utc>) -> Result<(), Halt> {
         }
     }
     let ended = clock(ctx.workflow_time());
-    let outcome = ctx.state(|w| w.payment_answer.as_ref().map(|a| a.outcome.clone()));
+    let outcome = ctx.state(|w| w.answer().map(|a| a.outcome.clone()));
     let (halt, error) = match outcome {
         Some(PaymentOutcome::Authorized) => (None, None),
         Some(PaymentOutcome::Failed { reason }) => {

@@ -3,8 +3,9 @@
 //! screenshot is kept in `test-artifacts/dashboard.png`. `make test` installs Chromium and the
 //! npm package; see tests/dashboard/.
 
-use crate::support::{TestApp, jwt_http, test_http};
+use crate::support::{ProviderKnobs, TestApp, jwt_http, test_http};
 use orderflow::config::{HttpConfig, SimulationConfig};
+use orderflow_psp::ConfirmOutcome;
 use std::path::Path;
 use std::time::Duration;
 
@@ -27,6 +28,39 @@ async fn with_tokens_required_the_page_asks_for_one_and_orders_are_its_customers
         app.count("SELECT count(*) FROM orders WHERE customer_id = 'customer-web'").await,
         2
     );
+}
+
+/// With the payment simulator (`make dev`'s setup): a payment awaiting the customer is
+/// confirmed from the page, another refused, as the customer's bank app would.
+#[tokio::test]
+async fn payments_awaiting_the_customer_are_answered_from_the_page() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard/payments.mjs");
+    let screenshot = crate::support::artifacts().join("dashboard-payments.png");
+    let knobs = ProviderKnobs {
+        action_required_rate: 1.0,
+        confirm_outcome: ConfirmOutcome::Never,
+        ..ProviderKnobs::default()
+    };
+    let app = TestApp::spawn_with_provider_and(knobs, Duration::from_secs(60), |payments| {
+        payments.dashboard_simulator = true;
+    })
+    .await;
+    let output = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(&app.address)
+        .arg(&screenshot)
+        .output()
+        .await
+        .expect("node runs (Node.js is needed for the browser test)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
+    assert_eq!(app.count("SELECT count(*) FROM orders WHERE status = 'completed'").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM orders WHERE error_code = 'payment_declined'").await,
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) FROM payments WHERE status = 'captured'").await, 1);
 }
 
 /// Runs the browser script against an app with `http`, and checks what the page did.

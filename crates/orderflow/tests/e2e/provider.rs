@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// The secret the test provider signs its webhooks with, and the test app checks them with.
-pub const WEBHOOK_SECRET: &str = "whsec_test_secret_0123456789";
+pub const WEBHOOK_SECRET: &str = "whsec_test_secret_0123456789abcdef0123";
 
 /// The simulator's knobs a test turns (the `PSP_*` variables).
 #[derive(Debug, Clone)]

@@ -128,15 +128,26 @@ impl TestApp {
     /// of its own) reached over HTTP, its webhooks signed with [`WEBHOOK_SECRET`] and sent to
     /// this app, and the orders' confirmation timeout `confirmation_timeout`.
     pub async fn spawn_with_provider(knobs: ProviderKnobs, confirmation_timeout: Duration) -> Self {
+        Self::spawn_with_provider_and(knobs, confirmation_timeout, |_| {}).await
+    }
+
+    /// [`Self::spawn_with_provider`], with payment settings changed by `adjust`.
+    pub async fn spawn_with_provider_and(
+        knobs: ProviderKnobs,
+        confirmation_timeout: Duration,
+        adjust: impl FnOnce(&mut PaymentConfig),
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
         let webhook_url =
             format!("http://{}/api/webhooks/payments", listener.local_addr().unwrap());
         let provider = TestProvider::start(knobs, Some(webhook_url)).await;
-        let payments = PaymentConfig {
+        let mut payments = PaymentConfig {
             provider_url: Some(provider.url.clone()),
             confirmation_timeout,
             webhook_secret: Some(WEBHOOK_SECRET.into()),
+            dashboard_simulator: false,
         };
+        adjust(&mut payments);
         let mut app =
             Self::wire(SimulationConfig::default(), test_http(), payments, listener).await;
         app.provider = Some(provider);
@@ -147,13 +158,7 @@ impl TestApp {
     /// The API, wired as the binary wires it (`api_context`), on a free port.
     async fn api_only(simulation: SimulationConfig, http: HttpConfig) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
-        // Webhooks configured as in production (the in-process payment simulation sends
-        // none, but the endpoint is there to be called and attacked).
-        let payments = PaymentConfig {
-            webhook_secret: Some(WEBHOOK_SECRET.into()),
-            ..PaymentConfig::default()
-        };
-        Self::wire(simulation, http, payments, listener).await
+        Self::wire(simulation, http, PaymentConfig::default(), listener).await
     }
 
     async fn wire(

@@ -17,12 +17,13 @@
 
 pub mod baseline;
 mod driver;
+pub mod payments;
 mod plot;
 mod report;
 mod soak;
 mod stats;
 
-use crate::cluster::{Cluster, ClusterConfig};
+use crate::cluster::{Cluster, ClusterConfig, ProviderConfig};
 use baseline::{BaselineHost, Shape};
 use driver::{BaselineTarget, Mode, OrderTarget, Outcome, SETTLE, StatusTarget, Target, drive};
 pub use report::{BenchReport, Phase};
@@ -59,6 +60,9 @@ pub struct BenchConfig {
     pub burst: usize,
     /// Run the soak instead of the phases: this many minutes at half the saturated rate.
     pub soak_minutes: Option<u32>,
+    /// Orders parked waiting for their customers in the payment phases (0: no payment
+    /// phases).
+    pub parked: usize,
     pub work_dir: PathBuf,
     pub label: String,
 }
@@ -93,11 +97,18 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<BenchReport> {
         apis: 0,
         workers: 0,
         servers: 1,
-        env: Vec::new(),
+        // Parked orders wait as long as the benchmark needs them to.
+        env: vec![("PAYMENT_CONFIRMATION_TIMEOUT_MS".into(), "3600000".into())],
         worker_env: config.service_env.clone(),
         task_queue: "bench-orders".into(),
         products: products.clone(),
         work_dir: config.work_dir.clone(),
+        // Payments through the provider over HTTP, authorized at once (the payment phases
+        // change that).
+        provider: Some(ProviderConfig {
+            env: vec![("PSP_ACTION_REQUIRED_RATE".into(), "0".into())],
+            webhook_secret: "whsec_benchmark_signing_secret_0123456789".into(),
+        }),
     };
     let mut cluster = Cluster::start(&cluster_config).await?;
     let service_pid = cluster.servers[0].pid().unwrap_or(0);
@@ -113,9 +124,22 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<BenchReport> {
         service_pid,
         temporal_pid,
     };
+    let priced: Vec<(String, String)> =
+        products.iter().map(|(id, price, _)| (id.clone(), price.clone())).collect();
     let result = match config.soak_minutes {
         Some(minutes) => soak_run(&config, &watch, products, minutes).await,
         None => phases(&config, &watch, products).await,
+    };
+    // Last: they restart the service and the provider.
+    let result = match result {
+        Ok(mut report) if config.soak_minutes.is_none() && config.parked > 0 => {
+            let (parked, phase, concurrency) = (config.parked, config.phase, config.concurrency);
+            payments::run(&mut cluster, &priced, parked, phase, concurrency).await.map(|p| {
+                report.payments = Some(p);
+                report
+            })
+        }
+        other => other,
     };
     cluster.shutdown().await;
     result
@@ -156,6 +180,7 @@ async fn soak_run(
         ratio_to_baseline: 0.0,
         steps: Vec::new(),
         soak,
+        payments: None,
     })
 }
 
@@ -203,6 +228,7 @@ async fn phases(
         ratio_to_baseline: ratio,
         steps,
         soak: Vec::new(),
+        payments: None,
     })
 }
 

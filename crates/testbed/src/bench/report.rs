@@ -2,6 +2,7 @@
 
 use super::baseline::Shape;
 use super::driver::SETTLE;
+use super::payments::PaymentPhases;
 use super::soak::{self, SoakMinute};
 use super::stats::Percentiles;
 use super::{BURST, OVERLOAD, plot};
@@ -55,6 +56,9 @@ pub struct BenchReport {
     pub steps: Vec<(String, Percentiles)>,
     /// One row per minute of a soak run (`--soak-minutes`); empty otherwise.
     pub soak: Vec<SoakMinute>,
+    /// The payment phases (provider cost, parked orders); `None` in a soak or with
+    /// `--parked 0`.
+    pub payments: Option<PaymentPhases>,
 }
 
 impl BenchReport {
@@ -114,7 +118,11 @@ impl std::fmt::Display for BenchReport {
         for (step, p) in &self.steps {
             writeln!(f, "  {step:<18} {:>7.1} {:>7.1}", p.p50_ms, p.p99_ms)?;
         }
-        write!(f, "orderflow orders/s ÷ baseline workflows/s = {:.2}", self.ratio_to_baseline)
+        writeln!(f, "orderflow orders/s ÷ baseline workflows/s = {:.2}", self.ratio_to_baseline)?;
+        match &self.payments {
+            Some(payments) => write!(f, "{payments}"),
+            None => Ok(()),
+        }
     }
 }
 

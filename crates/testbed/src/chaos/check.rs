@@ -52,6 +52,9 @@ pub async fn check(
     check_identity(&mut findings, attempts, &orders);
     check_stock(&mut findings, cluster).await?;
     check_settlement(&mut findings, pool).await?;
+    if let Some(provider) = &cluster.provider_url {
+        check_ledger(&mut findings, pool, provider).await?;
+    }
     check_workflows(&mut findings, cluster, temporal, replay_sample).await?;
     Ok(findings)
 }
@@ -273,6 +276,93 @@ async fn check_settlement(findings: &mut Findings, pool: &sqlx::PgPool) -> anyho
                          GROUP BY payment_id HAVING count(*) > 1"#).fetch_all(pool).await?.into_iter().flatten().collect::<Vec<String>>(),
     );
     Ok(())
+}
+
+/// The payment provider's side, from its own ledger (its API): what OrderFlow believes about
+/// money is only worth what the provider's books say.
+async fn check_ledger(
+    findings: &mut Findings,
+    pool: &sqlx::PgPool,
+    provider: &str,
+) -> anyhow::Result<()> {
+    use rust_decimal::Decimal;
+    let intents = ledger(provider).await?;
+    let orders: HashMap<String, (String, String, Decimal)> =
+        sqlx::query!("SELECT id::text AS \"id!\", workflow_id, status, total_amount FROM orders")
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, (r.workflow_id, r.status, r.total_amount)))
+            .collect();
+    let amount = |intent: &serde_json::Value, field: &str| -> Decimal {
+        intent[field].as_str().and_then(|a| a.parse().ok()).unwrap_or(Decimal::MIN)
+    };
+    let status = |intent: &serde_json::Value| intent["status"].as_str().unwrap_or("").to_owned();
+    let open = |intent: &serde_json::Value| {
+        matches!(status(intent).as_str(), "authorized" | "requires_action")
+    };
+    let mut per_order: HashMap<&str, Vec<&serde_json::Value>> = HashMap::new();
+    for intent in &intents {
+        per_order.entry(intent["order_id"].as_str().unwrap_or("")).or_default().push(intent);
+    }
+    let (mut unpaid, mut kept, mut strangers) = (Vec::new(), Vec::new(), Vec::new());
+    for (order, (workflow_id, order_status, total)) in &orders {
+        let theirs = per_order.get(order.as_str()).map(Vec::as_slice).unwrap_or_default();
+        match order_status.as_str() {
+            "completed" => {
+                let paid = matches!(theirs, [one] if status(one) == "captured"
+                    && amount(one, "captured") == *total && amount(one, "refunded").is_zero());
+                if !paid {
+                    unpaid.push(workflow_id.clone());
+                }
+            }
+            "failed" | "cancelled"
+                if theirs
+                    .iter()
+                    .any(|i| open(i) || amount(i, "captured") != amount(i, "refunded")) =>
+            {
+                kept.push(workflow_id.clone());
+            }
+            _ => {}
+        }
+    }
+    for (order, theirs) in &per_order {
+        if !orders.contains_key(*order)
+            && theirs.iter().any(|i| open(i) || amount(i, "captured") != amount(i, "refunded"))
+        {
+            strangers.push(order.to_string());
+        }
+    }
+    let open_anywhere: Vec<String> =
+        intents.iter().filter(|i| open(i)).map(|i| i["id"].to_string()).collect();
+    findings.expect_none(
+        "completed order without exactly one intent captured for its total (provider's ledger)",
+        unpaid,
+    );
+    findings
+        .expect_none("failed or cancelled order with money held or taken at the provider", kept);
+    findings.expect_none("money held or taken at the provider for an unknown order", strangers);
+    findings.expect_none("authorization left open at the provider", open_anywhere);
+    Ok(())
+}
+
+/// Every payment intent in the provider's ledger, oldest first, a page at a time.
+async fn ledger(provider: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let http = reqwest::Client::new();
+    let mut intents: Vec<serde_json::Value> = Vec::new();
+    loop {
+        let mut url = format!("{provider}/v1/payment_intents?limit=1000");
+        if let Some(last) = intents.last().and_then(|i| i["id"].as_str()) {
+            url.push_str(&format!("&after={last}"));
+        }
+        let page: serde_json::Value =
+            http.get(url).send().await?.error_for_status()?.json().await?;
+        let page = page["data"].as_array().cloned().unwrap_or_default();
+        if page.is_empty() {
+            return Ok(intents);
+        }
+        intents.extend(page);
+    }
 }
 
 /// Temporal's side: no workflow left open, and no non-determinism.

@@ -9,7 +9,7 @@ mod load;
 
 pub use faults::{Fault, FaultPlan, FaultRecord};
 
-use crate::cluster::{Cluster, ClusterConfig};
+use crate::cluster::{Cluster, ClusterConfig, ProviderConfig};
 use anyhow::Context;
 use load::{Load, OrderAttempt};
 use std::collections::BTreeMap;
@@ -122,17 +122,32 @@ impl ChaosConfig {
             workers: self.workers,
             servers: 0,
             // Production's identity mode: 97 customers with tokens of their own (load.rs).
-            env: vec![env("AUTH_MODE", "jwt"), env("JWT_HS256_SECRET", &self.jwt_secret())],
-            // A little latency and a few transient failures widen the windows faults land in.
+            // Payments wait at most 3 s for the customer, so that some answers come late.
+            env: vec![
+                env("AUTH_MODE", "jwt"),
+                env("JWT_HS256_SECRET", &self.jwt_secret()),
+                env("PAYMENT_CONFIRMATION_TIMEOUT_MS", "3000"),
+            ],
+            // A little latency and a few failures widen the windows faults land in.
             worker_env: vec![
-                env("PAYMENT_DELAY_MS", "10"),
                 env("INVENTORY_DELAY_MS", "5"),
-                env("PAYMENT_TRANSIENT_FAILURE_RATE", "0.05"),
                 env("NOTIFICATION_FAILURE_RATE", "0.05"),
             ],
             task_queue: format!("chaos-{}", self.seed),
             products,
             work_dir: self.work_dir.clone(),
+            // The provider over HTTP: a third of the payments need the customer, who answers
+            // after 2.8 s (close to the 3 s timeout: faults push some answers past it); a
+            // third of the webhooks come twice; 5% of its calls fail.
+            provider: Some(ProviderConfig {
+                env: vec![
+                    env("PSP_ACTION_REQUIRED_RATE", "0.33"),
+                    env("PSP_CONFIRM_DELAY_MS", "2800"),
+                    env("PSP_WEBHOOK_DUPLICATE_RATE", "0.33"),
+                    env("PSP_OUTAGE_RATE", "0.05"),
+                ],
+                webhook_secret: format!("whsec_chaos_run_{:020}_signing_secret", self.seed),
+            }),
         }
     }
 }
@@ -176,7 +191,8 @@ async fn storm_and_check(config: &ChaosConfig, cluster: &mut Cluster) -> anyhow:
     wait_for_quiescence(cluster, &temporal, &attempts, config.quiescence_timeout).await;
     let time_to_quiescence = quiet_since.elapsed();
 
-    let findings = check::check(cluster, &temporal, &attempts, config.replay_sample).await?;
+    let mut findings = check::check(cluster, &temporal, &attempts, config.replay_sample).await?;
+    findings.violations.extend(faults.iter().filter_map(|f| f.violation.clone()));
     let mut by_kind = BTreeMap::new();
     let mut cancels = BTreeMap::new();
     let snoops = attempts.iter().map(|a| a.snooped.len()).sum();

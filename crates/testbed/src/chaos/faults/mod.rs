@@ -1,6 +1,9 @@
 //! Faults, injected one after another on a seeded schedule while the load runs.
 
+mod webhooks;
+
 use crate::cluster::Cluster;
+use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -28,10 +31,21 @@ pub enum Fault {
     /// Rename one of the tables the steps write for 20 s (a broken migration, a restore that
     /// lost a table): steps fail, orders wait and are flagged as stuck, then resume.
     BreakSchema,
+    /// SIGKILL the payment provider, restart it after a pause: calls fail meanwhile, due
+    /// confirmations and webhooks are sent late, from its ledger.
+    KillProvider,
+    /// SIGSTOP the payment provider for 3–8 s: calls hang until they time out (an outage).
+    PauseProvider,
+    /// Webhooks an attacker could send: unsigned, signed with a guessed secret, stale, tampered.
+    /// Each must be refused (400) and change nothing.
+    ForgedWebhooks,
+    /// Genuine, signed answers replayed late (after their order ended) and repeated: each must
+    /// be acknowledged and change nothing but voiding what an ended order still holds.
+    LateWebhooks,
 }
 
 impl Fault {
-    const ALL: [Fault; 7] = [
+    const ALL: [Fault; 11] = [
         Fault::KillWorker,
         Fault::KillApi,
         Fault::RestartTemporal,
@@ -39,6 +53,10 @@ impl Fault {
         Fault::TerminateBackends,
         Fault::PauseWorker,
         Fault::BreakSchema,
+        Fault::KillProvider,
+        Fault::PauseProvider,
+        Fault::ForgedWebhooks,
+        Fault::LateWebhooks,
     ];
 
     fn name(&self) -> &'static str {
@@ -50,6 +68,10 @@ impl Fault {
             Fault::TerminateBackends => "terminate-backends",
             Fault::PauseWorker => "pause-worker",
             Fault::BreakSchema => "break-schema",
+            Fault::KillProvider => "kill-provider",
+            Fault::PauseProvider => "pause-provider",
+            Fault::ForgedWebhooks => "forged-webhooks",
+            Fault::LateWebhooks => "late-webhooks",
         }
     }
 }
@@ -89,6 +111,9 @@ pub struct FaultRecord {
     pub at: Duration,
     pub fault: Fault,
     pub detail: String,
+    /// What the service did wrong under this fault, seen while injecting it (a forged webhook
+    /// accepted, say); reported as a violation.
+    pub violation: Option<String>,
 }
 
 /// Injects every planned fault in a seeded order with seeded pauses in between.
@@ -106,17 +131,57 @@ pub async fn inject(
     for fault in schedule {
         tokio::time::sleep(Duration::from_millis(rng.random_range(1_000..3_000))).await;
         let at = started.elapsed();
-        let detail = match inject_one(cluster, fault, &mut rng).await {
-            Ok(detail) => detail,
-            Err(e) => format!("failed to inject: {e:#}"),
+        let (detail, violation) = match inject_one(cluster, fault, &mut rng).await {
+            Ok(Injected { detail, violation }) => (detail, violation),
+            Err(e) => (format!("failed to inject: {e:#}"), None),
         };
         println!("  [{:>6.1}s] {fault}: {detail}", at.as_secs_f64());
-        records.push(FaultRecord { at, fault, detail });
+        records.push(FaultRecord { at, fault, detail, violation });
     }
     records
 }
 
+/// What injecting a fault did, and what it saw go wrong.
+struct Injected {
+    detail: String,
+    violation: Option<String>,
+}
+
+impl From<String> for Injected {
+    fn from(detail: String) -> Self {
+        Self { detail, violation: None }
+    }
+}
+
 async fn inject_one(
+    cluster: &mut Cluster,
+    fault: Fault,
+    rng: &mut StdRng,
+) -> anyhow::Result<Injected> {
+    match fault {
+        Fault::KillProvider | Fault::PauseProvider => {
+            let provider = cluster.provider.as_mut().context("the cluster has no provider")?;
+            if fault == Fault::KillProvider {
+                let down = Duration::from_millis(rng.random_range(500..3_000));
+                provider.kill().await;
+                tokio::time::sleep(down).await;
+                provider.start()?;
+                Ok(format!("killed, restarted after {:.1}s", down.as_secs_f64()).into())
+            } else {
+                let frozen = Duration::from_millis(rng.random_range(3_000..8_000));
+                provider.pause();
+                tokio::time::sleep(frozen).await;
+                provider.resume();
+                Ok(format!("frozen for {:.1}s", frozen.as_secs_f64()).into())
+            }
+        }
+        Fault::ForgedWebhooks => webhooks::forge(cluster, rng).await,
+        Fault::LateWebhooks => webhooks::replay_late(cluster, rng).await,
+        other => inject_process_or_database(cluster, other, rng).await.map(Injected::from),
+    }
+}
+
+async fn inject_process_or_database(
     cluster: &mut Cluster,
     fault: Fault,
     rng: &mut StdRng,
@@ -189,6 +254,12 @@ async fn inject_one(
                 ))
             }
         },
+        Fault::KillProvider
+        | Fault::PauseProvider
+        | Fault::ForgedWebhooks
+        | Fault::LateWebhooks => {
+            unreachable!("handled by inject_one")
+        }
     }
 }
 

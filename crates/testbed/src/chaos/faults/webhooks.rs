@@ -1,0 +1,123 @@
+//! Webhook faults: what an attacker could send, and genuine answers arriving late or twice.
+
+use super::Injected;
+use crate::cluster::Cluster;
+use anyhow::Context;
+use orderflow_providers::webhook_signature::{SIGNATURE_HEADER, sign};
+use rand::Rng;
+use rand::rngs::StdRng;
+use serde_json::json;
+
+const PATH: &str = "/api/webhooks/payments";
+
+fn event(event_id: &str, payment_id: &str, order_id: &str) -> String {
+    json!({"id": event_id, "type": "payment_intent.authorized", "created": 0,
+           "data": {"id": payment_id, "order_id": order_id, "status": "authorized"}})
+    .to_string()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Orders of the run with a payment at the provider: (order id, payment id), a random sample.
+async fn paid_orders(
+    cluster: &Cluster,
+    ended: bool,
+    limit: i64,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let rows = sqlx::query!(
+        r#"SELECT o.id::text AS "order_id!", p.payment_id AS "payment_id!"
+             FROM orders o JOIN payments p ON p.order_id = o.id
+            WHERE p.payment_id IS NOT NULL
+              AND (o.status IN ('completed', 'failed', 'cancelled')) = $1
+            ORDER BY random() LIMIT $2"#,
+        ended,
+        limit
+    )
+    .fetch_all(cluster.store.pool())
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.order_id, r.payment_id)).collect())
+}
+
+/// Sends forged webhooks about real orders (waiting ones when there are, else any): unsigned,
+/// signed with a guessed secret, signed too long ago, and a signature of another body. Every
+/// one must be refused with 400; what they claim must never reach an order (the chaos checks
+/// would see a capture the provider does not have).
+pub(super) async fn forge(cluster: &Cluster, rng: &mut StdRng) -> anyhow::Result<Injected> {
+    let secret = cluster.webhook_secret.clone().context("the cluster has no provider")?;
+    let mut targets = paid_orders(cluster, false, 5).await?;
+    if targets.is_empty() {
+        targets = paid_orders(cluster, true, 5).await?;
+    }
+    let http = reqwest::Client::new();
+    let (mut refused, mut accepted) = (0, Vec::new());
+    for (order_id, payment_id) in &targets {
+        let api = &cluster.api_urls[rng.random_range(0..cluster.api_urls.len())];
+        let body = event(&format!("evt_forged_{}", rng.random::<u64>()), payment_id, order_id);
+        let forgeries = [
+            ("unsigned", None),
+            ("guessed secret", Some(sign(b"whsec_guess", now(), body.as_bytes()))),
+            ("stale", Some(sign(secret.as_bytes(), now() - 3_600, body.as_bytes()))),
+            ("another body", Some(sign(secret.as_bytes(), now(), b"{}"))),
+        ];
+        for (kind, signature) in forgeries {
+            let mut request = http
+                .post(format!("{api}{PATH}"))
+                .header("content-type", "application/json")
+                .body(body.clone());
+            if let Some(signature) = signature {
+                request = request.header(SIGNATURE_HEADER, signature);
+            }
+            match request.send().await {
+                Ok(response) if response.status() == 400 => refused += 1,
+                // An API process down (another fault) refuses nothing and accepts nothing.
+                Ok(response) if response.status().is_server_error() => {}
+                Ok(response) => accepted.push(format!("{kind} → {}", response.status())),
+                Err(_) => {}
+            }
+        }
+    }
+    let detail = format!("{refused} forged webhooks refused on {} orders", targets.len());
+    let violation = (!accepted.is_empty())
+        .then(|| format!("forged webhooks not refused with 400: {}", accepted.join(", ")));
+    Ok(Injected { detail, violation })
+}
+
+/// Sends genuine (correctly signed) authorization events for orders that have ended, twice
+/// each: a provider's answer that arrives late and is delivered again. Each must be
+/// acknowledged; an ended order keeps its outcome, and whatever its payment still held is
+/// voided (the settlement checks look at the provider's ledger afterwards).
+pub(super) async fn replay_late(cluster: &Cluster, rng: &mut StdRng) -> anyhow::Result<Injected> {
+    let secret = cluster.webhook_secret.clone().context("the cluster has no provider")?;
+    let targets = paid_orders(cluster, true, 10).await?;
+    let http = reqwest::Client::new();
+    let (mut acknowledged, mut refused) = (0, Vec::new());
+    for (order_id, payment_id) in &targets {
+        let body = event(&format!("evt_late_{}", rng.random::<u64>()), payment_id, order_id);
+        for _ in 0..2 {
+            let api = &cluster.api_urls[rng.random_range(0..cluster.api_urls.len())];
+            let signature = sign(secret.as_bytes(), now(), body.as_bytes());
+            let sent = http
+                .post(format!("{api}{PATH}"))
+                .header("content-type", "application/json")
+                .header(SIGNATURE_HEADER, signature)
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(response) if response.status().is_success() => acknowledged += 1,
+                Ok(response) if response.status().is_client_error() => {
+                    refused.push(format!("{order_id} → {}", response.status()));
+                }
+                // Down or busy (another fault): a provider would retry.
+                _ => {}
+            }
+        }
+    }
+    let detail =
+        format!("{acknowledged} late answers acknowledged for {} ended orders", targets.len());
+    let violation = (!refused.is_empty())
+        .then(|| format!("genuine late webhooks refused: {}", refused.join(", ")));
+    Ok(Injected { detail, violation })
+}
