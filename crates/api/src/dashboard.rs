@@ -18,13 +18,20 @@ const SCRIPT: &str = include_str!("../static/dashboard.js");
 )]
 pub async fn page(State(ctx): State<ApiContext>) -> impl IntoResponse {
     let simulator = ctx.payment_simulator_url.as_deref().map(escape).unwrap_or_default();
+    // The policy names the provider's origin (a URL's path or credentials have no place there).
+    let origin = ctx
+        .payment_simulator_url
+        .as_deref()
+        .and_then(|url| reqwest::Url::parse(url).ok())
+        .map(|url| escape(&url.origin().ascii_serialization()))
+        .unwrap_or_default();
     let page = PAGE
         .replace("{{TEMPORAL_UI_URL}}", &escape(&ctx.temporal_ui_url))
         .replace("{{TEMPORAL_NAMESPACE}}", &escape(ctx.orchestrator.namespace()))
         .replace("{{AUTH_MODE}}", if ctx.auth.is_off() { "off" } else { "jwt" })
         .replace("{{PAYMENT_SIMULATOR_URL}}", &simulator);
     // The page may also call the payment simulator, and nothing else.
-    let policy = match simulator.as_str() {
+    let policy = match origin.as_str() {
         "" => CONTENT_SECURITY_POLICY.to_owned(),
         origin => CONTENT_SECURITY_POLICY
             .replace("connect-src 'self'", &format!("connect-src 'self' {origin}")),

@@ -180,17 +180,24 @@ async fn receive(
         if ctx.orchestrator.signal_payment(order.workflow_id(), answer).await? {
             let change = PaymentChange::Answered { authorized, reason: reason.as_deref() };
             let recorded = store.record_payment_event(received, EventOutcome::Delivered, change);
-            recorded.await.context("recording a payment event")?;
-            return Ok(EventOutcome::Delivered.as_str());
+            // Not recorded: a concurrent delivery of the same event was, first.
+            return Ok(if recorded.await.context("recording a payment event")? {
+                EventOutcome::Delivered.as_str()
+            } else {
+                "duplicate"
+            });
         }
         // Ended between the read and the signal: as late as any other.
-        late(webhooks, &event, OrderStatus::Failed, authorized).await?
+        let ended = store.order(order).await.context("reading the event's order")?;
+        late(webhooks, &event, ended.map_or(OrderStatus::Failed, |row| row.status), authorized)
+            .await?
     };
-    store
-        .record_payment_event(received, done, change)
-        .await
-        .context("recording a payment event")?;
-    Ok(done.as_str())
+    let recorded = store.record_payment_event(received, done, change);
+    Ok(if recorded.await.context("recording a payment event")? {
+        done.as_str()
+    } else {
+        "duplicate"
+    })
 }
 
 /// An answer for an order that has ended. An authorization that arrives after a failed or

@@ -72,7 +72,8 @@ async fn the_benchmark_runs_every_phase_and_writes_its_results() {
     // The payment phases ran: orders parked at the customer and all completed once confirmed.
     let payments = report.payments.as_ref().expect("the payment phases ran");
     assert!(payments.in_process_saturated > 0.0 && payments.provider_saturated > 0.0);
-    assert_eq!(payments.parked.orders, 50);
+    assert_eq!((payments.parked.orders, payments.parked.place_failed), (50, 0), "{payments}");
+    assert_eq!(payments.parked.confirm_failed, 0, "{payments}");
     assert_eq!(payments.parked.unfinished, 0, "{payments}");
     assert!(payments.parked.confirmation_to_completed.p50_ms > 0.0, "{payments}");
     assert!(json.contains("\"provider_cost_percent\""));

@@ -33,19 +33,20 @@ pub fn router(ledger: Ledger, config: PspConfig) -> Router {
         .route("/v1/payment_intents", post(create).get(list))
         .route("/v1/payment_intents/{id}", get(read))
         .route("/v1/payment_intents/{id}/authorize", post(authorize))
-        .route("/v1/payment_intents/{id}/confirm", post(confirm))
+        // Any page may call it: OrderFlow's dashboard (another origin) plays the customer's
+        // bank app and answers here. Only this call: the rest is for the merchant's servers.
+        .route(
+            "/v1/payment_intents/{id}/confirm",
+            post(confirm).layer(
+                CorsLayer::new()
+                    .allow_origin(Any)
+                    .allow_methods([Method::POST])
+                    .allow_headers([header::CONTENT_TYPE]),
+            ),
+        )
         .route("/v1/payment_intents/{id}/capture", post(capture))
         .route("/v1/payment_intents/{id}/void", post(void))
         .route("/v1/payment_intents/{id}/refund", post(refund))
-        // Any page may call it: OrderFlow's dashboard (another origin) plays the customer's
-        // bank app and confirms payments here. A simulator keeps no secrets; a real provider's
-        // API is called by servers only.
-        .layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                .allow_methods([Method::GET, Method::POST])
-                .allow_headers([header::CONTENT_TYPE]),
-        )
         .with_state(psp)
 }
 

@@ -134,10 +134,12 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<BenchReport> {
     let result = match result {
         Ok(mut report) if config.soak_minutes.is_none() && config.parked > 0 => {
             let (parked, phase, concurrency) = (config.parked, config.phase, config.concurrency);
-            payments::run(&mut cluster, &priced, parked, phase, concurrency).await.map(|p| {
-                report.payments = Some(p);
-                report
-            })
+            // A failure here keeps the phases measured before it.
+            match payments::run(&mut cluster, &priced, parked, phase, concurrency).await {
+                Ok(payments) => report.payments = Some(payments),
+                Err(e) => println!("!!! THE PAYMENT PHASES FAILED: {e:#}"),
+            }
+            Ok(report)
         }
         other => other,
     };

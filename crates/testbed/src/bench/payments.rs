@@ -35,26 +35,38 @@ pub struct PaymentPhases {
 
 #[derive(Debug, Serialize)]
 pub struct Parked {
+    /// Orders parked (placed and waiting for their customer).
     pub orders: usize,
+    /// Orders that could not be placed: must be 0.
+    pub place_failed: usize,
     /// Orders placed per second while parking them.
     pub placed_per_second: f64,
-    /// How long every order waited, all parked, while the figures below were taken.
-    pub waited_seconds: f64,
+    /// The window, with every order parked, over which the figures below were taken.
+    pub quiet_seconds: f64,
     pub service_rss_mib_before: f64,
     pub service_rss_mib_parked: f64,
     /// CPU use (100 = one core) while every order waits.
     pub service_cpu_percent_parked: f64,
     pub temporal_cpu_percent_parked: f64,
-    /// The service's PostgreSQL connections while every order waits.
+    /// The service's PostgreSQL connections while every order waits (the benchmark's own
+    /// pool not counted).
     pub postgres_connections_parked: i64,
     /// Confirmations sent to the provider per second.
     pub confirmed_per_second: f64,
-    /// Orders completed per second, from the first confirmation to the last completion.
+    /// Confirmations the provider did not accept: must be 0.
+    pub confirm_failed: usize,
+    /// Orders completed per second, from the first confirmation to the last completion. The
+    /// simulator's webhook delivery is part of it (it polls its outbox every 100 ms and sends
+    /// 64 events at a time, at once while more are due).
     pub completed_per_second: f64,
-    /// Each order's confirmation at the provider → its `completed_at`.
+    /// Each order's confirmation at the provider → its `completed_at` (the benchmark's clock
+    /// against PostgreSQL's: both on this machine).
     pub confirmation_to_completed: Percentiles,
     /// Confirmed but not completed within two minutes: must be 0.
     pub unfinished: usize,
+    /// Workflow tasks the Temporal server timed out from the first confirmation until every
+    /// confirmed order had completed (resumed orders are not paced by admission control).
+    pub workflow_task_timeouts: u64,
 }
 
 impl std::fmt::Display for PaymentPhases {
@@ -67,10 +79,11 @@ impl std::fmt::Display for PaymentPhases {
         )?;
         writeln!(
             f,
-            "parked: {} orders waiting {:.0} s: service {:.1} → {:.1} MiB, CPU service {:.1}% \
-             temporal {:.1}%, {} PostgreSQL connections",
+            "parked: {} orders ({} not placed), over {:.0} s all waiting: service {:.1} → {:.1} MiB, \
+             CPU service {:.1}% temporal {:.1}%, {} PostgreSQL connections",
             p.orders,
-            p.waited_seconds,
+            p.place_failed,
+            p.quiet_seconds,
             p.service_rss_mib_before,
             p.service_rss_mib_parked,
             p.service_cpu_percent_parked,
@@ -80,11 +93,13 @@ impl std::fmt::Display for PaymentPhases {
         write!(
             f,
             "confirmed: {:.1}/s completed, confirmation → completed p50 {:.0} ms p99 {:.0} ms, \
-             {} unfinished",
+             {} confirmations failed, {} unfinished, {} workflow task timeouts",
             p.completed_per_second,
             p.confirmation_to_completed.p50_ms,
             p.confirmation_to_completed.p99_ms,
-            p.unfinished
+            p.confirm_failed,
+            p.unfinished,
+            p.workflow_task_timeouts
         )
     }
 }
@@ -164,12 +179,16 @@ async fn park_and_confirm(
 
     let started = Instant::now();
     let api = cluster.api_urls[0].clone();
-    let orders: Vec<Uuid> = futures::stream::iter(0..count)
+    let placed: Vec<anyhow::Result<Uuid>> = futures::stream::iter(0..count)
         .map(|n| place(&http, &api, products, n))
         .buffer_unordered(concurrency)
-        .filter_map(|placed| async move { placed.ok() })
         .collect()
         .await;
+    let place_failed = placed.iter().filter(|p| p.is_err()).count();
+    if let Some(Err(e)) = placed.iter().find(|p| p.is_err()) {
+        println!("parked: {place_failed} orders not placed, e.g. {e:#}");
+    }
+    let orders: Vec<Uuid> = placed.into_iter().filter_map(Result::ok).collect();
     let placed_per_second = orders.len() as f64 / started.elapsed().as_secs_f64();
     println!(
         "parked: {} orders placed ({placed_per_second:.0}/s); waiting for all to park",
@@ -188,14 +207,14 @@ async fn park_and_confirm(
         .zip(cpu_before)
         .map(|(probe, before)| (probe.cpu_seconds() - before) / quiet.as_secs_f64() * 100.0)
         .collect();
-    let connections = sqlx::query_scalar!(
+    let all_connections = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM pg_stat_activity WHERE datname = $1"#,
         cluster.database_name
     )
     .fetch_one(pool)
     .await?;
+    let connections = all_connections - i64::from(pool.size());
     let rss_parked = rss_mib(service_pid);
-    let waited_seconds = started.elapsed().as_secs_f64();
 
     // The customers confirm, each payment once, at the provider.
     let payments: Vec<(Uuid, String)> = sqlx::query!(
@@ -208,6 +227,8 @@ async fn park_and_confirm(
     .into_iter()
     .map(|r| (r.order_id, r.payment_id))
     .collect();
+    let to_confirm = payments.len();
+    let timeouts_before = cluster.workflow_task_timeouts().await?;
     let confirming = Instant::now();
     let confirmed: HashMap<Uuid, SystemTime> = futures::stream::iter(payments)
         .map(|(order, payment)| {
@@ -239,8 +260,11 @@ async fn park_and_confirm(
     .collect();
     let latencies: Vec<Duration> = completed
         .iter()
-        .filter_map(|(id, at)| SystemTime::from(*at).duration_since(confirmed[id]).ok())
+        .map(|(id, at)| SystemTime::from(*at).duration_since(confirmed[id]).unwrap_or_default())
         .collect();
+    cluster.wait_until_no_workflow_runs(Duration::from_secs(60)).await?;
+    let workflow_task_timeouts =
+        cluster.workflow_task_timeouts().await?.saturating_sub(timeouts_before);
     let last = completed.iter().map(|(_, at)| *at).max();
     let span = last
         .and_then(|last| {
@@ -252,16 +276,19 @@ async fn park_and_confirm(
     }
     Ok(Parked {
         orders: orders.len(),
+        place_failed,
         placed_per_second,
-        waited_seconds,
+        quiet_seconds: quiet.as_secs_f64(),
         service_rss_mib_before: rss_before,
         service_rss_mib_parked: rss_parked,
         service_cpu_percent_parked: cpu_percent[0],
         temporal_cpu_percent_parked: cpu_percent[1],
         postgres_connections_parked: connections,
         confirmed_per_second,
+        confirm_failed: to_confirm - confirmed.len() + (orders.len() - to_confirm),
         completed_per_second: completed.len() as f64 / span.as_secs_f64().max(0.001),
         confirmation_to_completed: Percentiles::of(&latencies),
+        workflow_task_timeouts,
         unfinished: confirmed.len() - completed.len(),
     })
 }

@@ -294,9 +294,16 @@ async fn check_ledger(
             .into_iter()
             .map(|r| (r.id, (r.workflow_id, r.status, r.total_amount)))
             .collect();
-    let amount = |intent: &serde_json::Value, field: &str| -> Decimal {
-        intent[field].as_str().and_then(|a| a.parse().ok()).unwrap_or(Decimal::MIN)
+    let read = |intent: &serde_json::Value, field: &str| -> Option<Decimal> {
+        intent[field].as_str().and_then(|a| a.parse().ok())
     };
+    // An intent whose amounts cannot be read would pass every comparison below unseen.
+    let unreadable: Vec<String> = intents
+        .iter()
+        .filter(|i| ["amount", "captured", "refunded"].iter().any(|f| read(i, f).is_none()))
+        .map(|i| i["id"].to_string())
+        .collect();
+    let amount = |intent: &serde_json::Value, field: &str| read(intent, field).unwrap_or_default();
     let status = |intent: &serde_json::Value| intent["status"].as_str().unwrap_or("").to_owned();
     let open = |intent: &serde_json::Value| {
         matches!(status(intent).as_str(), "authorized" | "requires_action")
@@ -343,6 +350,7 @@ async fn check_ledger(
         .expect_none("failed or cancelled order with money held or taken at the provider", kept);
     findings.expect_none("money held or taken at the provider for an unknown order", strangers);
     findings.expect_none("authorization left open at the provider", open_anywhere);
+    findings.expect_none("payment intent with unreadable amounts in the ledger", unreadable);
     Ok(())
 }
 

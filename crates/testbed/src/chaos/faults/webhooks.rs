@@ -40,7 +40,7 @@ async fn paid_orders(
     Ok(rows.into_iter().map(|r| (r.order_id, r.payment_id)).collect())
 }
 
-/// Sends forged webhooks about real orders (waiting ones when there are, else any): unsigned,
+/// Sends forged webhooks about real orders (still open ones when there are, else any): unsigned,
 /// signed with a guessed secret, signed too long ago, and a signature of another body. Every
 /// one must be refused with 400; what they claim must never reach an order (the chaos checks
 /// would see a capture the provider does not have).
@@ -79,8 +79,14 @@ pub(super) async fn forge(cluster: &Cluster, rng: &mut StdRng) -> anyhow::Result
         }
     }
     let detail = format!("{refused} forged webhooks refused on {} orders", targets.len());
-    let violation = (!accepted.is_empty())
-        .then(|| format!("forged webhooks not refused with 400: {}", accepted.join(", ")));
+    let violation = if !accepted.is_empty() {
+        Some(format!("forged webhooks not refused with 400: {}", accepted.join(", ")))
+    } else if refused == 0 && !targets.is_empty() {
+        // Every answer a 5xx or no answer: the endpoint was never really tested.
+        Some("no forged webhook was refused: the endpoint never answered".to_owned())
+    } else {
+        None
+    };
     Ok(Injected { detail, violation })
 }
 
@@ -117,7 +123,12 @@ pub(super) async fn replay_late(cluster: &Cluster, rng: &mut StdRng) -> anyhow::
     }
     let detail =
         format!("{acknowledged} late answers acknowledged for {} ended orders", targets.len());
-    let violation = (!refused.is_empty())
-        .then(|| format!("genuine late webhooks refused: {}", refused.join(", ")));
+    let violation = if !refused.is_empty() {
+        Some(format!("genuine late webhooks refused: {}", refused.join(", ")))
+    } else if acknowledged == 0 && !targets.is_empty() {
+        Some("no late webhook was acknowledged: the endpoint never answered".to_owned())
+    } else {
+        None
+    };
     Ok(Injected { detail, violation })
 }
