@@ -40,8 +40,28 @@ impl Dependency {
     }
 }
 
-/// Liveness and dependencies: 200 when PostgreSQL and Temporal both answer, 503 otherwise; the
-/// body says which is down.
+/// Liveness: the process runs and serves HTTP. Asks nothing of PostgreSQL or Temporal, so
+/// that a liveness probe built on it never restarts a healthy process because a dependency
+/// blipped (that is what `/ready` is for: take it out of the load balancer instead).
+#[utoipa::path(
+    get,
+    path = "/live",
+    tag = "operations",
+    responses((status = 200, description = "The process is alive", body = Live))
+)]
+pub async fn live() -> Json<Live> {
+    Json(Live { status: "alive" })
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Live {
+    /// Always `alive`.
+    #[schema(example = "alive")]
+    pub status: &'static str,
+}
+
+/// Dependencies (the seed's health check): 200 when PostgreSQL and Temporal both answer, 503
+/// otherwise; the body says which is down. Not a liveness probe: see `/live`.
 #[utoipa::path(
     get,
     path = "/health",

@@ -192,6 +192,7 @@ pub fn routes() -> (Router<ApiContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(products::restock_product))
         .routes(routes!(operator::stuck_orders))
         .routes(routes!(webhooks::payment_webhook))
+        .routes(routes!(health::live))
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
         .routes(routes!(metrics::api_metrics))

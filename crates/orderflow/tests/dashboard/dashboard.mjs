@@ -5,25 +5,10 @@
 //   node dashboard.mjs <base url> <screenshot path> [<bearer token>]
 // With a token (AUTH_MODE=jwt) it is typed into the page's token field first, and the orders are
 // placed without a customer (the token's own); without one the page must show the open-API banner.
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 
 const [baseUrl, screenshot, token] = process.argv.slice(2);
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  // As root in a sandbox without network: no sandbox, no background traffic.
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const fail = async (message) => {
-  const page = browser.contexts()[0]?.pages()[0];
-  if (page && screenshot) await page.screenshot({ path: screenshot, fullPage: true });
-  console.error(message);
-  await browser.close();
-  process.exit(1);
-};
+const { browser, fail } = await launch(screenshot);
 
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });

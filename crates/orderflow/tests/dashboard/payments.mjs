@@ -3,23 +3,10 @@
 // simulated provider); one is confirmed and completes, another is refused and fails.
 // Run by tests/dashboard.rs:
 //   node payments.mjs <base url> <screenshot path>
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 
 const [baseUrl, screenshot] = process.argv.slice(2);
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const fail = async (message) => {
-  const page = browser.contexts()[0]?.pages()[0];
-  if (page && screenshot) await page.screenshot({ path: screenshot, fullPage: true });
-  console.error(message);
-  await browser.close();
-  process.exit(1);
-};
+const { browser, fail } = await launch(screenshot);
 
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });

@@ -124,6 +124,7 @@ async fn every_operation_answers_each_kind_of_caller_as_documented() {
         ),
         (Method::GET, "/api/admin/stuck-orders", None, [401, 403, 403, 200, 401, 401]),
         (Method::GET, "/metrics", None, [401, 403, 403, 200, 401, 401]),
+        (Method::GET, "/live", None, [200, 200, 200, 200, 200, 200]),
         (Method::GET, "/health", None, [200, 200, 200, 200, 200, 200]),
         (Method::GET, "/ready", None, [200, 200, 200, 200, 200, 200]),
         (Method::GET, "/api/openapi.json", None, [200, 200, 200, 200, 200, 200]),

@@ -34,8 +34,6 @@ async fn with_tokens_required_the_page_asks_for_one_and_orders_are_its_customers
 /// confirmed from the page, another refused, as the customer's bank app would.
 #[tokio::test]
 async fn payments_awaiting_the_customer_are_answered_from_the_page() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard/payments.mjs");
-    let screenshot = crate::support::artifacts().join("dashboard-payments.png");
     let knobs = ProviderKnobs {
         action_required_rate: 1.0,
         confirm_outcome: ConfirmOutcome::Never,
@@ -45,16 +43,7 @@ async fn payments_awaiting_the_customer_are_answered_from_the_page() {
         payments.dashboard_simulator = true;
     })
     .await;
-    let output = tokio::process::Command::new("node")
-        .arg(&script)
-        .arg(&app.address)
-        .arg(&screenshot)
-        .output()
-        .await
-        .expect("node runs (Node.js is needed for the browser test)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
+    run_script("payments.mjs", &app, "dashboard-payments.png", None).await;
     assert_eq!(app.count("SELECT count(*) FROM orders WHERE status = 'completed'").await, 1);
     assert_eq!(
         app.count("SELECT count(*) FROM orders WHERE error_code = 'payment_declined'").await,
@@ -65,20 +54,30 @@ async fn payments_awaiting_the_customer_are_answered_from_the_page() {
 
 /// Runs the browser script against an app with `http`, and checks what the page did.
 async fn browser_run(http: HttpConfig, token: Option<String>, shot: &str) -> TestApp {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard/dashboard.mjs");
-    let modules = script.with_file_name("node_modules");
-    assert!(
-        modules.join("playwright-core").exists(),
-        "run `npm ci --prefix crates/orderflow/tests/dashboard` (make test does) to install playwright-core"
-    );
-    let screenshot = crate::support::artifacts().join(shot);
-    let _ = std::fs::remove_file(&screenshot);
-
     // Slow stock checks, so that the second order can still be cancelled when its button is
     // clicked (an order otherwise completes within milliseconds).
     let simulation =
         SimulationConfig { inventory_delay: Duration::from_millis(4500), ..Default::default() };
     let app = TestApp::spawn_configured(simulation, http).await;
+    run_script("dashboard.mjs", &app, shot, token).await;
+
+    // What the page showed is what the database holds.
+    assert_eq!(app.count("SELECT count(*) FROM orders WHERE status = 'completed'").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM orders WHERE status = 'cancelled'").await, 1);
+    assert_eq!(app.stock("prod-003").await.1, 0, "the cancelled order holds nothing");
+    app
+}
+
+/// Runs `tests/dashboard/<script>` in node against `app`; it must succeed and keep a screenshot
+/// as `test-artifacts/<shot>`.
+async fn run_script(script: &str, app: &TestApp, shot: &str, token: Option<String>) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard").join(script);
+    assert!(
+        script.with_file_name("node_modules").join("playwright-core").exists(),
+        "run `npm ci --prefix crates/orderflow/tests/dashboard` (make test does) to install playwright-core"
+    );
+    let screenshot = crate::support::artifacts().join(shot);
+    let _ = std::fs::remove_file(&screenshot);
     let output = tokio::process::Command::new("node")
         .arg(&script)
         .arg(&app.address)
@@ -91,10 +90,4 @@ async fn browser_run(http: HttpConfig, token: Option<String>, shot: &str) -> Tes
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
     assert!(screenshot.exists(), "a screenshot was kept");
-
-    // What the page showed is what the database holds.
-    assert_eq!(app.count("SELECT count(*) FROM orders WHERE status = 'completed'").await, 1);
-    assert_eq!(app.count("SELECT count(*) FROM orders WHERE status = 'cancelled'").await, 1);
-    assert_eq!(app.stock("prod-003").await.1, 0, "the cancelled order holds nothing");
-    app
 }

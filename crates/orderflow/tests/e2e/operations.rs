@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 /// Every operation of the API, as `METHOD /path`.
-const API: [&str; 15] = [
+const API: [&str; 16] = [
     "GET /api/orders",
     "POST /api/orders",
     "GET /api/orders/status",
@@ -20,6 +20,7 @@ const API: [&str; 15] = [
     "POST /api/products/{id}/restock",
     "POST /api/webhooks/payments",
     "GET /api/admin/stuck-orders",
+    "GET /live",
     "GET /health",
     "GET /ready",
     "GET /metrics",

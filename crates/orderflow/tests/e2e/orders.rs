@@ -215,7 +215,7 @@ async fn health_reports_both_dependencies() {
 }
 
 #[tokio::test]
-async fn health_is_503_and_says_which_dependency_is_down() {
+async fn health_is_503_and_says_which_dependency_is_down_while_live_stays_200() {
     use orderflow_api::{ApiContext, Orchestrator, router};
     let app = TestApp::spawn().await;
     // The same service, but its database is a port nothing listens on.
@@ -228,6 +228,11 @@ async fn health_is_503_and_says_which_dependency_is_down() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(ctx)).await });
+
+    // Alive all the same: a liveness probe must not restart it for its database's trouble.
+    let live = reqwest::get(format!("http://{address}/live")).await.unwrap();
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.json::<serde_json::Value>().await.unwrap()["status"], "alive");
 
     let response = reqwest::get(format!("http://{address}/health")).await.unwrap();
     assert_eq!(response.status(), 503);
