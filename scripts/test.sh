@@ -8,6 +8,7 @@ cargo fmt --all -- --check || die "run \`make fmt\`"
 cargo clippy --quiet --workspace --all-targets --locked -- -D warnings
 bootstrap
 ensure_schemathesis
+ensure_deploy_validators
 export_database_url
 # The dashboard's browser test: Debian's Chromium and the pinned playwright-core from npm.
 if ! command -v chromium >/dev/null 2>&1; then

@@ -59,8 +59,14 @@ impl OrderSteps {
         order: InDatabase<NewOrder>,
     ) -> Result<StepReport, ActivityError> {
         let order = self.admit(Step::CreateOrder.as_str(), order)?;
+        let trace = current_trace_id();
         self.run(&ctx, Step::CreateOrder.as_str(), order.order_id, async {
-            if self.store.insert_order(&order).await.context("writing the order")? {
+            if self
+                .store
+                .insert_order(&order, trace.as_deref())
+                .await
+                .context("writing the order")?
+            {
                 metrics::counter!("orderflow_orders_started_total").increment(1);
             }
             Ok(report(&ctx))
@@ -510,6 +516,16 @@ fn non_retryable(
         None => failure.build(),
     };
     ActivityError::application(failure)
+}
+
+/// The trace this step runs in (the SDK's OpenTelemetry plugin makes the order's trace current
+/// around each step), when traces are exported.
+fn current_trace_id() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    let context = opentelemetry::Context::current();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context.is_valid().then(|| span_context.trace_id().to_string())
 }
 
 #[cfg(test)]

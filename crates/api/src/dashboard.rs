@@ -9,7 +9,9 @@ use axum::response::{Html, IntoResponse};
 const PAGE: &str = include_str!("../static/dashboard.html");
 const SCRIPT: &str = include_str!("../static/dashboard.js");
 
-/// Live orders and stock, a form to place an order, cancel buttons, links to Temporal's UI.
+/// Live orders and stock, a form to place an order, cancel buttons, links to Temporal's UI;
+/// for operators, an order's page (`/dashboard#operator/{order_id}`: its steps, retries,
+/// compensations and payment) and live charts drawn from `/metrics`.
 #[utoipa::path(
     get,
     path = "/dashboard",

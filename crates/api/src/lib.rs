@@ -39,9 +39,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::Redirect;
 use axum::routing::get;
+use opentelemetry_http::HeaderExtractor;
 use orderflow_store::Store;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -227,7 +229,11 @@ pub fn router(ctx: ApiContext) -> Router {
                 .make_span_with(|request: &Request<_>| {
                     let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
                     let uri = extract::shown(&request.uri().to_string());
-                    tracing::info_span!("http", method = %request.method(), uri = %uri, request_id = %id)
+                    let span = tracing::info_span!("http", method = %request.method(), uri = %uri, request_id = %id, otel.name = %format!("HTTP {}", request.method()), otel.kind = "server");
+                    // Continues the caller's trace (W3C `traceparent`), when traces are exported.
+                    let caller = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
+                    let _ = span.set_parent(caller);
+                    span
                 })
                 .on_failure(()),
         )

@@ -9,8 +9,11 @@ use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use temporalio_common::telemetry::metrics::CoreMeter;
+use temporalio_common::telemetry::{PrometheusExporterOptions, start_prometheus_metric_exporter};
 
 /// Latency buckets (seconds), from a fast status read to a slow order under load.
 const BUCKETS: [f64; 14] =
@@ -97,9 +100,87 @@ pub async fn api_metrics(principal: Principal) -> Result<impl IntoResponse, ApiE
     Ok(render().await)
 }
 
-/// The metrics in the Prometheus text format (also the worker's `METRICS_PORT` listener).
+/// The metrics in the Prometheus text format (also the worker's `METRICS_PORT` listener): the
+/// service's own, then the Temporal SDK's worker metrics when this process runs a worker.
 pub async fn render() -> impl IntoResponse {
     let handle = recorder();
     handle.run_upkeep();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
+    let mut text = handle.render();
+    if let Some(engine) = ENGINE.get() {
+        text.push_str(&engine.scrape().await);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// The Temporal SDK's own metrics (task latencies, slots, sticky cache, polls), `temporal_`
+/// prefixed. The SDK records them into its Prometheus registry, which it only exposes through
+/// the HTTP server it starts; that server listens on loopback at a port of its choosing and
+/// `/metrics` appends what it serves, so one scrape sees the service and its engine together.
+static ENGINE: OnceLock<EngineMetrics> = OnceLock::new();
+
+struct EngineMetrics {
+    meter: Arc<dyn CoreMeter>,
+    address: SocketAddr,
+    http: reqwest::Client,
+}
+
+/// The meter to give the SDK runtime of every worker of this process (one per process, like the
+/// recorder). `None` (and logged) if the SDK's exporter could not start: the worker runs without.
+pub fn engine_meter() -> Option<Arc<dyn CoreMeter>> {
+    if let Some(engine) = ENGINE.get() {
+        return Some(engine.meter.clone());
+    }
+    match start_engine_exporter() {
+        Ok(engine) => Some(ENGINE.get_or_init(|| engine).meter.clone()),
+        Err(error) => {
+            tracing::warn!(error = %error, "the Temporal SDK's metrics are not exported");
+            None
+        }
+    }
+}
+
+/// Starts the SDK's exporter on a thread of its own: it must outlive whichever tokio runtime
+/// first asked for it (each test has its own).
+fn start_engine_exporter() -> anyhow::Result<EngineMetrics> {
+    let (started, receive) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name("sdk-metrics".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(error) => return drop(started.send(Err(anyhow::Error::from(error)))),
+        };
+        runtime.block_on(async move {
+            let options = PrometheusExporterOptions::builder()
+                .socket_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
+                // Prometheus conventions: counters end in `_total`, durations in seconds.
+                .counters_total_suffix(true)
+                .use_seconds_for_durations(true)
+                .unit_suffix(true)
+                .build();
+            let result = start_prometheus_metric_exporter(options);
+            let running = result.is_ok();
+            let _ = started.send(result.map(|s| (s.meter as Arc<dyn CoreMeter>, s.bound_addr)));
+            if running {
+                std::future::pending::<()>().await;
+            }
+        });
+    })?;
+    let (meter, address) = receive.recv()??;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    Ok(EngineMetrics { meter, address, http })
+}
+
+impl EngineMetrics {
+    /// The SDK's metrics, or nothing (logged) if its exporter does not answer: the service's
+    /// own metrics are still worth serving.
+    async fn scrape(&self) -> String {
+        let url = format!("http://{}/metrics", self.address);
+        let body = async { self.http.get(&url).send().await?.error_for_status()?.text().await };
+        match body.await {
+            Ok(text) => text,
+            Err(error) => {
+                tracing::warn!(error = %error, "the Temporal SDK's metrics could not be read");
+                String::new()
+            }
+        }
+    }
 }

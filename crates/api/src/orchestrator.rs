@@ -2,6 +2,7 @@
 //! read its state. Keeps the SDK's types and error cases out of the handlers.
 
 use crate::ApiError;
+use opentelemetry::trace::FutureExt as _;
 use orderflow_domain::{DatabaseId, NewOrder, OrderState, WorkflowId};
 use orderflow_workflow::{CancelAccepted, OrderInput, OrderWorkflow, PaymentAnswer};
 use std::time::Duration;
@@ -15,6 +16,7 @@ use temporalio_client::{
     WorkflowStartOptions,
 };
 use temporalio_common::MemoValues;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// How long the API waits for Temporal (and, for updates and queries, for a worker).
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
@@ -107,7 +109,7 @@ impl Orchestrator {
         .memo(memo)
         .build();
         let input = OrderInput { order, database: Some(self.database) };
-        match self.client.start_workflow(OrderWorkflow::run, input, options).await {
+        match in_this_trace(self.client.start_workflow(OrderWorkflow::run, input, options)).await {
             Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
             Err(WorkflowStartError::Rpc(status)) => Err(unavailable(&status)),
             Err(other) => Err(ApiError::Internal(other.into())),
@@ -138,7 +140,7 @@ impl Orchestrator {
     pub async fn cancel(&self, workflow: WorkflowId) -> Result<Cancellation, ApiError> {
         let handle = self.client.get_workflow_handle::<OrderWorkflow>(workflow.to_string());
         let options = WorkflowExecuteUpdateOptions::builder().rpc_options(rpc_options()).build();
-        match handle.execute_update(OrderWorkflow::cancel, (), options).await {
+        match in_this_trace(handle.execute_update(OrderWorkflow::cancel, (), options)).await {
             Ok(accepted) => Ok(Cancellation::Accepted(accepted)),
             Err(WorkflowUpdateError::Failed(failure)) => Ok(Cancellation::Refused(failure.message)),
             Err(WorkflowUpdateError::NotFound(_)) => Ok(Cancellation::NotRunning),
@@ -164,7 +166,7 @@ impl Orchestrator {
             .request_id(answer.event_id.clone())
             .rpc_options(rpc_options())
             .build();
-        match handle.signal(OrderWorkflow::payment_answered, answer, options).await {
+        match in_this_trace(handle.signal(OrderWorkflow::payment_answered, answer, options)).await {
             Ok(()) => Ok(true),
             Err(WorkflowInteractionError::NotFound(_)) => Ok(false),
             Err(WorkflowInteractionError::Rpc(status)) => Err(unavailable(&status)),
@@ -226,6 +228,13 @@ impl Orchestrator {
             other => Err(format!("health status {other}")),
         }
     }
+}
+
+/// Runs a call to Temporal in the current request's trace: the SDK's OpenTelemetry plugin puts
+/// OpenTelemetry's current context into the workflow's headers, and a `tracing` span does not
+/// make itself that context. Without trace export, the context is empty and nothing changes.
+fn in_this_trace<F: Future>(call: F) -> impl Future<Output = F::Output> {
+    call.with_context(tracing::Span::current().context())
 }
 
 fn rpc_options() -> RpcOptions {

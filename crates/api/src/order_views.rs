@@ -58,6 +58,9 @@ pub struct OrderSummary {
     /// Until when the order's stock is held while its payment awaits the customer; the
     /// order fails with `payment_timeout` if it is not confirmed by then.
     pub hold_expires_at: Option<DateTime<Utc>>,
+    /// The order's OpenTelemetry trace id (32 hex digits), when the service exports traces.
+    #[schema(example = "4bf92f3577b34da6a3ce929d0e0e4736")]
+    pub trace_id: Option<String>,
 }
 
 /// A page of orders, newest first.
@@ -367,5 +370,6 @@ fn summary(row: OrderRow) -> OrderSummary {
         created_at: row.created_at,
         completed_at: row.completed_at,
         hold_expires_at: row.hold_expires_at,
+        trace_id: row.trace_id,
     }
 }

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
 use std::time::Duration;
+use temporalio_common::worker::WorkerDeploymentVersion;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -255,19 +256,22 @@ impl DatabaseConfig {
     }
 }
 
+/// Where Temporal is. The connection comes from Temporal's standard client configuration, read
+/// by the SDK (`ENVCONFIG_VARIABLES`: `TEMPORAL_ADDRESS`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS_*`,
+/// `TEMPORAL_PROFILE` of the TOML file `TEMPORAL_CONFIG_FILE`), as for every other Temporal
+/// SDK and the CLI. The seed's `TEMPORAL_HOST`/`TEMPORAL_PORT` still work and, when set, give
+/// the address (setting them together with `TEMPORAL_ADDRESS` is refused as ambiguous).
 #[derive(Debug, Clone, Args)]
 pub struct TemporalConfig {
-    #[arg(long, env = "TEMPORAL_HOST", value_name = "TEMPORAL_HOST", default_value = "localhost")]
-    pub temporal_host: String,
-    #[arg(long, env = "TEMPORAL_PORT", value_name = "TEMPORAL_PORT", default_value_t = 7233)]
-    pub temporal_port: u16,
-    #[arg(
-        long,
-        env = "TEMPORAL_NAMESPACE",
-        value_name = "TEMPORAL_NAMESPACE",
-        default_value = "default"
-    )]
-    pub namespace: String,
+    /// Host of the Temporal frontend (default `localhost`, when `TEMPORAL_ADDRESS` is unset).
+    #[arg(long, env = "TEMPORAL_HOST", value_name = "TEMPORAL_HOST")]
+    pub temporal_host: Option<String>,
+    /// Port of the Temporal frontend (default 7233, when `TEMPORAL_ADDRESS` is unset).
+    #[arg(long, env = "TEMPORAL_PORT", value_name = "TEMPORAL_PORT")]
+    pub temporal_port: Option<u16>,
+    /// The namespace (else the configuration profile's, else `default`).
+    #[arg(long, env = "TEMPORAL_NAMESPACE", value_name = "TEMPORAL_NAMESPACE")]
+    pub namespace: Option<String>,
     #[arg(
         long,
         env = "TEMPORAL_TASK_QUEUE",
@@ -277,9 +281,52 @@ pub struct TemporalConfig {
     pub task_queue: String,
 }
 
+/// The variables of Temporal's standard client configuration, read by the SDK itself
+/// (`temporalio_common::envconfig`), not by the flags above.
+pub const ENVCONFIG_VARIABLES: [&str; 16] = [
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_CONFIG_FILE",
+    "TEMPORAL_PROFILE",
+    "TEMPORAL_TLS",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_CERT_DATA",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY_DATA",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
+    "TEMPORAL_TLS_SERVER_NAME",
+    "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
+    "TEMPORAL_CODEC_ENDPOINT",
+    "TEMPORAL_CODEC_AUTH",
+    "TEMPORAL_GRPC_META_*",
+];
+
+/// The OpenTelemetry variables the trace exporter reads (README "Traces"), by the SDKs'
+/// standard names.
+pub const OTEL_VARIABLES: [&str; 12] = [
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_SDK_DISABLED",
+    "OTEL_TRACES_EXPORTER",
+];
+
 impl TemporalConfig {
-    pub fn url(&self) -> String {
-        format!("http://{}:{}", self.temporal_host, self.temporal_port)
+    /// The seed's `TEMPORAL_HOST`/`TEMPORAL_PORT` as an address, if either is set.
+    pub fn legacy_address(&self) -> Option<String> {
+        if self.temporal_host.is_none() && self.temporal_port.is_none() {
+            return None;
+        }
+        let host = self.temporal_host.as_deref().unwrap_or("localhost");
+        Some(format!("{host}:{}", self.temporal_port.unwrap_or(7233)))
     }
 }
 
@@ -439,6 +486,43 @@ pub struct WorkerConfig {
     /// bytes per step a worker has run until the worker is dropped (README "Overload").
     #[arg(long, env = "WORKER_RECYCLE_AFTER_STEPS", value_name = "WORKER_RECYCLE_AFTER_STEPS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub recycle_after_steps: u64,
+    /// Worker Versioning (README "Releasing a new version"): the worker deployment this worker
+    /// belongs to. With `TEMPORAL_WORKER_BUILD_ID`, every order is pinned to the build that
+    /// started it and runs on that build's workers to its end; new orders go to the
+    /// deployment's current version, set when a release is promoted. Unset: an unversioned
+    /// worker, as in development.
+    #[arg(long, env = "TEMPORAL_WORKER_DEPLOYMENT_NAME", value_name = "TEMPORAL_WORKER_DEPLOYMENT_NAME", requires = "build_id", value_parser = parse_version_part)]
+    pub deployment_name: Option<String>,
+    /// This release's build id (e.g. the image tag or git commit), with
+    /// `TEMPORAL_WORKER_DEPLOYMENT_NAME`.
+    #[arg(long, env = "TEMPORAL_WORKER_BUILD_ID", value_name = "TEMPORAL_WORKER_BUILD_ID", requires = "deployment_name", value_parser = parse_version_part)]
+    pub build_id: Option<String>,
+}
+
+impl WorkerConfig {
+    /// The worker deployment version this worker runs, when versioning is configured.
+    pub fn deployment_version(&self) -> Option<WorkerDeploymentVersion> {
+        let (name, build) = (self.deployment_name.as_ref()?, self.build_id.as_ref()?);
+        Some(
+            WorkerDeploymentVersion::builder()
+                .deployment_name(name.clone())
+                .build_id(build.clone())
+                .build(),
+        )
+    }
+}
+
+/// A deployment name or build id: Temporal joins them with `:` into the version's name, so
+/// neither may contain one (nor be empty or unreasonably long).
+fn parse_version_part(value: &str) -> Result<String, String> {
+    match value {
+        "" => Err("must not be empty".into()),
+        v if v.len() > 200 => Err("at most 200 characters".into()),
+        v if v.contains(':') || v.chars().any(char::is_whitespace) => {
+            Err("must not contain ':' or whitespace".into())
+        }
+        v => Ok(v.to_owned()),
+    }
 }
 
 /// How a process stops.

@@ -6,11 +6,10 @@ use orderflow::config::{
 };
 use orderflow::{
     Dependencies, Shutdown, api_context, build_worker, connect_store, connect_temporal,
-    exit_after_grace, migrate, run_worker, serve_http, serve_metrics,
+    exit_after_grace, migrate, run_worker, sdk_runtime, serve_http, serve_metrics,
 };
 use orderflow_api::auth::{NewToken, mint_hs256};
 use secrecy::ExposeSecret;
-use temporalio_sdk::Runtime;
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -21,14 +20,16 @@ async fn main() -> anyhow::Result<()> {
         Some(command) => command,
         None => Cli::parse_from(["orderflow", "serve"]).command.expect("serve parses"),
     };
-    match command {
+    let result = match command {
         Command::Serve(args) => serve(args).await,
         Command::Api(args) => api(args).await,
         Command::Worker(args) => worker(args).await,
         Command::Migrate(args) => migrate_only(args).await,
         Command::Token(args) => token(args),
         Command::Psp(args) => psp(args).await,
-    }
+    };
+    orderflow::flush_traces();
+    result
 }
 
 /// The simulated payment provider: its ledger database (created and installed if missing), and
@@ -84,7 +85,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store: connect_store(&args.database, args.database.worker_pool_size())?,
         ..deps.clone()
     };
-    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let runtime = sdk_runtime()?;
     let build = || {
         let queue = &args.temporal.task_queue;
         build_worker(&runtime, &steps, queue, &args.worker, &args.simulation, &args.payments)
@@ -135,7 +136,7 @@ async fn api(args: ApiArgs) -> anyhow::Result<()> {
 async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let deps =
         dependencies(&args.database, args.database.worker_pool_size(), &args.temporal).await?;
-    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let runtime = sdk_runtime()?;
     let build = || {
         let queue = &args.temporal.task_queue;
         build_worker(&runtime, &deps, queue, &args.worker, &args.simulation, &args.payments)

@@ -23,11 +23,18 @@ use orderflow_providers::{PaymentGateway, SimulatedNotifier, SimulatedPaymentGat
 use orderflow_store::Store;
 use orderflow_workflow::OrderWorkflow;
 use secrecy::ExposeSecret;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+use temporalio_client::envconfig::LoadClientConfigProfileOptions;
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
+use temporalio_common::envconfig::load_client_config_profile;
+use temporalio_common::telemetry::TelemetryOptions;
+use temporalio_common::worker::{VersioningBehavior, WorkerDeploymentOptions};
+use temporalio_sdk::opentelemetry::OpenTelemetryPlugin;
+use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio::net::TcpListener;
@@ -59,15 +66,68 @@ pub async fn migrate(store: &Store) -> anyhow::Result<()> {
 
 /// Connects to Temporal, waiting for the server to answer (it may still be starting).
 pub async fn connect_temporal(config: &TemporalConfig) -> anyhow::Result<Client> {
-    let url = Url::parse(&config.url()).with_context(|| {
-        format!("TEMPORAL_HOST/TEMPORAL_PORT do not form a valid URL: {}", config.url())
+    let (options, namespace) = temporal_connection(config, None)?;
+    let connection = retry("Temporal", || Connection::connect(options.clone())).await;
+    // With traces exported, the client and the workers built on it carry the trace context
+    // in Temporal's headers and trace workflow starts, workflows and steps.
+    let options = if crate::telemetry::traces_enabled() {
+        ClientOptions::new(namespace).plugin(OpenTelemetryPlugin::builder().build()).build()
+    } else {
+        ClientOptions::new(namespace).build()
+    };
+    Ok(Client::new(connection, options)?)
+}
+
+/// The connection options and namespace: Temporal's standard client configuration (its
+/// variables from `environment`, else the process's, and its profile file), with the seed's
+/// `TEMPORAL_HOST`/`TEMPORAL_PORT` giving the address when set.
+pub fn temporal_connection(
+    config: &TemporalConfig,
+    environment: Option<&HashMap<String, String>>,
+) -> anyhow::Result<(ConnectionOptions, String)> {
+    // Its errors are not `Send`: kept as text.
+    let mut profile = load_client_config_profile(
+        LoadClientConfigProfileOptions::default(),
+        environment,
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "Temporal's client configuration (TEMPORAL_* variables, TEMPORAL_CONFIG_FILE): {e}"
+        )
     })?;
-    let connection = retry("Temporal", || {
-        let options = ConnectionOptions::new(url.clone()).identity(identity()).build();
-        Connection::connect(options)
-    })
-    .await;
-    Ok(Client::new(connection, ClientOptions::new(config.namespace.clone()).build())?)
+    if let Some(address) = config.legacy_address() {
+        let address_set = match environment {
+            Some(variables) => variables.contains_key("TEMPORAL_ADDRESS"),
+            None => std::env::var_os("TEMPORAL_ADDRESS").is_some(),
+        };
+        anyhow::ensure!(
+            !address_set,
+            "TEMPORAL_ADDRESS and TEMPORAL_HOST/TEMPORAL_PORT are both set: keep one"
+        );
+        profile.address = Some(address);
+    }
+    let namespace = config
+        .namespace
+        .clone()
+        .or_else(|| profile.namespace.clone())
+        .unwrap_or_else(|| "default".to_owned());
+    let mut options = ConnectionOptions::try_from(profile).map_err(|e| {
+        anyhow::anyhow!("Temporal's client configuration (TEMPORAL_ADDRESS, TEMPORAL_TLS_*): {e}")
+    })?;
+    options.identity = identity();
+    Ok((options, namespace))
+}
+
+/// The Temporal SDK's runtime for this process's workers, its metrics joining the service's on
+/// `/metrics`.
+pub fn sdk_runtime() -> anyhow::Result<Runtime> {
+    let telemetry =
+        TelemetryOptions::builder().maybe_metrics(orderflow_api::metrics::engine_meter());
+    let options = RuntimeOptions::builder()
+        .telemetry_options(telemetry.build())
+        .build()
+        .map_err(|e| anyhow::anyhow!("Temporal SDK runtime options: {e}"))?;
+    Ok(Runtime::from_current_tokio(options)?)
 }
 
 /// The Temporal worker for the order workflow and its activities, and the count of the steps
@@ -80,6 +140,19 @@ pub fn build_worker(
     simulation: &SimulationConfig,
     payments: &PaymentConfig,
 ) -> anyhow::Result<(Worker, Arc<AtomicU64>)> {
+    let (steps, steps_run) = order_steps(deps, worker, simulation, payments)?;
+    let mut options = worker_options(task_queue, worker);
+    options.register_workflow::<OrderWorkflow>()?.register_activities(steps);
+    Ok((Worker::new(runtime, deps.temporal.clone(), options)?, steps_run))
+}
+
+/// The order's steps (the activities), and the count of the steps they have run.
+pub fn order_steps(
+    deps: &Dependencies,
+    worker: &WorkerConfig,
+    simulation: &SimulationConfig,
+    payments: &PaymentConfig,
+) -> anyhow::Result<(OrderSteps, Arc<AtomicU64>)> {
     let steps_run = Arc::new(AtomicU64::new(0));
     let steps = OrderSteps {
         steps_run: steps_run.clone(),
@@ -94,6 +167,12 @@ pub fn build_worker(
         inventory_delay: simulation.inventory_delay,
         stuck: StuckSteps::new(deps.store.clone(), worker.stuck_after_attempts),
     };
+    Ok((steps, steps_run))
+}
+
+/// A worker's options before its workflow and activities are registered: its task queue,
+/// slots, cache, and worker deployment version.
+pub fn worker_options(task_queue: &str, worker: &WorkerConfig) -> WorkerOptions {
     let slots = |n: u16| FixedSizeSlotSupplier::new(usize::from(n));
     let tuner = TunerHolder::builder()
         .workflow_task_slot_supplier(slots(worker.workflow_slots))
@@ -101,13 +180,20 @@ pub fn build_worker(
         .local_activity_task_slot_supplier(slots(worker.activity_slots))
         .nexus_task_slot_supplier(slots(1))
         .build();
-    let options = WorkerOptions::new(task_queue)
+    let mut options = WorkerOptions::new(task_queue)
         .max_cached_workflows(worker.max_cached_workflows)
         .tuner(tuner)
-        .register_workflow::<OrderWorkflow>()?
-        .register_activities(steps)
         .build();
-    Ok((Worker::new(runtime, deps.temporal.clone(), options)?, steps_run))
+    // Pinned: an order runs to its end on the build that started it, so a release may change
+    // the workflow freely (no patching, nothing recorded per order); the previous build's
+    // workers stay until its orders have drained (README "Releasing a new version").
+    if let Some(version) = worker.deployment_version() {
+        options.deployment_options = WorkerDeploymentOptions::new(version)
+            .use_worker_versioning(true)
+            .default_versioning_behavior(VersioningBehavior::Pinned)
+            .build();
+    }
+    options
 }
 
 /// How long a call to the payment provider may take before it counts as failed (and is
@@ -326,10 +412,13 @@ pub async fn serve_metrics(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(("0.0.0.0", port)).await?;
-    tracing::info!("metrics on http://0.0.0.0:{port}/metrics");
+    tracing::info!("metrics on http://0.0.0.0:{port}/metrics, liveness on /live");
     orderflow_api::metrics::recorder();
-    let app =
-        axum::Router::new().route("/metrics", axum::routing::get(orderflow_api::metrics::render));
+    // `/live` too: a worker has no other listener for its liveness probe. It asks nothing of
+    // PostgreSQL or Temporal (a worker waits out their outages; restarting it would not help).
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(orderflow_api::metrics::render))
+        .route("/live", axum::routing::get(|| async { "alive" }));
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }

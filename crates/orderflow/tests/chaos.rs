@@ -1,7 +1,8 @@
 //! The chaos suite, small: a few hundred orders through 2 API and 2 worker processes while
 //! workers and an API are killed, a worker is frozen past the activity timeout, Temporal is
 //! restarted, the service's database connections are cut, the payment provider is killed and
-//! frozen, and webhooks are forged and replayed late. Every invariant must hold.
+//! frozen, webhooks are forged and replayed late, and a new build of the workers is released
+//! (Worker Versioning) with orders in flight. Every invariant must hold.
 //! `make chaos` runs the big one. CHAOS_SEED=<n> reproduces a run.
 
 use orderflow_testbed::chaos::ChaosConfig;
@@ -24,7 +25,8 @@ async fn invariants_hold_under_faults() {
         apis: 2,
         workers: 2,
         faults: "kill-worker=2,kill-api=1,restart-temporal=1,terminate-backends=1,pause-worker=1,\
-                 break-schema=1,kill-provider=1,pause-provider=1,forged-webhooks=1,late-webhooks=1"
+                 break-schema=1,kill-provider=1,pause-provider=1,forged-webhooks=1,late-webhooks=1,\
+                 rolling-deploy=1"
             .parse()
             .unwrap(),
         // Free ones, picked at start: no collision with a dev server or another run.
@@ -36,7 +38,7 @@ async fn invariants_hold_under_faults() {
     };
     let report = orderflow_testbed::chaos::run(config).await.expect("the chaos run completes");
     println!("{report}");
-    assert_eq!(report.faults.len(), 11);
+    assert_eq!(report.faults.len(), 12);
     assert!(report.acknowledged >= 250, "most orders are acknowledged despite the faults");
     assert!(report.violations.is_empty(), "invariants violated (seed {seed}):\n{report}");
 }

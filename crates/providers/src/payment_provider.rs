@@ -40,30 +40,36 @@ impl PaymentProvider {
     }
 
     /// The payment of `order_id` (created at the first call, the same one after).
+    #[tracing::instrument(name = "payment_provider.create", skip(self), fields(otel.kind = "client"))]
     pub async fn create(&self, order_id: &str, amount: Money) -> Result<IntentView, ProviderError> {
         let body = serde_json::json!({"order_id": order_id, "amount": amount, "currency": "eur"});
         self.send(self.http.post(&self.base).json(&body)).await
     }
 
+    #[tracing::instrument(name = "payment_provider.authorize_intent", skip(self), fields(otel.kind = "client"))]
     pub async fn authorize_intent(&self, id: &str) -> Result<IntentView, ProviderError> {
         self.call(id, "authorize").await
     }
 
+    #[tracing::instrument(name = "payment_provider.capture_intent", skip(self), fields(otel.kind = "client"))]
     pub async fn capture_intent(&self, id: &str) -> Result<IntentView, ProviderError> {
         self.call(id, "capture").await
     }
 
+    #[tracing::instrument(name = "payment_provider.void_intent", skip(self), fields(otel.kind = "client"))]
     pub async fn void_intent(&self, id: &str) -> Result<IntentView, ProviderError> {
         self.call(id, "void").await
     }
 
     /// Refunds all that is left; `key` makes a retried refund the same refund.
+    #[tracing::instrument(name = "payment_provider.refund_intent", skip(self, key), fields(otel.kind = "client"))]
     pub async fn refund_intent(&self, id: &str, key: &str) -> Result<IntentView, ProviderError> {
         let request =
             self.http.post(format!("{}/{id}/refund", self.base)).header("Idempotency-Key", key);
         self.send(request.json(&serde_json::json!({}))).await
     }
 
+    #[tracing::instrument(name = "payment_provider.get", skip(self), fields(otel.kind = "client"))]
     pub async fn get(&self, id: &str) -> Result<IntentView, ProviderError> {
         self.send(self.http.get(format!("{}/{id}", self.base))).await
     }

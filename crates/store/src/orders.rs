@@ -22,13 +22,15 @@ pub struct OrderRow {
     pub completed_at: Option<DateTime<Utc>>,
     /// Until when the order's stock is held while its payment is awaited.
     pub hold_expires_at: Option<DateTime<Utc>>,
+    /// The order's OpenTelemetry trace, when traces were exported.
+    pub trace_id: Option<String>,
 }
 
 impl Store {
     /// Writes a new order and its lines (status `pending`) in one statement. Running it again
     /// for the same order changes nothing and returns `false`.
     #[tracing::instrument(skip_all, fields(order_id = %order.order_id))]
-    pub async fn insert_order(&self, order: &NewOrder) -> Result<bool> {
+    pub async fn insert_order(&self, order: &NewOrder, trace_id: Option<&str>) -> Result<bool> {
         let products: Vec<String> = order.lines.iter().map(|l| l.product_id.to_string()).collect();
         let names: Vec<String> = order.lines.iter().map(|l| l.name.clone()).collect();
         let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity.get() as i32).collect();
@@ -37,8 +39,9 @@ impl Store {
         // "some line inserted" is "the order was new".
         let lines_inserted = sqlx::query!(
             "WITH new_order AS (
-                 INSERT INTO orders (id, workflow_id, customer_id, status, current_step, total_amount)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                 INSERT INTO orders (id, workflow_id, customer_id, status, current_step, total_amount,
+                                     trace_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $11)
                  ON CONFLICT (id) DO NOTHING
                  RETURNING id)
              INSERT INTO order_items (order_id, product_id, name, quantity, unit_price)
@@ -54,6 +57,7 @@ impl Store {
             &names,
             &quantities,
             &prices,
+            trace_id,
         )
         .execute(&self.pool)
         .await?
@@ -68,7 +72,7 @@ impl Store {
                       current_step AS "current_step: Step", total_amount,
                       error_code AS "error_code: ErrorCode", error_message, payment_id,
                       customer_notified, created_at, updated_at, completed_at,
-                      hold_expires_at
+                      hold_expires_at, trace_id
                FROM orders WHERE id = $1"#,
             id.as_uuid()
         )
@@ -154,7 +158,7 @@ impl Store {
                       current_step AS "current_step: Step", total_amount,
                       error_code AS "error_code: ErrorCode", error_message, payment_id,
                       customer_notified, created_at, updated_at, completed_at,
-                      hold_expires_at
+                      hold_expires_at, trace_id
                FROM orders
                WHERE ($1::text IS NULL OR customer_id = $1)
                  AND ($2::text IS NULL OR status = $2)

@@ -111,6 +111,7 @@ impl Store {
     /// to be confirmed (the stock hold's expiry). Records nothing and returns `None` if the
     /// order is closed (failed or cancelled, see `close_order`): the caller must then void it.
     /// Recording it again changes nothing but a `requires_action` that became `authorized`.
+    #[tracing::instrument(skip_all, fields(%order))]
     pub async fn record_authorization(
         &self,
         order: OrderId,
@@ -148,6 +149,7 @@ impl Store {
         Ok(hold)
     }
 
+    #[tracing::instrument(skip_all, fields(%order))]
     pub async fn record_decline(
         &self,
         order: OrderId,
@@ -173,6 +175,7 @@ impl Store {
 
     /// Marks the authorized payment captured, in full. Does nothing if it is not authorized
     /// (captured already: a retry).
+    #[tracing::instrument(skip_all, fields(%order))]
     pub async fn record_capture(&self, order: OrderId) -> Result<()> {
         sqlx::query!(
             "UPDATE payments SET status = 'captured', captured = amount, updated_at = now()
@@ -185,6 +188,7 @@ impl Store {
     }
 
     /// Marks the payment's authorization voided. Does nothing once it was captured.
+    #[tracing::instrument(skip_all, fields(%order))]
     pub async fn record_void(&self, order: OrderId) -> Result<()> {
         sqlx::query!(
             "UPDATE payments SET status = 'voided', updated_at = now()
@@ -198,6 +202,7 @@ impl Store {
 
     /// Marks a captured payment refunded in full (payments are captured in full). Does nothing
     /// if there is none (or it is refunded).
+    #[tracing::instrument(skip_all, fields(%order))]
     pub async fn record_refund(&self, order: OrderId, refund_id: &str) -> Result<()> {
         sqlx::query!(
             "UPDATE payments SET status = 'refunded', refund_id = $2, captured = amount,

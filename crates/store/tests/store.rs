@@ -54,7 +54,7 @@ async fn stock(store: &Store, id: &str) -> (i32, i32, i32) {
 
 async fn placed(store: &Store, lines: &[(&str, u32)]) -> OrderId {
     let order = order(lines);
-    assert!(store.insert_order(&order).await.unwrap());
+    assert!(store.insert_order(&order, None).await.unwrap());
     order.order_id
 }
 
@@ -62,8 +62,8 @@ async fn placed(store: &Store, lines: &[(&str, u32)]) -> OrderId {
 async fn inserting_an_order_twice_writes_it_once() {
     let store = store().await;
     let order = order(&[("prod-001", 2), ("prod-003", 1)]);
-    assert!(store.insert_order(&order).await.unwrap());
-    assert!(!store.insert_order(&order).await.unwrap());
+    assert!(store.insert_order(&order, None).await.unwrap());
+    assert!(!store.insert_order(&order, None).await.unwrap());
     let row = store.order(order.order_id).await.unwrap().unwrap();
     assert_eq!(row.status, OrderStatus::Pending);
     assert_eq!(row.total_amount, Decimal::new(3000, 2));
@@ -220,7 +220,7 @@ async fn placing_orders_while_others_move_stock_does_not_deadlock() {
     }));
     let placements = join_all((0..60).map(|_| {
         let store = store.clone();
-        async move { store.insert_order(&order(&[("y", 1), ("x", 1)])).await }
+        async move { store.insert_order(&order(&[("y", 1), ("x", 1)]), None).await }
     }));
     let (moves, placements) = tokio::join!(moves, placements);
     for result in moves {

@@ -28,7 +28,7 @@ pub struct Process {
 }
 
 impl Process {
-    fn new(
+    pub(crate) fn new(
         name: &str,
         program: &Path,
         args: &[&str],
@@ -132,6 +132,15 @@ impl Process {
     pub fn log_path(&self) -> &Path {
         &self.log
     }
+
+    /// A new process like this one (not started), named `name`, with `key` set to `value`.
+    pub(crate) fn successor(&self, name: &str, key: &str, value: &str) -> Self {
+        let logs = self.log.parent().unwrap_or(Path::new("."));
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let mut next = Self::new(name, &self.program, &args, self.env.clone(), logs);
+        next.set_env(key, Some(value));
+        next
+    }
 }
 
 /// What the chaos suite and the benchmark need from their command line alike.
@@ -189,6 +198,9 @@ pub struct ClusterConfig {
     /// Run the simulated payment provider (`orderflow psp`) beside the service and take
     /// payments through it; `None`: the workers' in-process simulation.
     pub provider: Option<ProviderConfig>,
+    /// Version the workers (Worker Versioning) in a worker deployment of this name, starting
+    /// at `build-1`, promoted at start; `None`: unversioned workers.
+    pub worker_deployment: Option<String>,
 }
 
 /// The simulated payment provider of a cluster.
@@ -223,6 +235,10 @@ pub struct Cluster {
     /// The secret the provider signs its webhooks with.
     pub webhook_secret: Option<String>,
     provider_database: Option<String>,
+    /// The workers' deployment and current build, when versioned (see `release.rs`).
+    pub release: Option<crate::release::Release>,
+    /// Processes a release replaced: stopped, kept for their logs.
+    pub(crate) retired: Vec<Process>,
 }
 
 impl Cluster {
@@ -265,9 +281,14 @@ impl Cluster {
             provider_url: provider_port.map(|port| format!("http://127.0.0.1:{port}")),
             webhook_secret: config.provider.as_ref().map(|p| p.webhook_secret.clone()),
             provider_database: None,
+            release: config.worker_deployment.clone().map(crate::release::Release::first),
+            retired: Vec::new(),
         };
         cluster.wait_for_temporal().await?;
         cluster.start_orderflow(config, &logs, &common)?;
+        if let Some(release) = &cluster.release {
+            cluster.promote(release.build).await?;
+        }
         if let (Some(provider), Some(port)) = (&config.provider, provider_port) {
             // A ledger left by an earlier run would hold payments of orders this run lacks.
             drop_database(&cluster.database, &format!("{}_psp", config.database_name)).await?;
@@ -329,6 +350,9 @@ impl Cluster {
                 env.extend(config.env.iter().cloned());
                 if role != "api" {
                     env.extend(config.worker_env.iter().cloned());
+                    if let Some(release) = &self.release {
+                        env.extend(release.worker_env());
+                    }
                 }
                 if role != "worker" {
                     env.push(("HTTP_HOST".into(), "127.0.0.1".into()));
@@ -429,9 +453,14 @@ impl Cluster {
 
     /// Workflows still running, from the server's visibility store.
     pub async fn running_workflows(&self) -> anyhow::Result<u64> {
+        self.count_workflows("ExecutionStatus=\"Running\"").await
+    }
+
+    /// Workflows matching a visibility `query`.
+    pub(crate) async fn count_workflows(&self, query: &str) -> anyhow::Result<u64> {
         let output = Command::new(&self.temporal_cli)
             .args(["workflow", "count", "--address", &self.temporal_address, "--output", "json"])
-            .args(["--query", "ExecutionStatus=\"Running\""])
+            .args(["--query", query])
             .stderr(Stdio::null())
             .output()
             .await?;
@@ -481,9 +510,14 @@ impl Cluster {
             .chain(self.provider.iter_mut())
     }
 
-    /// The logs of every process that runs a worker.
+    pub(crate) fn temporal_cli(&self) -> &Path {
+        &self.temporal_cli
+    }
+
+    /// The logs of every process that runs or ran a worker.
     pub fn worker_logs(&self) -> Vec<PathBuf> {
-        self.workers.iter().chain(&self.servers).map(|w| w.log_path().to_owned()).collect()
+        let workers = self.workers.iter().chain(&self.servers).chain(&self.retired);
+        workers.map(|w| w.log_path().to_owned()).collect()
     }
 }
 

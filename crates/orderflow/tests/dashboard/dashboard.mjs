@@ -61,7 +61,7 @@ try {
   // The stock table follows: one iPhone sold, the cancelled AirPods back on the shelf.
   const sold = await page.locator("#products tbody tr[data-product='prod-001'] td").nth(4).textContent();
   if (sold.trim() !== "1") await fail(`expected 1 prod-001 sold, the page shows ${sold}`);
-  const link = await newest.locator("a").getAttribute("href");
+  const link = await newest.locator("a.workflow").getAttribute("href");
   if (!link.includes("/namespaces/default/workflows/order-")) await fail(`bad Temporal link ${link}`);
   if ((await countRows()) !== 2) await fail("expected exactly two orders");
 

@@ -1,9 +1,10 @@
 //! The dashboard in a real browser (Debian's headless Chromium, driven by playwright-core):
 //! an order placed in the page completes, another is cancelled from the page, and a
-//! screenshot is kept in `test-artifacts/dashboard.png`. `make test` installs Chromium and the
-//! npm package; see tests/dashboard/.
+//! screenshot is kept in `test-artifacts/dashboard.png`; the operator's page shows an order's
+//! timeline and live charts (`test-artifacts/dashboard-operator*.png`). `make test` installs
+//! Chromium and the npm package; see tests/dashboard/.
 
-use crate::support::{ProviderKnobs, TestApp, jwt_http, test_http};
+use crate::support::{ProviderKnobs, TestApp, jwt_http, test_http, token};
 use orderflow::config::{HttpConfig, SimulationConfig};
 use orderflow_psp::ConfirmOutcome;
 use std::path::Path;
@@ -22,7 +23,7 @@ async fn an_order_placed_and_another_cancelled_in_the_browser() {
 /// orders are the token's customer's.
 #[tokio::test]
 async fn with_tokens_required_the_page_asks_for_one_and_orders_are_its_customers() {
-    let token = crate::support::token("customer-web", &[]);
+    let token = token("customer-web", &[]);
     let app = browser_run(jwt_http(), Some(token), "dashboard-jwt.png").await;
     assert_eq!(
         app.count("SELECT count(*) FROM orders WHERE customer_id = 'customer-web'").await,
@@ -43,13 +44,77 @@ async fn payments_awaiting_the_customer_are_answered_from_the_page() {
         payments.dashboard_simulator = true;
     })
     .await;
-    run_script("payments.mjs", &app, "dashboard-payments.png", None).await;
+    run_script("payments.mjs", &app, "dashboard-payments.png", &[]).await;
     assert_eq!(app.count("SELECT count(*) FROM orders WHERE status = 'completed'").await, 1);
     assert_eq!(
         app.count("SELECT count(*) FROM orders WHERE error_code = 'payment_declined'").await,
         1
     );
     assert_eq!(app.count("SELECT count(*) FROM payments WHERE status = 'captured'").await, 1);
+}
+
+/// The operator's page, with the payment provider (its webhook events are part of an order's
+/// timeline): while the operator watches, an order completes and another is declined (above
+/// the card's limit) and compensated; each order's page shows its steps, the compensation, the
+/// payment and its events and the Temporal UI link, and the charts have data, the failure's
+/// code among them. The product's name is hostile HTML, shown as text.
+#[tokio::test]
+async fn the_operator_page_shows_an_orders_timeline_and_live_charts() {
+    // Every payment waits for the customer, who confirms it in 200 ms: the provider's
+    // `payment_intent.authorized` event arrives by webhook.
+    let knobs = ProviderKnobs { action_required_rate: 1.0, ..ProviderKnobs::default() };
+    let app = TestApp::spawn_with_provider(knobs, Duration::from_secs(60)).await;
+    let before = app.stock("prod-001").await;
+    name_the_product_in_html(&app).await;
+    run_script("operator.mjs", &app, "dashboard-operator.png", &["events"]).await;
+    orders_as_the_page_showed(&app).await;
+    assert_eq!(
+        app.stock("prod-001").await.2,
+        before.2 + 1,
+        "one sold, the declined order's released"
+    );
+}
+
+/// With `AUTH_MODE=jwt` the operator's page needs an operator's token: a customer's page says
+/// so and shows nothing (no charts, no links, /metrics refused) while it places its orders,
+/// which the operator's page then shows.
+#[tokio::test]
+async fn with_tokens_required_only_an_operator_sees_the_operator_page() {
+    let app = TestApp::spawn_configured(SimulationConfig::default(), jwt_http()).await;
+    name_the_product_in_html(&app).await;
+    let operator = token("operator-on-call", &["operator"]);
+    let customer = token("customer-web", &[]);
+    run_script(
+        "operator.mjs",
+        &app,
+        "dashboard-operator-jwt.png",
+        &["no-events", &operator, &customer],
+    )
+    .await;
+    orders_as_the_page_showed(&app).await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM orders WHERE customer_id = 'customer-web'").await,
+        2
+    );
+}
+
+/// An order's fields are input: the product's name becomes markup that would run if it were
+/// inserted as HTML anywhere (operator.mjs checks that it did not).
+async fn name_the_product_in_html(app: &TestApp) {
+    app.execute(r#"UPDATE products SET name = '<img src=x onerror="window.__xss=1">' WHERE id = 'prod-001'"#)
+        .await;
+}
+
+/// One order completed, one failed with `payment_declined`.
+async fn orders_as_the_page_showed(app: &TestApp) {
+    assert_eq!(app.count("SELECT count(*) FROM orders WHERE status = 'completed'").await, 1);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM orders WHERE status = 'failed' AND error_code = 'payment_declined'"
+        )
+        .await,
+        1
+    );
 }
 
 /// Runs the browser script against an app with `http`, and checks what the page did.
@@ -59,7 +124,7 @@ async fn browser_run(http: HttpConfig, token: Option<String>, shot: &str) -> Tes
     let simulation =
         SimulationConfig { inventory_delay: Duration::from_millis(4500), ..Default::default() };
     let app = TestApp::spawn_configured(simulation, http).await;
-    run_script("dashboard.mjs", &app, shot, token).await;
+    run_script("dashboard.mjs", &app, shot, token.as_deref().as_slice()).await;
 
     // What the page showed is what the database holds.
     assert_eq!(app.count("SELECT count(*) FROM orders WHERE status = 'completed'").await, 1);
@@ -68,9 +133,9 @@ async fn browser_run(http: HttpConfig, token: Option<String>, shot: &str) -> Tes
     app
 }
 
-/// Runs `tests/dashboard/<script>` in node against `app`; it must succeed and keep a screenshot
-/// as `test-artifacts/<shot>`.
-async fn run_script(script: &str, app: &TestApp, shot: &str, token: Option<String>) {
+/// Runs `tests/dashboard/<script>` in node against `app` (with `args` after the address and
+/// the screenshot's path); it must succeed and keep a screenshot as `test-artifacts/<shot>`.
+async fn run_script(script: &str, app: &TestApp, shot: &str, args: &[&str]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard").join(script);
     assert!(
         script.with_file_name("node_modules").join("playwright-core").exists(),
@@ -82,7 +147,7 @@ async fn run_script(script: &str, app: &TestApp, shot: &str, token: Option<Strin
         .arg(&script)
         .arg(&app.address)
         .arg(&screenshot)
-        .args(token)
+        .args(args)
         .output()
         .await
         .expect("node runs (Node.js is needed for the browser test)");

@@ -1,7 +1,9 @@
 //! The Docker deployment cannot run on the machines this is tested on (no Docker engine), so
 //! what can be checked is checked: the compose file parses, every setting it passes is one the
 //! binary reads (the same names as `make dev`), its commands are the binary's, health checks
-//! use real endpoints, and the Dockerfile builds the way `make build` does, as non-root.
+//! use real endpoints (`/live` where unhealthy means restart, `/ready` where it means "send no
+//! traffic"), containers get longer to stop than the service's grace, and the Dockerfile builds
+//! the way `make build` does, as non-root. (`deploy.rs` does the same for Kubernetes.)
 
 use clap::CommandFactory;
 use orderflow::config::Cli;
@@ -9,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use yaml_rust2::{Yaml, YamlLoader};
 
-fn repo_file(name: &str) -> String {
+pub(crate) fn repo_file(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -19,6 +21,9 @@ fn binary_interface() -> (BTreeSet<String>, BTreeSet<String>) {
     let cli = Cli::command();
     let mut variables: BTreeSet<String> = ["RUST_LOG", "LOG_FORMAT"].map(String::from).into();
     variables.extend(orderflow::config::SECRET_VARIABLES.map(String::from));
+    let standard =
+        orderflow::config::ENVCONFIG_VARIABLES.iter().chain(&orderflow::config::OTEL_VARIABLES);
+    variables.extend(standard.filter(|v| !v.ends_with('*')).map(|v| v.to_string()));
     let mut commands = BTreeSet::new();
     for sub in cli.get_subcommands() {
         commands.insert(sub.get_name().to_owned());
@@ -78,8 +83,30 @@ fn the_compose_file_matches_the_binary() {
             }
         }
     }
-    let api_check = services["api"]["healthcheck"]["test"].as_vec().unwrap();
-    assert!(api_check.iter().any(|part| part.as_str() == Some("http://localhost:8080/ready")));
+    // The API's check says whether to route traffic to it: /ready. A worker has no HTTP API;
+    // its check is /live on its metrics listener, which asks no dependency.
+    let check = |name: &str| -> Vec<String> {
+        let test = services[name]["healthcheck"]["test"].as_vec();
+        test.unwrap_or_else(|| panic!("{name} has no health check"))
+            .iter()
+            .map(|part| part.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(check("api").contains(&"http://localhost:8080/ready".to_owned()));
+    let metrics_port = env["METRICS_PORT"].as_str().expect("METRICS_PORT for the workers");
+    let worker_check = format!("http://localhost:{metrics_port}/live");
+    assert!(check("worker").contains(&worker_check), "{:?}", check("worker"));
+    // Docker stops a container after stop_grace_period (10 s unless set): longer than the
+    // service's own grace, so that it finishes its work and exits by itself.
+    let grace_ms: u64 = env["SHUTDOWN_GRACE_MS"].as_str().unwrap_or("30000").parse().unwrap();
+    for name in ["api", "worker"] {
+        let period = services[name]["stop_grace_period"].as_str().unwrap_or("10s");
+        let seconds: u64 = period.strip_suffix('s').and_then(|s| s.parse().ok()).expect(period);
+        assert!(
+            seconds * 1000 > grace_ms,
+            "{name}: stop_grace_period {period} <= SHUTDOWN_GRACE_MS"
+        );
+    }
     assert!(
         !services["temporal"]["healthcheck"].is_badvalue()
             && !services["postgres"]["healthcheck"].is_badvalue()
@@ -96,4 +123,9 @@ fn the_dockerfile_builds_like_make_build_and_runs_as_non_root() {
     let user = dockerfile.lines().rev().find(|l| l.starts_with("USER ")).expect("a USER line");
     assert_ne!(user.trim(), "USER root");
     assert!(dockerfile.contains("FROM debian:bookworm-slim"), "a small runtime image");
+    // The image's health check is liveness (where unhealthy means restart): /live, which asks
+    // no dependency, never /health or /ready.
+    let check = dockerfile.split("HEALTHCHECK").nth(1).expect("a HEALTHCHECK");
+    let check = check.split("\n#").next().unwrap();
+    assert!(check.contains("/live\""), "{check}");
 }

@@ -281,3 +281,27 @@ async fn the_dashboard_is_served_with_its_links() {
     let response = root.get(app.url("/")).send().await.unwrap();
     assert_eq!(response.headers()["location"], "/dashboard");
 }
+
+#[tokio::test]
+async fn the_temporal_sdks_worker_metrics_are_on_metrics_beside_the_services() {
+    let app = TestApp::spawn().await;
+    let id = app.place(&readme_order()).await;
+    app.outcome(id).await;
+
+    let text = app.get_text("/metrics").await.1;
+    assert!(text.contains("orderflow_orders_completed_total"), "the service's own metrics");
+    // This app's worker, by its task queue (the SDK's meter is per process, shared by tests).
+    let queue = format!("task_queue=\"{}\"", app.task_queue());
+    for metric in [
+        "temporal_workflow_completed_total",
+        "temporal_workflow_task_schedule_to_start_latency_seconds_bucket",
+        "temporal_workflow_task_execution_latency_seconds_bucket",
+        "temporal_local_activity_execution_latency_seconds_bucket",
+        "temporal_worker_task_slots_available",
+        "temporal_num_pollers",
+    ] {
+        let ours = text.lines().any(|l| l.starts_with(metric) && l.contains(&queue));
+        assert!(ours, "{metric} of this worker ({queue}) missing from /metrics");
+    }
+    assert!(text.lines().any(|l| l.starts_with("temporal_sticky_cache_size")));
+}

@@ -5,7 +5,10 @@
 use orderflow::config::{
     AuthMode, HttpConfig, PaymentConfig, SimulationConfig, TemporalConfig, WorkerConfig,
 };
-use orderflow::{Dependencies, api_context, build_worker, connect_temporal, serve_http};
+use orderflow::{
+    Dependencies, api_context, connect_temporal, order_steps, sdk_runtime, serve_http,
+    worker_options,
+};
 use orderflow_api::OrderAccepted;
 use orderflow_api::auth::{NewToken, mint_hs256};
 use orderflow_domain::{DatabaseId, OrderState, WorkflowId};
@@ -19,8 +22,9 @@ use std::time::Duration;
 use temporalio_client::{
     Client, WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowHistory,
 };
-use temporalio_sdk::Runtime;
+use temporalio_common::worker::WorkerDeploymentVersion;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+use temporalio_sdk::{Worker, WorkerOptions};
 use tokio::net::TcpListener;
 
 pub use crate::provider::{ProviderKnobs, TestProvider, WEBHOOK_SECRET};
@@ -170,12 +174,13 @@ impl TestApp {
         let database = fresh_database(&server_from_env()).await;
         let store = database.store.clone();
         let temporal_config = TemporalConfig {
-            temporal_host: std::env::var("TEMPORAL_HOST").unwrap_or_else(|_| "localhost".into()),
-            temporal_port: std::env::var("TEMPORAL_PORT")
-                .ok()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(7233),
-            namespace: "default".into(),
+            temporal_host: Some(
+                std::env::var("TEMPORAL_HOST").unwrap_or_else(|_| "localhost".into()),
+            ),
+            temporal_port: Some(
+                std::env::var("TEMPORAL_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(7233),
+            ),
+            namespace: None,
             task_queue: format!("orderflow-test-{}", uuid::Uuid::new_v4().simple()),
         };
         let temporal = connect_temporal(&temporal_config).await.expect("connect to Temporal");
@@ -218,6 +223,37 @@ impl TestApp {
         ));
     }
 
+    /// A worker of a versioned release (`TEMPORAL_WORKER_DEPLOYMENT_NAME` + `_BUILD_ID`) running
+    /// the workflow `register` registers; it stops when the returned handle is dropped.
+    pub fn start_release(
+        &self,
+        version: &WorkerDeploymentVersion,
+        register: RegisterWorkflow,
+    ) -> WorkerThread {
+        let worker = WorkerConfig {
+            deployment_name: Some(version.deployment_name.clone()),
+            build_id: Some(version.build_id.clone()),
+            ..WorkerConfig::default()
+        };
+        WorkerThread::start_release(
+            self.database.options.clone(),
+            self.database_id,
+            self.temporal_config.clone(),
+            self.simulation.clone(),
+            self.payments.clone(),
+            worker,
+            register,
+        )
+    }
+
+    /// This test's worker deployment (named after its task queue, so tests never share one).
+    pub fn release(&self, build_id: &str) -> WorkerDeploymentVersion {
+        WorkerDeploymentVersion::builder()
+            .deployment_name(format!("orderflow-{}", self.temporal_config.task_queue))
+            .build_id(build_id)
+            .build()
+    }
+
     /// Another deployment's worker: its own fresh database, but this app's task queue (the
     /// misconfiguration that deployment isolation guards against). Returns its database.
     pub async fn start_foreign_worker(&mut self) -> Store {
@@ -238,17 +274,32 @@ impl TestApp {
     /// An `orderflow worker` process (the real binary) on this app's database and task queue,
     /// with extra settings, e.g. `SHUTDOWN_GRACE_MS`. Its log is kept in `test-artifacts/`.
     pub fn worker_process(&self, env: &[(&str, &str)]) -> WorkerProcess {
+        self.process("worker", env)
+    }
+
+    /// `orderflow <subcommand>` as a child process on this app's database and task queue.
+    pub fn process(&self, subcommand: &str, env: &[(&str, &str)]) -> WorkerProcess {
         let database = self.database.options.get_database().expect("a test database has a name");
         let server = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| orderflow_store::DEFAULT_DATABASE_URL.into());
         let (server, _) = server.rsplit_once('/').expect("DATABASE_URL names a database");
-        let log_path = artifacts().join(format!("worker-{}.log", self.temporal_config.task_queue));
+        let log_path =
+            artifacts().join(format!("{subcommand}-{}.log", self.temporal_config.task_queue));
         let log = std::fs::File::create(&log_path).expect("a log file");
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
-            .arg("worker")
-            .env("DATABASE_URL", format!("{server}/{database}"))
-            .env("TEMPORAL_HOST", &self.temporal_config.temporal_host)
-            .env("TEMPORAL_PORT", self.temporal_config.temporal_port.to_string())
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"));
+        command.arg(subcommand).env("DATABASE_URL", format!("{server}/{database}"));
+        // Temporal's standard configuration, when given, instead of the seed's variables.
+        if env
+            .iter()
+            .any(|(name, _)| name.starts_with("TEMPORAL_TLS") || *name == "TEMPORAL_ADDRESS")
+        {
+            command.env_remove("TEMPORAL_HOST").env_remove("TEMPORAL_PORT");
+        } else {
+            let host = self.temporal_config.temporal_host.as_deref().unwrap_or_default();
+            let port = self.temporal_config.temporal_port.unwrap_or(7233).to_string();
+            command.env("TEMPORAL_HOST", host).env("TEMPORAL_PORT", port);
+        }
+        let child = command
             .env("TEMPORAL_TASK_QUEUE", &self.temporal_config.task_queue)
             .envs(env.iter().copied())
             .stdout(log.try_clone().unwrap())
@@ -257,6 +308,10 @@ impl TestApp {
             .spawn()
             .expect("the orderflow binary starts");
         WorkerProcess { child, log: log_path }
+    }
+
+    pub fn task_queue(&self) -> &str {
+        &self.temporal_config.task_queue
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -413,8 +468,15 @@ pub async fn replay_history(json: &[u8]) {
     replayer.replay_workflow(history).await.expect("the history replays deterministically");
 }
 
-struct WorkerThread {
+pub struct WorkerThread {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Registers the order workflow a worker runs: this release's, or a test's other version.
+pub type RegisterWorkflow = fn(&mut WorkerOptions);
+
+pub fn this_release(options: &mut WorkerOptions) {
+    options.register_workflow::<OrderWorkflow>().expect("register the workflow");
 }
 
 impl WorkerThread {
@@ -424,6 +486,27 @@ impl WorkerThread {
         temporal: TemporalConfig,
         simulation: SimulationConfig,
         payments: PaymentConfig,
+    ) -> Self {
+        let worker = WorkerConfig::default();
+        Self::start_release(
+            database,
+            database_id,
+            temporal,
+            simulation,
+            payments,
+            worker,
+            this_release,
+        )
+    }
+
+    fn start_release(
+        database: PgConnectOptions,
+        database_id: DatabaseId,
+        temporal: TemporalConfig,
+        simulation: SimulationConfig,
+        payments: PaymentConfig,
+        worker: WorkerConfig,
+        register: RegisterWorkflow,
     ) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
@@ -438,16 +521,14 @@ impl WorkerThread {
                     database: database_id,
                     temporal: connect_temporal(&temporal).await.expect("connect to Temporal"),
                 };
-                let sdk = Runtime::from_current_tokio(Default::default()).expect("an SDK runtime");
-                let (mut worker, _) = build_worker(
-                    &sdk,
-                    &deps,
-                    &temporal.task_queue,
-                    &WorkerConfig::default(),
-                    &simulation,
-                    &payments,
-                )
-                .expect("a worker");
+                let sdk = sdk_runtime().expect("an SDK runtime");
+                let (steps, _) =
+                    order_steps(&deps, &worker, &simulation, &payments).expect("the steps");
+                let mut options = worker_options(&temporal.task_queue, &worker);
+                register(&mut options);
+                options.register_activities(steps);
+                let mut worker =
+                    Worker::new(&sdk, deps.temporal.clone(), options).expect("a worker");
                 let shutdown = worker.shutdown_handle();
                 tokio::spawn(async move {
                     let _ = stopped.await;

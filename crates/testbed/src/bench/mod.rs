@@ -109,6 +109,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<BenchReport> {
             env: vec![("PSP_ACTION_REQUIRED_RATE".into(), "0".into())],
             webhook_secret: "whsec_benchmark_signing_secret_0123456789".into(),
         }),
+        worker_deployment: None,
     };
     let mut cluster = Cluster::start(&cluster_config).await?;
     let service_pid = cluster.servers[0].pid().unwrap_or(0);

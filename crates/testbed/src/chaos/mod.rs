@@ -148,6 +148,8 @@ impl ChaosConfig {
                 ],
                 webhook_secret: format!("whsec_chaos_run_{:020}_signing_secret", self.seed),
             }),
+            // Versioned as in production, so that the rolling-deploy fault can release builds.
+            worker_deployment: Some(format!("orderflow-chaos-{}", self.seed)),
         }
     }
 }

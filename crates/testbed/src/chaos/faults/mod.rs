@@ -42,10 +42,13 @@ pub enum Fault {
     /// Genuine, signed answers replayed late (after their order ended) and repeated: each must
     /// be acknowledged and change nothing but voiding what an ended order still holds.
     LateWebhooks,
+    /// Release the next build of the workers with orders in flight (Worker Versioning): start
+    /// its workers, promote it, let the old build drain, stop the old workers.
+    RollingDeploy,
 }
 
 impl Fault {
-    const ALL: [Fault; 11] = [
+    const ALL: [Fault; 12] = [
         Fault::KillWorker,
         Fault::KillApi,
         Fault::RestartTemporal,
@@ -57,6 +60,7 @@ impl Fault {
         Fault::PauseProvider,
         Fault::ForgedWebhooks,
         Fault::LateWebhooks,
+        Fault::RollingDeploy,
     ];
 
     fn name(&self) -> &'static str {
@@ -72,6 +76,7 @@ impl Fault {
             Fault::PauseProvider => "pause-provider",
             Fault::ForgedWebhooks => "forged-webhooks",
             Fault::LateWebhooks => "late-webhooks",
+            Fault::RollingDeploy => "rolling-deploy",
         }
     }
 }
@@ -177,6 +182,11 @@ async fn inject_one(
         }
         Fault::ForgedWebhooks => webhooks::forge(cluster, rng).await,
         Fault::LateWebhooks => webhooks::replay_late(cluster, rng).await,
+        // Orders wait at most a few seconds for their customer in the chaos run; a step stuck
+        // behind a broken schema, 20 s.
+        Fault::RollingDeploy => {
+            cluster.rolling_deploy(Duration::from_secs(120)).await.map(Injected::from)
+        }
         other => inject_process_or_database(cluster, other, rng).await.map(Injected::from),
     }
 }
@@ -257,7 +267,8 @@ async fn inject_process_or_database(
         Fault::KillProvider
         | Fault::PauseProvider
         | Fault::ForgedWebhooks
-        | Fault::LateWebhooks => {
+        | Fault::LateWebhooks
+        | Fault::RollingDeploy => {
             unreachable!("handled by inject_one")
         }
     }

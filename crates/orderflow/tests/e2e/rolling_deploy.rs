@@ -1,0 +1,226 @@
+//! Releasing a changed order workflow while orders are in flight (Worker Versioning, README
+//! "Releasing a new version"): v1 is this release's workflow; v2 is a real change to it, an
+//! extra durable step, so a v1 order replayed on v2 would fail with a nondeterminism error.
+//! Orders are pinned to the build that started them: v1's finish on v1's workers, new ones
+//! run v2, and v1's workers stop once the server counts none of its orders open.
+
+use crate::support::{TestApp, readme_order, replay_history, this_release};
+use orderflow::config::SimulationConfig;
+use orderflow::release::{open_orders, promote};
+use orderflow_domain::{NewOrder, OrderState, Step, WorkflowId};
+use orderflow_workflow::{
+    InDatabase, NotificationRequest, OrderActivities, OrderInput, PaymentRequest,
+};
+use std::time::{Duration, SystemTime};
+use temporalio_client::tonic::Request;
+use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowHistory};
+use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
+use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeWorkflowExecutionRequest;
+use temporalio_common::worker::WorkerDeploymentVersion;
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+use temporalio_sdk::{
+    LocalActivityOptions, WorkerOptions, WorkflowContext, WorkflowContextView, WorkflowResult,
+};
+
+/// How long v1's orders spend reserving stock: long enough to still be in flight when v2 is
+/// promoted.
+const INVENTORY_DELAY: Duration = Duration::from_millis(4_000);
+
+#[tokio::test]
+async fn a_changed_workflow_is_released_with_orders_in_flight_and_each_finishes_on_its_version() {
+    let simulation = SimulationConfig { inventory_delay: INVENTORY_DELAY, ..Default::default() };
+    let app = TestApp::spawn_without_worker(simulation).await;
+    let (v1, v2) = (app.release("v1"), app.release("v2"));
+
+    let v1_workers = app.start_release(&v1, this_release);
+    promote(&app.temporal, &v1).await.expect("v1 promoted");
+    let old = place(&app, 4).await;
+
+    let v2_workers = app.start_release(&v2, with_a_pause_after_reserving);
+    promote(&app.temporal, &v2).await.expect("v2 promoted");
+    for &id in &old {
+        let status = app.status(id).await["status"].clone();
+        assert_ne!(status, "completed", "{id} finished before v2 was out: the test proves nothing");
+    }
+    let new = place(&app, 3).await;
+
+    // v1's orders finish on v1; then nothing is pinned to v1 and its workers stop.
+    for &id in &old {
+        app.wait_for_status(id, "completed").await;
+    }
+    wait_until_drained(&app, &v1).await;
+    drop(v1_workers);
+    let after_v1_stopped = place(&app, 2).await;
+    for &id in new.iter().chain(&after_v1_stopped) {
+        app.wait_for_status(id, "completed").await;
+    }
+
+    for &id in &old {
+        assert_eq!(build_of(&app, id).await, "v1");
+        let history = history_of(&app, id).await;
+        assert!(!history.contains("TimerStartedEventAttributes"), "{id} ran v2's pause");
+        replay_history(history.as_bytes()).await;
+        assert!(replays_on_v2(&history).await.is_err(), "v2 is not a real change: {id} replays");
+    }
+    for &id in new.iter().chain(&after_v1_stopped) {
+        assert_eq!(build_of(&app, id).await, "v2");
+        let history = history_of(&app, id).await;
+        assert!(history.contains("TimerStartedEventAttributes"), "{id} did not run v2's pause");
+        assert_eq!(app.outcome(id).await.status.to_string(), "completed");
+    }
+    // Stock: every order took one of the 50 and nothing is left reserved.
+    let orders = (old.len() + new.len() + after_v1_stopped.len()) as i32;
+    assert_eq!(app.stock("prod-001").await, (50 - orders, 0, orders));
+    drop(v2_workers);
+}
+
+async fn place(app: &TestApp, count: usize) -> Vec<WorkflowId> {
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        ids.push(app.place(&readme_order()).await);
+    }
+    ids
+}
+
+/// Waits until the server's visibility counts no open order on `version` (it lags a little
+/// behind the orders' completion).
+async fn wait_until_drained(app: &TestApp, version: &WorkerDeploymentVersion) {
+    for _ in 0..200 {
+        if open_orders(&app.temporal, version).await.expect("count the open orders") == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("orders of {version:?} still open after their completion");
+}
+
+/// The build id the order's workflow is pinned to, as the server records it.
+async fn build_of(app: &TestApp, id: WorkflowId) -> String {
+    let request = DescribeWorkflowExecutionRequest {
+        namespace: "default".into(),
+        execution: Some(WorkflowExecution { workflow_id: id.to_string(), run_id: String::new() }),
+    };
+    let mut service = app.temporal.connection().workflow_service();
+    let response = service.describe_workflow_execution(Request::new(request)).await.unwrap();
+    let info = response.into_inner().workflow_execution_info.expect("execution info");
+    let versioning = info.versioning_info.expect("the order is versioned");
+    versioning.deployment_version.expect("pinned to a version").build_id
+}
+
+async fn history_of(app: &TestApp, id: WorkflowId) -> String {
+    let handle = app.temporal.get_workflow_handle::<OrderWithAPause>(id.to_string());
+    let json = handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await;
+    String::from_utf8(json.expect("the history")).expect("JSON")
+}
+
+async fn replays_on_v2(history: &str) -> Result<(), String> {
+    let history = WorkflowHistory::from_json(history.as_bytes()).expect("a history export");
+    let options = WorkflowReplayerOptions::new()
+        .register_workflow::<OrderWithAPause>()
+        .expect("register v2")
+        .build();
+    let replayer = WorkflowReplayer::new(options).expect("a replayer");
+    replayer.replay_workflow(history).await.map_err(|e| e.to_string())
+}
+
+fn with_a_pause_after_reserving(options: &mut WorkerOptions) {
+    options.register_workflow::<OrderWithAPause>().expect("register v2");
+}
+
+/// v2: the order saga (its happy path: this test's orders all complete) with a durable pause
+/// between reserving the stock and taking the payment, under the same workflow type.
+#[workflow]
+pub struct OrderWithAPause {
+    input: OrderInput,
+    state: OrderState,
+}
+
+#[workflow_methods]
+impl OrderWithAPause {
+    #[init]
+    pub fn new(ctx: &WorkflowContextView, input: OrderInput) -> Self {
+        let state = OrderState::new(&input.order, clock(ctx.start_time()));
+        Self { input, state }
+    }
+
+    #[run(name = "OrderWorkflow")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<OrderState> {
+        let (order, database): (NewOrder, _) =
+            ctx.state(|w| (w.input.order.clone(), w.input.database));
+        let id = order.order_id;
+        let begin = |ctx: &WorkflowContext<Self>, s| {
+            let now = clock(ctx.workflow_time());
+            ctx.state_mut(|w| {
+                if !w.state.step_history.is_empty() {
+                    w.state.end_step(now, 1, None);
+                }
+                w.state.begin(s, now);
+            });
+        };
+        begin(ctx, Step::CreateOrder);
+        ctx.execute_local_activity(
+            OrderActivities::create_order,
+            InDatabase { database, input: order.clone() },
+            local(),
+        )
+        .await?;
+        begin(ctx, Step::ReserveStock);
+        ctx.execute_local_activity(
+            OrderActivities::reserve_stock,
+            InDatabase { database, input: id },
+            local(),
+        )
+        .await?;
+        ctx.timer(Duration::from_millis(100)).await;
+        begin(ctx, Step::ProcessPayment);
+        let payment = PaymentRequest { order_id: id, amount: order.total };
+        ctx.execute_local_activity(
+            OrderActivities::process_payment,
+            InDatabase { database, input: payment },
+            local(),
+        )
+        .await?;
+        begin(ctx, Step::ConfirmOrder);
+        ctx.execute_local_activity(
+            OrderActivities::confirm_order,
+            InDatabase { database, input: id },
+            local(),
+        )
+        .await?;
+        let now = clock(ctx.workflow_time());
+        ctx.state_mut(|w| {
+            w.state.end_step(now, 1, None);
+            w.state.complete(now);
+        });
+        let notification = ctx.state(|w| NotificationRequest {
+            order_id: id,
+            customer_id: w.input.order.customer_id.clone(),
+            kind: w.state.notification(),
+            message: w.state.customer_message(),
+        });
+        let notified = ctx
+            .execute_local_activity(
+                OrderActivities::notify_customer,
+                InDatabase { database, input: notification },
+                local(),
+            )
+            .await
+            .is_ok();
+        ctx.state_mut(|w| w.state.customer_notified = notified);
+        Ok(ctx.state(|w| w.state.clone()))
+    }
+
+    #[query(name = "state")]
+    pub fn state(&self, _ctx: &WorkflowContextView) -> OrderState {
+        self.state.clone()
+    }
+}
+
+fn local() -> LocalActivityOptions {
+    LocalActivityOptions::builder().start_to_close_timeout(Duration::from_secs(10)).build()
+}
+
+fn clock(time: Option<SystemTime>) -> chrono::DateTime<chrono::Utc> {
+    time.map(chrono::DateTime::from).unwrap_or(chrono::DateTime::UNIX_EPOCH)
+}
