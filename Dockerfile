@@ -16,12 +16,12 @@ USER orderflow
 # JWT_HS256_SECRET or JWT_JWKS_URL. AUTH_MODE=off is for local development only.
 ENV HTTP_HOST=0.0.0.0 HTTP_PORT=8080 AUTH_MODE=jwt
 EXPOSE 8080
-# Liveness: /live asks no dependency, so a PostgreSQL or Temporal outage never makes a healthy
-# process "unhealthy" (and restarted, where unhealthy means restart); /ready is for routing
-# traffic (docker-compose.yaml's api). For `serve` and `api`; a `worker` has no HTTP API:
-# give it METRICS_PORT and a check on /metrics there (docker-compose.yaml), or --no-healthcheck.
+# Liveness: /live asks no dependency, so a PostgreSQL or Temporal outage never marks a healthy
+# process unhealthy (for an orchestrator that restarts unhealthy containers); /ready is for
+# routing traffic (docker-compose.yaml's api). A `worker` has no HTTP API: it answers /live on
+# METRICS_PORT, which the check uses when set.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5m --retries=3 \
-  CMD curl -fsS "http://localhost:${HTTP_PORT}/live" || exit 1
+  CMD curl -fsS "http://localhost:${METRICS_PORT:-$HTTP_PORT}/live" || exit 1
 # `serve` (API + worker) unless told otherwise: `api`, `worker` or `migrate`.
 ENTRYPOINT ["orderflow"]
 CMD ["serve"]

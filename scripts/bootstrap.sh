@@ -67,7 +67,7 @@ ensure_schemathesis() {
 
 # The validators of deploy/ (scripts/validate-deploy.sh): kubernetes-validate (PyPI, pinned; it
 # ships Kubernetes' schemas, so it works offline) in the same venv, and promtool for the alert
-# rules, from Debian's `prometheus` package (its service is not started).
+# rules, from Debian's `prometheus` package (its server is kept from starting).
 ensure_deploy_validators() {
   ensure_temporal_cli
   if ! "$TOOLS/venv/bin/kubernetes-validate" --version 2>/dev/null | grep -q "$KUBERNETES_VALIDATE_VERSION"; then
@@ -78,7 +78,17 @@ ensure_deploy_validators() {
   if ! command -v promtool >/dev/null 2>&1; then
     say "installing promtool (Debian package prometheus) for the alert rules"
     as_root apt-get update -qq
+    # Only its promtool is wanted: keep the package's Prometheus server from starting (and
+    # from listening on :9090) on a host with an init system.
+    local own_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+      as_root chmod +x /usr/sbin/policy-rc.d
+      own_policy=1
+    fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    [ -z "$own_policy" ] || as_root rm -f /usr/sbin/policy-rc.d
+    if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
   fi
 }
 

@@ -519,13 +519,15 @@ fn non_retryable(
 }
 
 /// The trace this step runs in (the SDK's OpenTelemetry plugin makes the order's trace current
-/// around each step), when traces are exported.
+/// around each step), when traces are exported and this one is recorded.
 fn current_trace_id() -> Option<String> {
     use opentelemetry::trace::TraceContextExt as _;
     let context = opentelemetry::Context::current();
     let span = context.span();
     let span_context = span.span_context();
-    span_context.is_valid().then(|| span_context.trace_id().to_string())
+    // A trace the caller asked not to record is never exported: nothing to link to.
+    let recorded = span_context.is_valid() && span_context.is_sampled();
+    recorded.then(|| span_context.trace_id().to_string())
 }
 
 #[cfg(test)]

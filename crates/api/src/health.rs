@@ -1,4 +1,5 @@
 use crate::ApiContext;
+use crate::orchestrator::NotPolled;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -104,7 +105,7 @@ async fn postgres(ctx: &ApiContext) -> Result<(), String> {
 fn answer(
     postgres: Result<(), String>,
     temporal: Result<(), String>,
-    workers: Option<Result<(), String>>,
+    workers: Option<Result<(), NotPolled>>,
 ) -> (StatusCode, Json<Health>) {
     let healthy =
         postgres.is_ok() && temporal.is_ok() && workers.as_ref().is_none_or(Result::is_ok);
@@ -112,7 +113,12 @@ fn answer(
         status: if healthy { "ok" } else { "degraded" },
         postgres: Dependency::from("postgres", "PostgreSQL is not answering", postgres),
         temporal: Dependency::from("temporal", "Temporal is not answering", temporal),
-        workers: workers.map(|w| Dependency::from("workers", "no worker polls for orders", w)),
+        workers: workers.map(|w| match w {
+            Ok(()) => Dependency::from("workers", "", Ok(())),
+            Err(not_polled) => {
+                Dependency::from("workers", not_polled.reason, Err(not_polled.detail))
+            }
+        }),
     };
     (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }

@@ -27,6 +27,7 @@ pub use admin::AdminKey;
 pub use admission::{Admission, Limit};
 pub use auth::{Authenticator, JwtVerifier, Principal};
 pub use error::{ApiError, Problem};
+pub use health::live;
 pub use json::AppJson;
 pub use orchestrator::{DEFAULT_WORKFLOW_TASK_TIMEOUT, Orchestrator};
 pub use order_views::{OrderDetail, OrderPage, OrderSummary};

@@ -130,6 +130,12 @@ pub fn engine_meter() -> Option<Arc<dyn CoreMeter>> {
     if let Some(engine) = ENGINE.get() {
         return Some(engine.meter.clone());
     }
+    // One exporter per process even when two workers start at once.
+    static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _starting = STARTING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(engine) = ENGINE.get() {
+        return Some(engine.meter.clone());
+    }
     match start_engine_exporter() {
         Ok(engine) => Some(ENGINE.get_or_init(|| engine).meter.clone()),
         Err(error) => {

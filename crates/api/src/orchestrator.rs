@@ -12,8 +12,8 @@ use temporalio_client::errors::{
 use temporalio_client::tonic::{Code, Status};
 use temporalio_client::{
     Client, RpcOptions, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions,
-    WorkflowExecutionStatus, WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowSignalOptions,
-    WorkflowStartOptions,
+    WorkflowExecutionStatus, WorkflowGetResultOptions, WorkflowIdReusePolicy, WorkflowQueryOptions,
+    WorkflowSignalOptions, WorkflowStartOptions,
 };
 use temporalio_common::MemoValues;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -33,6 +33,8 @@ pub struct Orchestrator {
     task_timeout: Duration,
     /// The database this API writes to: every order it starts carries it.
     database: DatabaseId,
+    /// Whether to ask for eager start (see `without_eager_start`).
+    eager_start: bool,
 }
 
 /// What Temporal knows of an order's workflow.
@@ -53,6 +55,20 @@ const CUSTOMER_MEMO: &str = "customer_id";
 /// see each other's workflows, and one must never report on or cancel another's orders.
 const DATABASE_MEMO: &str = "database_id";
 
+/// Why no worker can take new orders (`/ready`): a sentence anyone may read, and the detail,
+/// for the log only (it can name the server's internals).
+#[derive(Debug)]
+pub struct NotPolled {
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+impl NotPolled {
+    fn no_worker(detail: impl Into<String>) -> Self {
+        Self { reason: "no worker polls for orders", detail: detail.into() }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cancellation {
     Accepted(CancelAccepted),
@@ -71,7 +87,15 @@ impl Orchestrator {
             task_queue: task_queue.into(),
             task_timeout: DEFAULT_WORKFLOW_TASK_TIMEOUT,
             database,
+            eager_start: true,
         }
+    }
+
+    /// Orders start through the task queue, never eagerly on this process's worker. For a
+    /// versioned worker (`orderflow serve` with Worker Versioning): an order started eagerly
+    /// is pinned to this process's build, whichever version is current.
+    pub fn without_eager_start(self) -> Self {
+        Self { eager_start: false, ..self }
     }
 
     /// The workflow task timeout of the orders this starts.
@@ -100,7 +124,7 @@ impl Orchestrator {
         .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
         // With a worker in this process (`orderflow serve`), the server hands the first
         // workflow task straight back in the start response: one round trip saved per order.
-        .enable_eager_workflow_start(true)
+        .enable_eager_workflow_start(self.eager_start)
         // Steps run as local activities inside a workflow task; a long step keeps that task
         // open and the worker heartbeats it at 80% of this timeout. Only then can a pending
         // cancel update reach the workflow, so this bounds how long a cancel request waits.
@@ -175,8 +199,31 @@ impl Orchestrator {
     }
 
     /// The workflow's state object; `None` if Temporal has no such workflow.
+    ///
+    /// A finished order's state is its result, which Temporal keeps in the history: read
+    /// without a worker. That matters with Worker Versioning, where a query goes to the workers
+    /// of the order's build, which are stopped once their orders have drained.
     pub async fn state(&self, workflow: WorkflowId) -> Result<Option<OrderState>, ApiError> {
         let handle = self.client.get_workflow_handle::<OrderWorkflow>(workflow.to_string());
+        let describe = WorkflowDescribeOptions::builder().rpc_options(rpc_options()).build();
+        match handle.describe(describe).await {
+            Ok(d) if d.status() == WorkflowExecutionStatus::Completed => {
+                let options = WorkflowGetResultOptions::default();
+                return match tokio::time::timeout(RPC_TIMEOUT, handle.get_result(options)).await {
+                    Ok(Ok(state)) => Ok(Some(state)),
+                    Ok(Err(e)) => {
+                        Err(ApiError::Internal(anyhow::anyhow!("reading the result: {e}")))
+                    }
+                    Err(_) => Err(ApiError::Unavailable(
+                        "Temporal did not answer in time; try again.".into(),
+                    )),
+                };
+            }
+            Ok(_) => {}
+            Err(WorkflowInteractionError::NotFound(_)) => return Ok(None),
+            Err(WorkflowInteractionError::Rpc(status)) => return Err(unavailable(&status)),
+            Err(other) => return Err(ApiError::Internal(other.into())),
+        }
         let options = WorkflowQueryOptions::builder().rpc_options(rpc_options()).build();
         match handle.query(OrderWorkflow::state, (), options).await {
             Ok(state) => Ok(Some(state)),
@@ -186,12 +233,17 @@ impl Orchestrator {
         }
     }
 
-    /// Whether any worker is polling the order task queue right now (for `/ready`).
-    pub async fn workers_polling(&self) -> Result<(), String> {
+    /// Whether a worker that can take new orders is polling the order task queue right now (for
+    /// `/ready`).
+    pub async fn workers_polling(&self) -> Result<(), NotPolled> {
         use temporalio_client::tonic::Request;
-        use temporalio_common::protos::temporal::api::enums::v1::{TaskQueueKind, TaskQueueType};
+        use temporalio_common::protos::temporal::api::enums::v1::{
+            TaskQueueKind, TaskQueueType, WorkerVersioningMode,
+        };
         use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
-        use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
+        use temporalio_common::protos::temporal::api::workflowservice::v1::{
+            DescribeTaskQueueRequest, DescribeWorkerDeploymentRequest,
+        };
         let mut request = Request::new(DescribeTaskQueueRequest {
             namespace: self.namespace.clone(),
             task_queue: Some(TaskQueue {
@@ -204,12 +256,53 @@ impl Orchestrator {
         });
         request.set_timeout(Duration::from_secs(2));
         let mut service = self.client.connection().workflow_service();
-        let response =
-            service.describe_task_queue(request).await.map_err(|s| s.message().to_owned())?;
-        if response.into_inner().pollers.is_empty() {
-            Err(format!("no worker polls the task queue {}", self.task_queue))
-        } else {
-            Ok(())
+        let response = service
+            .describe_task_queue(request)
+            .await
+            .map_err(|s| NotPolled::no_worker(s.message()))?;
+        let pollers = response.into_inner().pollers;
+        if pollers.is_empty() {
+            return Err(NotPolled::no_worker(format!("no poller on {}", self.task_queue)));
+        }
+        // With Worker Versioning new orders go to the deployment's current version (to
+        // unversioned workers while none is set): a poller of another version cannot take them.
+        let versioned: Vec<_> = pollers
+            .iter()
+            .filter_map(|p| p.deployment_options.as_ref())
+            .filter(|d| d.worker_versioning_mode == WorkerVersioningMode::Versioned as i32)
+            .collect();
+        let unversioned_polls = versioned.len() < pollers.len();
+        let Some(deployment) = versioned.first().map(|d| d.deployment_name.clone()) else {
+            return Ok(());
+        };
+        let request = DescribeWorkerDeploymentRequest {
+            namespace: self.namespace.clone(),
+            deployment_name: deployment.clone(),
+        };
+        let mut request = Request::new(request);
+        request.set_timeout(Duration::from_secs(2));
+        let response = service
+            .describe_worker_deployment(request)
+            .await
+            .map_err(|s| NotPolled::no_worker(s.message()))?;
+        let current = response
+            .into_inner()
+            .worker_deployment_info
+            .and_then(|info| info.routing_config)
+            .and_then(|routing| routing.current_deployment_version)
+            .filter(|v| !v.build_id.is_empty());
+        match current {
+            Some(current) if versioned.iter().any(|d| d.build_id == current.build_id) => Ok(()),
+            Some(current) => Err(NotPolled {
+                reason: "no worker of the worker deployment's current version polls for orders",
+                detail: format!("current version {deployment}:{}", current.build_id),
+            }),
+            None if unversioned_polls => Ok(()),
+            None => Err(NotPolled {
+                reason: "workers poll, but their worker deployment has no current version: new \
+                         orders wait until one is promoted",
+                detail: format!("worker deployment {deployment}"),
+            }),
         }
     }
 

@@ -197,8 +197,10 @@ async function refresh() {
 // what Prometheus computes from two scrapes; the page does the same with its own scrapes, so its
 // window begins when it is opened and it costs the server nothing when nobody watches.
 // /metrics is the process's own: with `orderflow serve` (API and worker in one process) it has
-// the orders' counters too; an `api` process alone has the HTTP metrics (orders placed, their
-// latency) and the worker's counters are on the worker's METRICS_PORT (and in Grafana).
+// the orders' counters too, and the Temporal SDK's worker metrics, among them the histogram of
+// an order's latency from its workflow's start to its end; an `api` process alone has the HTTP
+// metrics (orders placed, their latency) and the worker's metrics are on the worker's
+// METRICS_PORT (and in Grafana), so there the latency chart falls back to placing an order.
 
 const METRICS_EVERY_MS = 2000;
 /** The charts' span, seconds. */
@@ -216,7 +218,8 @@ const COLORS = ["#1d4ed8", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2"
 // current token, then true or false. The server decides (403 for a customer's token); the page
 // only avoids asking for what it would not be given.
 let operator = null;
-// Snapshots of /metrics, oldest first: { t, placed, completed, failed, cancelled, failures, latency }.
+// Snapshots of /metrics, oldest first:
+// { t, placed, completed, failed, cancelled, failures, latency, endToEnd, engine }.
 const samples = [];
 // The order in the address (#operator/<id>), and the last answer of its workflow's state query.
 let shownOrder = null;
@@ -455,12 +458,21 @@ function parseMetrics(text) {
 
 const placing = (labels) => labels.route === "/api/orders" && labels.method === "POST";
 const add = (total, value) => (total ?? 0) + value;
+/** The Temporal SDK's histogram of a workflow's run, from its start to its end (any outcome). */
+const END_TO_END = "temporal_workflow_endtoend_latency_seconds_bucket";
+const ORDER_WORKFLOW = "OrderWorkflow";
 
-/** What the charts need from one scrape. Counters absent from it stay null (no worker here). */
+/** What the charts need from one scrape. Counters absent from it stay null (no worker here);
+ * `latency` and `endToEnd` are histograms (upper bound → cumulative count), summed over their
+ * label sets; `engine` says whether the Temporal SDK's metrics are there (a worker runs here). */
 function summarise(metrics, t) {
-  const s = { t, placed: 0, completed: null, failed: null, cancelled: null, failures: {}, latency: new Map() };
+  const s = {
+    t, placed: 0, completed: null, failed: null, cancelled: null, failures: {},
+    latency: new Map(), endToEnd: new Map(), engine: false,
+  };
   for (const { name, labels, value } of metrics) {
     if (!Number.isFinite(value)) continue;
+    if (name.startsWith("temporal_")) s.engine = true;
     switch (name) {
       case "orderflow_http_requests_total":
         // 201: a new order accepted (a repeated Idempotency-Key answers 200 and starts nothing).
@@ -484,6 +496,13 @@ function summarise(metrics, t) {
           s.latency.set(le, add(s.latency.get(le), value));
         }
         break;
+      // Every task queue's and namespace's orders together (a process may run several workers).
+      case END_TO_END:
+        if (labels.workflow_type === ORDER_WORKFLOW) {
+          const le = Number(labels.le);
+          s.endToEnd.set(le, add(s.endToEnd.get(le), value));
+        }
+        break;
     }
   }
   return s;
@@ -491,6 +510,9 @@ function summarise(metrics, t) {
 
 async function sampleMetrics() {
   if ((AUTH_MODE !== "off" && !token) || operator === false) return;
+  // Off the operator's page /metrics is read once, to know whether to offer the page; the
+  // charts are sampled only while it is shown (a scrape costs the server, every 2 s a tab).
+  if (operator === true && !onOperatorPage()) return;
   const asked = token;
   try {
     const response = await api("/metrics");
@@ -549,14 +571,14 @@ function quantile(q, buckets) {
   return lower;
 }
 
-/** [time, milliseconds] of order placements' latency quantile `q` over each window. */
-function latencies(q) {
+/** [time, seconds] of the quantile `q` over each window of the histogram `pick` reads
+ * (`histogram_quantile(q, sum by (le) (rate(…[15s])))`). */
+function latencies(q, pick) {
   const points = [];
   for (let i = 1; i < samples.length; i++) {
-    const [now, then] = [samples[i].latency, samples[windowStart(i)].latency];
+    const [now, then] = [pick(samples[i]), pick(samples[windowStart(i)])];
     const buckets = [...now.keys()].sort((a, b) => a - b).map((le) => [le, increase(then.get(le) ?? 0, now.get(le))]);
-    const seconds = quantile(q, buckets);
-    points.push([samples[i].t, seconds == null ? null : seconds * 1000]);
+    points.push([samples[i].t, quantile(q, buckets)]);
   }
   return points;
 }
@@ -568,9 +590,9 @@ function niceMax(value) {
   return [1, 2, 5, 10].map((f) => f * magnitude).find((top) => top >= value);
 }
 
-/** Draws `series` ([{ name, points: [[t, value|null]], note }]) into the chart `id`; `empty`
- * is its legend when there is no series. */
-function drawChart(id, series, empty) {
+/** Draws `series` ([{ name, points: [[t, value|null]], note, dashed }]) into the chart `id`;
+ * `empty` is its legend when there is no series, `footnote` a line after the legend. */
+function drawChart(id, series, empty, footnote) {
   const box = byId(id);
   const [W, H, left, right, top, bottom] = [400, 170, 40, 8, 8, 18];
   // The span grows with the page's samples, from a minute to HISTORY_S.
@@ -611,6 +633,7 @@ function drawChart(id, series, empty) {
     }
     shapes.push(svg("path", {
       d, fill: "none", stroke: color, "stroke-width": 1.8, "stroke-linecap": "round", "stroke-linejoin": "round",
+      ...(s.dashed ? { "stroke-dasharray": "5 4" } : {}),
       "data-series": s.name, "data-points": count, "data-max": highest,
     }));
     const item = document.createElement("li");
@@ -619,7 +642,7 @@ function drawChart(id, series, empty) {
     if (s.total != null) item.dataset.total = s.total;
     const swatch = document.createElement("span");
     swatch.className = "swatch";
-    swatch.style.background = color;
+    swatch.style.background = s.dashed ? `repeating-linear-gradient(90deg, ${color} 0 3px, transparent 3px 5px)` : color;
     item.append(swatch, text(s.name), text(s.note ?? ""));
     legend.push(item);
   });
@@ -629,8 +652,46 @@ function drawChart(id, series, empty) {
     item.textContent = empty;
     legend.push(item);
   }
+  if (footnote) {
+    const item = document.createElement("li");
+    item.className = "muted footnote";
+    item.textContent = footnote;
+    legend.push(item);
+  }
   box.querySelector("svg").replaceChildren(...shapes);
   box.querySelector(".legend").replaceChildren(...legend);
+}
+
+/** The latency chart: an order's, from its workflow's start to its end (the SDK's histogram),
+ * with the latency of placing it (POST /api/orders) as a second, dashed pair; or placing alone
+ * when this process's /metrics has no such histogram (no worker here, or no order has finished
+ * since it started). Its heading says which. */
+function drawLatency(last) {
+  const endToEnd = samples.some((s) => s.endToEnd.size > 0);
+  const pairs = [
+    ...(endToEnd ? [["end-to-end", (s) => s.endToEnd, false]] : []),
+    ["placement", (s) => s.latency, endToEnd],
+  ];
+  const series = pairs.flatMap(([kind, pick, dashed]) =>
+    [["p50", 0.5], ["p99", 0.99]].map(([quantileName, q]) => ({ name: `${kind} ${quantileName}`, dashed, points: latencies(q, pick) })));
+  // Milliseconds, or seconds once an order takes 10 s or more (one awaiting its customer's bank).
+  const highest = Math.max(0, ...series.flatMap((s) => s.points.map(([, v]) => v ?? 0)));
+  const [unit, scale] = highest >= 10 ? ["s", 1] : ["ms", 1000];
+  for (const s of series) {
+    s.points = s.points.map(([t, v]) => [t, v == null ? null : v * scale]);
+    s.note = latest(s.points, ` ${unit}`);
+  }
+  const box = byId("chart-latency");
+  box.dataset.shows = endToEnd ? "end-to-end" : "placement";
+  box.querySelector("h3").textContent = endToEnd
+    ? `Order latency, end to end (workflow start to end) and placement (POST /api/orders, dashed), ${unit}`
+    : `Order placement latency (POST /api/orders), ${unit}`;
+  box.querySelector("svg").setAttribute("aria-label", endToEnd ? "orders' end-to-end and placement latency" : "order placement latency");
+  drawChart("chart-latency", series, null, endToEnd
+    ? `End to end: ${END_TO_END.replace(/_bucket$/, "")}{workflow_type="${ORDER_WORKFLOW}"}, every task queue.`
+    : last.engine
+      ? "No order has finished since this process started: placement latency only, until one does."
+      : "No end-to-end histogram in this process's /metrics (an api process runs no worker): placement latency only.");
 }
 
 /** The latest value of a series, for its legend. */
@@ -650,11 +711,7 @@ function drawCharts() {
       return { name, points, note: latest(points, "/s") };
     });
   drawChart("chart-orders", orders);
-  const latency = [["p50", 0.5], ["p99", 0.99]].map(([name, q]) => {
-    const points = latencies(q);
-    return { name, points, note: latest(points, " ms") };
-  });
-  drawChart("chart-latency", latency);
+  drawLatency(last);
   // Every code seen in the window, with its count in the window and since the process started.
   const first = samples[0];
   const codes = [...new Set(samples.flatMap((s) => Object.keys(s.failures)))].sort();

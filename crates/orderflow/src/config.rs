@@ -283,7 +283,7 @@ pub struct TemporalConfig {
 
 /// The variables of Temporal's standard client configuration, read by the SDK itself
 /// (`temporalio_common::envconfig`), not by the flags above.
-pub const ENVCONFIG_VARIABLES: [&str; 16] = [
+pub const ENVCONFIG_VARIABLES: [&str; 14] = [
     "TEMPORAL_ADDRESS",
     "TEMPORAL_API_KEY",
     "TEMPORAL_CONFIG_FILE",
@@ -297,8 +297,6 @@ pub const ENVCONFIG_VARIABLES: [&str; 16] = [
     "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
     "TEMPORAL_TLS_SERVER_NAME",
     "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
-    "TEMPORAL_CODEC_ENDPOINT",
-    "TEMPORAL_CODEC_AUTH",
     "TEMPORAL_GRPC_META_*",
 ];
 
@@ -428,8 +426,9 @@ pub enum AuthMode {
 }
 
 /// The settings that are secrets: read from the environment (or `<NAME>_FILE`) only.
-pub const SECRET_VARIABLES: [&str; 6] = [
+pub const SECRET_VARIABLES: [&str; 7] = [
     "DATABASE_URL",
+    "TEMPORAL_API_KEY",
     "POSTGRES_PASSWORD",
     "ADMIN_API_KEY",
     "JWT_HS256_SECRET",

@@ -6,7 +6,8 @@ use orderflow::config::{
 };
 use orderflow::{
     Dependencies, Shutdown, api_context, build_worker, connect_store, connect_temporal,
-    exit_after_grace, migrate, run_worker, sdk_runtime, serve_http, serve_metrics,
+    exit_after_grace, metrics_listener, migrate, run_worker, sdk_runtime, serve_http,
+    serve_metrics,
 };
 use orderflow_api::auth::{NewToken, mint_hs256};
 use secrecy::ExposeSecret;
@@ -91,12 +92,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         build_worker(&runtime, &steps, queue, &args.worker, &args.simulation, &args.payments)
     };
     let listener = bind(&args.http).await?;
-    let ctx = api_context(&deps, &args.http, &args.payments, &args.temporal.task_queue)?;
+    let mut ctx = api_context(&deps, &args.http, &args.payments, &args.temporal.task_queue)?;
+    if args.worker.deployment_version().is_some() {
+        ctx.orchestrator = ctx.orchestrator.without_eager_start();
+    }
     // On Ctrl-C / SIGTERM: stop accepting requests and polling for tasks; what is in flight
     // finishes, for at most the grace period.
     let shutdown = Shutdown::on_signals();
     if let Some(port) = args.metrics_port {
-        tokio::spawn(serve_metrics(port, until_requested(&shutdown)));
+        tokio::spawn(serve_metrics(metrics_listener(port).await?, until_requested(&shutdown)));
     }
     let http = tokio::spawn(serve_http(
         listener,
@@ -123,7 +127,7 @@ async fn api(args: ApiArgs) -> anyhow::Result<()> {
     let ctx = api_context(&deps, &args.http, &args.payments, &args.temporal.task_queue)?;
     let shutdown = Shutdown::on_signals();
     if let Some(port) = args.metrics_port {
-        tokio::spawn(serve_metrics(port, until_requested(&shutdown)));
+        tokio::spawn(serve_metrics(metrics_listener(port).await?, until_requested(&shutdown)));
     }
     tokio::select! {
         result = serve_http(listener, ctx, args.http.connection_limits(), until_requested(&shutdown)) => result?,
@@ -143,7 +147,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     };
     let shutdown = Shutdown::on_signals();
     if let Some(port) = args.metrics_port {
-        tokio::spawn(serve_metrics(port, until_requested(&shutdown)));
+        tokio::spawn(serve_metrics(metrics_listener(port).await?, until_requested(&shutdown)));
     }
     tracing::info!(task_queue = %args.temporal.task_queue, database = %deps.database, "worker started");
     tokio::select! {

@@ -85,6 +85,27 @@ pub fn temporal_connection(
     config: &TemporalConfig,
     environment: Option<&HashMap<String, String>>,
 ) -> anyhow::Result<(ConnectionOptions, String)> {
+    let variable = |name: &str| match environment {
+        Some(variables) => variables.get(name).cloned(),
+        None => std::env::var(name).ok(),
+    };
+    let set = |name: &str| variable(name).filter(|v| !v.trim().is_empty());
+    // The SDK reads what it is given; what it would skip or misreport is checked here first.
+    if let Some(path) = set("TEMPORAL_CONFIG_FILE") {
+        anyhow::ensure!(
+            std::path::Path::new(&path).is_file(),
+            "TEMPORAL_CONFIG_FILE={path}: no such file"
+        );
+    }
+    for name in [
+        "TEMPORAL_TLS_CLIENT_CERT_PATH",
+        "TEMPORAL_TLS_CLIENT_KEY_PATH",
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    ] {
+        if let Some(path) = set(name) {
+            anyhow::ensure!(std::path::Path::new(&path).is_file(), "{name}={path}: no such file");
+        }
+    }
     // Its errors are not `Send`: kept as text.
     let mut profile = load_client_config_profile(
         LoadClientConfigProfileOptions::default(),
@@ -96,16 +117,22 @@ pub fn temporal_connection(
         )
     })?;
     if let Some(address) = config.legacy_address() {
-        let address_set = match environment {
-            Some(variables) => variables.contains_key("TEMPORAL_ADDRESS"),
-            None => std::env::var_os("TEMPORAL_ADDRESS").is_some(),
-        };
         anyhow::ensure!(
-            !address_set,
+            set("TEMPORAL_ADDRESS").is_none(),
             "TEMPORAL_ADDRESS and TEMPORAL_HOST/TEMPORAL_PORT are both set: keep one"
         );
         profile.address = Some(address);
     }
+    if profile.address.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        profile.address = None;
+    }
+    // The API key as a secret may also come from a file (TEMPORAL_API_KEY_FILE).
+    if environment.is_none()
+        && let Some(key) = crate::config::secret_from_env("TEMPORAL_API_KEY")
+    {
+        profile.api_key = Some(key.expose_secret().to_owned());
+    }
+    let tls_from_key = profile.api_key.is_some() && profile.tls.is_none();
     let namespace = config
         .namespace
         .clone()
@@ -114,6 +141,22 @@ pub fn temporal_connection(
     let mut options = ConnectionOptions::try_from(profile).map_err(|e| {
         anyhow::anyhow!("Temporal's client configuration (TEMPORAL_ADDRESS, TEMPORAL_TLS_*): {e}")
     })?;
+    if options.target.scheme() == "https" && options.tls_options.is_none() {
+        anyhow::bail!(
+            "TEMPORAL_ADDRESS {} is https://, but TLS is off: set TEMPORAL_TLS=true (or give \
+             the address without a scheme)",
+            options.target
+        );
+    }
+    // Temporal's port, as the CLI assumes, rather than the scheme's 80 or 443.
+    if options.target.port().is_none() {
+        let _ = options.target.set_port(Some(7233));
+    }
+    if tls_from_key {
+        tracing::info!(
+            "TLS to Temporal is on because TEMPORAL_API_KEY is set (TEMPORAL_TLS=false turns it off)"
+        );
+    }
     options.identity = identity();
     Ok((options, namespace))
 }
@@ -408,19 +451,28 @@ fn expire_idempotency_keys(store: Store, ttl: Duration) {
 
 /// Serves only `/metrics`, for worker processes.
 pub async fn serve_metrics(
-    port: u16,
+    listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(("0.0.0.0", port)).await?;
-    tracing::info!("metrics on http://0.0.0.0:{port}/metrics, liveness on /live");
     orderflow_api::metrics::recorder();
     // `/live` too: a worker has no other listener for its liveness probe. It asks nothing of
     // PostgreSQL or Temporal (a worker waits out their outages; restarting it would not help).
     let app = axum::Router::new()
         .route("/metrics", axum::routing::get(orderflow_api::metrics::render))
-        .route("/live", axum::routing::get(|| async { "alive" }));
+        .route("/live", axum::routing::get(orderflow_api::live));
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     Ok(())
+}
+
+/// The `METRICS_PORT` listener, bound before the process reports itself started: a port that
+/// is taken stops start-up with that message rather than leaving a worker without probes.
+pub async fn metrics_listener(port: u16) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(("0.0.0.0", port))
+        .await
+        .with_context(|| format!("METRICS_PORT={port}: cannot listen"))?;
+    let port = listener.local_addr()?.port();
+    tracing::info!("metrics on http://0.0.0.0:{port}/metrics, liveness on /live");
+    Ok(listener)
 }
 
 /// What one HTTP listener lets a client hold (`HttpConfig`): slow or idle clients must not

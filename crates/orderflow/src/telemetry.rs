@@ -12,6 +12,8 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
 use std::sync::OnceLock;
 use temporalio_sdk::opentelemetry::{WorkflowIdGenerator, WorkflowSpanProcessor};
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -41,14 +43,23 @@ pub fn init_tracing() {
         tracing_subscriber::fmt::layer().with_target(false).boxed()
     };
     let provider = tracer_provider();
+    // The spans of a trace do not depend on RUST_LOG (which may quieten the logs to `warn`):
+    // OrderFlow's own spans at `info`, the libraries' only from `warn` (their chatter).
     let traces = match &provider {
         Ok(Some(provider)) => {
             let tracer = provider.tracer("orderflow");
-            Some(tracing_opentelemetry::layer().with_tracer(tracer))
+            let ours = Targets::new().with_default(Level::WARN).with_targets(
+                ["orderflow", "orderflow_api", "orderflow_activities", "orderflow_store"]
+                    .into_iter()
+                    .chain(["orderflow_providers", "orderflow_workflow"])
+                    .map(|target| (target, Level::INFO)),
+            );
+            Some(tracing_opentelemetry::layer().with_tracer(tracer).with_filter(ours))
         }
         _ => None,
     };
-    let _ = tracing_subscriber::registry().with(filter).with(logs).with(traces).try_init();
+    let logs = logs.with_filter(filter);
+    let _ = tracing_subscriber::registry().with(logs).with(traces).try_init();
     match provider {
         Ok(Some(provider)) => {
             opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());

@@ -69,6 +69,10 @@ async fn the_benchmark_runs_every_phase_and_writes_its_results() {
     {
         assert!(json.contains(&format!("\"{field}\"")), "no {field} in the JSON");
     }
+    // The versioning phases ran: the worker as a promoted deployment version took orders.
+    let versioning = report.versioning.as_ref().expect("the versioning phases ran");
+    assert!(versioning.unversioned_saturated > 0.0 && versioning.versioned_saturated > 0.0);
+    assert!(json.contains("\"versioned_saturated\""));
     // The payment phases ran: orders parked at the customer and all completed once confirmed.
     let payments = report.payments.as_ref().expect("the payment phases ran");
     assert!(payments.in_process_saturated > 0.0 && payments.provider_saturated > 0.0);

@@ -69,6 +69,23 @@ impl Cluster {
         }
     }
 
+    /// Sends new orders to unversioned workers again.
+    pub async fn promote_unversioned(&self) -> anyhow::Result<()> {
+        let release = self.release.as_ref().context("the cluster's workers are not versioned")?;
+        let output = Command::new(self.temporal_cli())
+            .args(["worker", "deployment", "set-current-version", "--yes", "--unversioned"])
+            .args(["--address", &self.temporal_address])
+            .args(["--deployment-name", &release.deployment])
+            .output()
+            .await?;
+        anyhow::ensure!(
+            output.status.success(),
+            "could not make unversioned workers current: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        Ok(())
+    }
+
     /// Orders still running on `build`.
     pub async fn open_orders_on(&self, build: u32) -> anyhow::Result<u64> {
         let release = self.release.as_ref().context("the cluster's workers are not versioned")?;
@@ -101,18 +118,23 @@ impl Cluster {
         if let Some(release) = self.release.as_mut() {
             release.build = new;
         }
+        // Drained: no open order on the old build, three times in a row over two seconds (the
+        // server's count lags an order's start a little).
         let started = Instant::now();
-        let mut open = self.open_orders_on(old).await?;
-        while open > 0 && started.elapsed() < drain_bound {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            open = self.open_orders_on(old).await?;
-        }
-        if open > 0 {
-            self.workers.extend(successors);
-            return Ok(format!(
-                "{build_id} promoted; {open} orders still on build-{old} after {} s: its workers kept",
-                drain_bound.as_secs()
-            ));
+        let mut quiet = 0;
+        while quiet < 3 {
+            let open = self.open_orders_on(old).await?;
+            quiet = if open == 0 { quiet + 1 } else { 0 };
+            if open > 0 && started.elapsed() >= drain_bound {
+                // Stopping the old workers would strand those orders: keep every worker.
+                self.workers.extend(successors);
+                anyhow::bail!(
+                    "{build_id} promoted, but {open} orders still on build-{old} after {} s: \
+                     its workers kept",
+                    drain_bound.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let drained_in = started.elapsed();
         let retiring = std::mem::replace(&mut self.workers, successors);

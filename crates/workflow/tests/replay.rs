@@ -4,6 +4,11 @@
 //! before it reaches a worker. Histories are recorded by the end-to-end tests with
 //! `ORDERFLOW_RECORD_HISTORIES=<dir> cargo test -p orderflow --test e2e` (v1 by the order tests,
 //! v2 by `payments`), then copied into the version's folder.
+//!
+//! With Worker Versioning (README "Releasing a new version") an order is never replayed by
+//! another release's code, so these guard what remains: a worker replaying its own release's
+//! orders, unversioned deployments (`make dev`), and an operator moving a stuck order to a new
+//! build. Every released version keeps its folder.
 
 use orderflow_workflow::OrderWorkflow;
 
@@ -34,6 +39,14 @@ async fn recorded_histories_replay_with_the_current_workflow() {
         paths.extend(found);
     }
     paths.sort();
+    // A folder added without its entry above would be silently skipped.
+    let mut folders: Vec<String> = std::fs::read_dir(root)
+        .unwrap()
+        .filter_map(|e| e.ok().filter(|e| e.path().is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    assert_eq!(folders, VERSIONS.map(|(v, _)| v.to_owned()), "every folder is in VERSIONS");
 
     let options =
         WorkflowReplayerOptions::new().register_workflow::<OrderWorkflow>().unwrap().build();

@@ -1,7 +1,8 @@
 // The operator's page: an operator watches the live charts while two orders are placed (one
 // completes, one is declined and compensated), opens each order's page from the list and finds
 // its timeline (steps, the compensation, the payment and, with a provider, its events), the
-// Temporal UI link to its workflow, and charts with data (orders/s, p50/p99 latency, failures
+// Temporal UI link to its workflow, and charts with data (orders/s, the orders' end-to-end
+// p50/p99 latency from the Temporal SDK's histogram with their placement's beside it, failures
 // by code). The product's name is hostile HTML: it must show as text and run nothing.
 // Run by tests/dashboard.rs:
 //   node operator.mjs <base url> <screenshot path> <events|no-events> [<operator token> <customer token>]
@@ -108,14 +109,18 @@ try {
   if (!items.includes(HOSTILE)) await fail(`the items show "${items}", not the name as text`);
   if (await page.evaluate(() => window.__xss !== undefined || document.querySelectorAll("img").length !== 0)) await fail("the product's name was run as HTML");
 
-  // The charts have data: orders placed, completed and failed, both quantiles, the failure's code.
+  // The charts have data: orders placed, completed and failed; both quantiles of the orders' end
+  // to end latency (the app runs a worker, so /metrics has the SDK's histogram) and of their
+  // placement; the failure's code.
   await page.waitForFunction(() => {
     const n = (selector, attribute) => Number(document.querySelector(selector)?.getAttribute(attribute) ?? 0);
     return n("#chart-orders path[data-series='placed']", "data-max") > 0
       && n("#chart-orders path[data-series='completed']", "data-max") > 0
       && n("#chart-orders path[data-series='failed']", "data-max") > 0
-      && n("#chart-latency path[data-series='p50']", "data-points") > 0
-      && n("#chart-latency path[data-series='p99']", "data-points") > 0
+      && n("#chart-latency path[data-series='end-to-end p50']", "data-points") > 0
+      && n("#chart-latency path[data-series='end-to-end p99']", "data-points") > 0
+      && n("#chart-latency path[data-series='placement p50']", "data-points") > 0
+      && n("#chart-latency path[data-series='placement p99']", "data-points") > 0
       && n("#chart-failures path[data-series='payment_declined']", "data-max") > 0;
   }, null, { timeout: 30000 }).catch(async () => {
     const seen = await page.evaluate(() => [...document.querySelectorAll(".chart path")].map((p) => `${p.dataset.series}: ${p.dataset.points} points, max ${p.dataset.max}`));
@@ -123,8 +128,16 @@ try {
   });
   const declined = page.locator("#chart-failures li[data-code='payment_declined']");
   if (Number(await declined.getAttribute("data-total")) < 1) await fail("payment_declined has no failures in the legend");
-  const p99 = await page.locator("#chart-latency li[data-series='p99']").textContent();
-  if (!/p99/.test(p99)) await fail(`the latency legend reads "${p99}"`);
+  const shows = await page.locator("#chart-latency").getAttribute("data-shows");
+  if (shows !== "end-to-end") await fail(`the latency chart shows ${shows}, not the orders' end-to-end latency`);
+  const heading = await page.locator("#chart-latency h3").textContent();
+  if (!/end to end/.test(heading) || !/placement/.test(heading)) await fail(`the latency chart's heading reads "${heading}"`);
+  for (const series of ["end-to-end p99", "placement p99"]) {
+    const legend = await page.locator(`#chart-latency li[data-series='${series}']`).textContent();
+    if (!legend.includes(series)) await fail(`the latency legend reads "${legend}"`);
+  }
+  const footnote = await page.locator("#chart-latency li.footnote").textContent();
+  if (!footnote.includes("temporal_workflow_endtoend_latency_seconds")) await fail(`the latency chart's footnote reads "${footnote}"`);
 
   await fitsWidth(page, "on the operator's page");
   await page.screenshot({ path: screenshot, fullPage: true });
@@ -157,7 +170,7 @@ try {
   await fitsWidth(page, "on the operator's page at 390×844");
   const problems = [...operator.problems, ...(customer === operator ? [] : customer.problems)];
   if (problems.length) await fail(`the browser reported: ${problems.join("; ")}`);
-  console.log("operator page: timeline with steps, compensation and payment, Temporal UI link, charts with data, failure code shown, hostile name inert");
+  console.log("operator page: timeline with steps, compensation and payment, Temporal UI link, charts with data (end-to-end and placement latency), failure code shown, hostile name inert");
   await browser.close();
 } catch (error) {
   await fail(`operator page test failed: ${error.stack ?? error}`);

@@ -288,10 +288,21 @@ async fn the_temporal_sdks_worker_metrics_are_on_metrics_beside_the_services() {
     let id = app.place(&readme_order()).await;
     app.outcome(id).await;
 
-    let text = app.get_text("/metrics").await.1;
-    assert!(text.contains("orderflow_orders_completed_total"), "the service's own metrics");
     // This app's worker, by its task queue (the SDK's meter is per process, shared by tests).
+    // The worker counts a workflow completed once the server has answered its last task, a
+    // moment after the result is readable: wait for that.
     let queue = format!("task_queue=\"{}\"", app.task_queue());
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = app.get_text("/metrics").await.1;
+        let counted =
+            |l: &&str| l.starts_with("temporal_workflow_completed_total") && l.contains(&queue);
+        if text.lines().any(|l| counted(&l)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(text.contains("orderflow_orders_completed_total"), "the service's own metrics");
     for metric in [
         "temporal_workflow_completed_total",
         "temporal_workflow_task_schedule_to_start_latency_seconds_bucket",

@@ -34,7 +34,10 @@ async fn a_changed_workflow_is_released_with_orders_in_flight_and_each_finishes_
     let (v1, v2) = (app.release("v1"), app.release("v2"));
 
     let v1_workers = app.start_release(&v1, this_release);
+    // A versioned worker polls, but until a version is current new orders would wait: not ready.
+    wait_for_readiness(&app, 503, "has no current version").await;
     promote(&app.temporal, &v1).await.expect("v1 promoted");
+    wait_for_readiness(&app, 200, "").await;
     let old = place(&app, 4).await;
 
     let v2_workers = app.start_release(&v2, with_a_pause_after_reserving);
@@ -57,6 +60,9 @@ async fn a_changed_workflow_is_released_with_orders_in_flight_and_each_finishes_
     }
 
     for &id in &old {
+        // Readable with v1's workers gone: a finished order's state comes from its history.
+        let (code, state) = app.get_json(&format!("/api/orders/state?workflow_id={id}")).await;
+        assert_eq!((code, state["status"].as_str()), (200, Some("completed")), "{state}");
         assert_eq!(build_of(&app, id).await, "v1");
         let history = history_of(&app, id).await;
         assert!(!history.contains("TimerStartedEventAttributes"), "{id} ran v2's pause");
@@ -73,6 +79,19 @@ async fn a_changed_workflow_is_released_with_orders_in_flight_and_each_finishes_
     let orders = (old.len() + new.len() + after_v1_stopped.len()) as i32;
     assert_eq!(app.stock("prod-001").await, (50 - orders, 0, orders));
     drop(v2_workers);
+}
+
+/// Waits until `/ready` answers `code` with `says` in its body.
+async fn wait_for_readiness(app: &TestApp, code: u16, says: &str) {
+    let mut last = (0, String::new());
+    for _ in 0..200 {
+        last = app.get_text("/ready").await;
+        if last.0 == code && last.1.contains(says) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("/ready never answered {code} with {says:?}; last: {last:?}");
 }
 
 async fn place(app: &TestApp, count: usize) -> Vec<WorkflowId> {

@@ -22,6 +22,7 @@ mod plot;
 mod report;
 mod soak;
 mod stats;
+pub mod versioning;
 
 use crate::cluster::{Cluster, ClusterConfig, ProviderConfig};
 use baseline::{BaselineHost, Shape};
@@ -131,7 +132,18 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<BenchReport> {
         Some(minutes) => soak_run(&config, &watch, products, minutes).await,
         None => phases(&config, &watch, products).await,
     };
-    // Last: they restart the service and the provider.
+    // Last: they restart the service (and the provider).
+    let result = match result {
+        Ok(mut report) if config.soak_minutes.is_none() => {
+            let (phase, concurrency) = (config.phase, config.concurrency);
+            match versioning::run(&mut cluster, &priced, phase, concurrency).await {
+                Ok(cost) => report.versioning = Some(cost),
+                Err(e) => println!("!!! THE VERSIONING PHASES FAILED: {e:#}"),
+            }
+            Ok(report)
+        }
+        other => other,
+    };
     let result = match result {
         Ok(mut report) if config.soak_minutes.is_none() && config.parked > 0 => {
             let (parked, phase, concurrency) = (config.parked, config.phase, config.concurrency);
@@ -184,6 +196,7 @@ async fn soak_run(
         steps: Vec::new(),
         soak,
         payments: None,
+        versioning: None,
     })
 }
 
@@ -232,6 +245,7 @@ async fn phases(
         steps,
         soak: Vec::new(),
         payments: None,
+        versioning: None,
     })
 }
 

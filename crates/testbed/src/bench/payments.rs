@@ -142,21 +142,37 @@ async fn saturated(
     // Without a provider there are no webhooks either (the service refuses a secret alone).
     server.set_env("PAYMENT_PROVIDER_URL", with_provider.then_some(provider.as_str()));
     server.set_env("PAYMENT_WEBHOOK_SECRET", with_provider.then_some(secret.as_str()));
+    restart_server(cluster).await?;
+    let label = if with_provider { "through the provider" } else { "in process" };
+    saturate(cluster, products, phase, concurrency, &format!("payments, saturated {label}")).await
+}
+
+/// Restarts `orderflow serve` (with the environment set on it) and waits until it serves.
+pub(super) async fn restart_server(cluster: &mut Cluster) -> anyhow::Result<()> {
+    let server = &mut cluster.servers[0];
     server.stop(Duration::from_secs(30)).await;
     server.start()?;
-    cluster.wait_for_apis().await?;
+    cluster.wait_for_apis().await
+}
+
+/// The saturated rate of orders (after a short warm-up), printed under `label`.
+pub(super) async fn saturate(
+    cluster: &Cluster,
+    products: &[(String, String)],
+    phase: Duration,
+    concurrency: usize,
+    label: &str,
+) -> anyhow::Result<f64> {
     let orders = OrderTarget::new(
         cluster.api_urls[0].clone(),
         products.to_vec(),
         cluster.store.pool().clone(),
     );
-    let label = if with_provider { "through the provider" } else { "in process" };
     drive(orders.clone(), Mode::Closed { concurrency: 4 }, Duration::from_secs(2), "warm-up").await;
     let started = Instant::now();
-    let outcome =
-        drive(orders, Mode::Closed { concurrency }, phase, &format!("saturated, {label}")).await;
+    let outcome = drive(orders, Mode::Closed { concurrency }, phase, label).await;
     let rate = outcome.samples.len() as f64 / started.elapsed().as_secs_f64();
-    println!("payments, saturated {label}: {rate:.1}/s ({} errors)", outcome.errors);
+    println!("{label}: {rate:.1}/s ({} errors)", outcome.errors);
     Ok(rate)
 }
 

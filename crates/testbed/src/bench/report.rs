@@ -5,6 +5,7 @@ use super::driver::SETTLE;
 use super::payments::PaymentPhases;
 use super::soak::{self, SoakMinute};
 use super::stats::Percentiles;
+use super::versioning::VersioningCost;
 use super::{BURST, OVERLOAD, plot};
 use serde::Serialize;
 
@@ -59,6 +60,8 @@ pub struct BenchReport {
     /// The payment phases (provider cost, parked orders); `None` in a soak or with
     /// `--parked 0`.
     pub payments: Option<PaymentPhases>,
+    /// What Worker Versioning costs (saturated, unversioned vs pinned); `None` in a soak.
+    pub versioning: Option<VersioningCost>,
 }
 
 impl BenchReport {
@@ -119,6 +122,9 @@ impl std::fmt::Display for BenchReport {
             writeln!(f, "  {step:<18} {:>7.1} {:>7.1}", p.p50_ms, p.p99_ms)?;
         }
         writeln!(f, "orderflow orders/s ÷ baseline workflows/s = {:.2}", self.ratio_to_baseline)?;
+        if let Some(versioning) = &self.versioning {
+            writeln!(f, "{versioning}")?;
+        }
         match &self.payments {
             Some(payments) => write!(f, "{payments}"),
             None => Ok(()),
