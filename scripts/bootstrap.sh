@@ -13,15 +13,20 @@ SCHEMATHESIS_VERSION="4.32.5"  # the OpenAPI conformance tester of `make test`
 KUBERNETES_VALIDATE_VERSION="1.37.0"  # deploy/kubernetes against Kubernetes' schemas
 mkdir -p "$DATA"
 
-: "${TEMPORAL_HOST:=localhost}"
-: "${TEMPORAL_PORT:=7233}"
+# With TEMPORAL_ADDRESS (Temporal's standard configuration: a cluster or Temporal Cloud), the
+# service connects there and no dev server is started; otherwise the seed's host and port.
+if [ -z "${TEMPORAL_ADDRESS:-}" ]; then
+  : "${TEMPORAL_HOST:=localhost}"
+  : "${TEMPORAL_PORT:=7233}"
+  export TEMPORAL_HOST TEMPORAL_PORT
+fi
 : "${TEMPORAL_UI_PORT:=8233}"
 : "${POSTGRES_HOST:=localhost}"
 : "${POSTGRES_PORT:=5432}"
 : "${POSTGRES_USER:=postgres}"
 : "${POSTGRES_PASSWORD:=password}"
 : "${POSTGRES_DB:=orderflow}"
-export TEMPORAL_HOST TEMPORAL_PORT POSTGRES_HOST POSTGRES_PORT POSTGRES_USER POSTGRES_PASSWORD POSTGRES_DB
+export POSTGRES_HOST POSTGRES_PORT POSTGRES_USER POSTGRES_PASSWORD POSTGRES_DB
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -96,6 +101,10 @@ ensure_deploy_validators() {
 # throughput; the price is that an OS crash or power loss (not a process crash) can lose the
 # last moments of workflow history. Fine for development; production uses a Temporal cluster.
 ensure_temporal_server() {
+  if [ -n "${TEMPORAL_ADDRESS:-}" ]; then
+    say "Temporal: TEMPORAL_ADDRESS=$TEMPORAL_ADDRESS (no dev server started)"
+    return
+  fi
   if answers "$TEMPORAL_HOST" "$TEMPORAL_PORT"; then
     say "Temporal answers on $TEMPORAL_HOST:$TEMPORAL_PORT"
     return

@@ -369,6 +369,11 @@ pub struct HttpConfig {
     /// Workflow task timeout of the orders this process starts (README "Overload").
     #[arg(long, env = "WORKFLOW_TASK_TIMEOUT_MS", value_name = "WORKFLOW_TASK_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis(1_000, 120_000))]
     pub workflow_task_timeout: Duration,
+    /// With a worker in the same process (`serve`): hand an order's first workflow task to it
+    /// in the start response (eager start: one round trip saved, BENCHMARKS.md). Always off
+    /// with Worker Versioning, where it would pin orders to this process's build.
+    #[arg(long, env = "EAGER_WORKFLOW_START", value_name = "EAGER_WORKFLOW_START", default_value_t = true, action = clap::ArgAction::Set)]
+    pub eager_start: bool,
 }
 
 impl HttpConfig {

@@ -364,8 +364,11 @@ pub fn api_context(
     let auth = &http.auth;
     let idempotency_ttl = Duration::from_secs(u64::from(auth.idempotency_ttl_hours) * 3600);
     expire_idempotency_keys(deps.store.clone(), idempotency_ttl);
-    let orchestrator = Orchestrator::new(deps.temporal.clone(), task_queue, deps.database)
+    let mut orchestrator = Orchestrator::new(deps.temporal.clone(), task_queue, deps.database)
         .with_task_timeout(http.workflow_task_timeout);
+    if !http.eager_start {
+        orchestrator = orchestrator.without_eager_start();
+    }
     Ok(ApiContext {
         admin_key,
         temporal_ui_url: http.temporal_ui_url.trim_end_matches('/').to_owned(),
