@@ -18,6 +18,16 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+/// The crates whose `info` spans belong to an order's trace.
+const OUR_CRATES: [&str; 6] = [
+    "orderflow",
+    "orderflow_api",
+    "orderflow_activities",
+    "orderflow_store",
+    "orderflow_providers",
+    "orderflow_workflow",
+];
+
 /// The process's tracer provider, when traces are exported.
 static TRACES: OnceLock<SdkTracerProvider> = OnceLock::new();
 
@@ -48,12 +58,9 @@ pub fn init_tracing() {
     let traces = match &provider {
         Ok(Some(provider)) => {
             let tracer = provider.tracer("orderflow");
-            let ours = Targets::new().with_default(Level::WARN).with_targets(
-                ["orderflow", "orderflow_api", "orderflow_activities", "orderflow_store"]
-                    .into_iter()
-                    .chain(["orderflow_providers", "orderflow_workflow"])
-                    .map(|target| (target, Level::INFO)),
-            );
+            let ours = Targets::new()
+                .with_default(Level::WARN)
+                .with_targets(OUR_CRATES.map(|target| (target, Level::INFO)));
             Some(tracing_opentelemetry::layer().with_tracer(tracer).with_filter(ours))
         }
         _ => None,

@@ -6,7 +6,7 @@
 
 use crate::support::{TestApp, readme_order, replay_history, this_release};
 use orderflow::config::SimulationConfig;
-use orderflow::release::{open_orders, promote};
+use orderflow::release::{name, open_orders, promote};
 use orderflow_domain::{NewOrder, OrderState, Step, WorkflowId};
 use orderflow_workflow::{
     InDatabase, NotificationRequest, OrderActivities, OrderInput, PaymentRequest,
@@ -15,7 +15,9 @@ use std::time::{Duration, SystemTime};
 use temporalio_client::tonic::Request;
 use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowHistory};
 use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
-use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeWorkflowExecutionRequest;
+use temporalio_common::protos::temporal::api::workflowservice::v1::{
+    CountWorkflowExecutionsRequest, DescribeWorkflowExecutionRequest,
+};
 use temporalio_common::worker::WorkerDeploymentVersion;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
@@ -52,7 +54,7 @@ async fn a_changed_workflow_is_released_with_orders_in_flight_and_each_finishes_
     for &id in &old {
         app.wait_for_status(id, "completed").await;
     }
-    wait_until_drained(&app, &v1).await;
+    wait_until_drained(&app, &v1, old.len()).await;
     drop(v1_workers);
     let after_v1_stopped = place(&app, 2).await;
     for &id in new.iter().chain(&after_v1_stopped) {
@@ -102,16 +104,30 @@ async fn place(app: &TestApp, count: usize) -> Vec<WorkflowId> {
     ids
 }
 
-/// Waits until the server's visibility counts no open order on `version` (it lags a little
-/// behind the orders' completion).
-async fn wait_until_drained(app: &TestApp, version: &WorkerDeploymentVersion) {
+/// Waits until the server's visibility counts no open order on `version` and all `orders` on
+/// it (it lags a little behind the orders' completion): the drain check an operator runs, and
+/// proof that it counts this version's orders rather than nothing.
+async fn wait_until_drained(app: &TestApp, version: &WorkerDeploymentVersion, orders: usize) {
+    let mut last = (u64::MAX, 0);
     for _ in 0..200 {
-        if open_orders(&app.temporal, version).await.expect("count the open orders") == 0 {
+        let open = open_orders(&app.temporal, version).await.expect("count the open orders");
+        let all =
+            count(app, &format!("TemporalWorkerDeploymentVersion = '{}'", name(version))).await;
+        if open == 0 && all == orders as u64 {
             return;
         }
+        last = (open, all);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("orders of {version:?} still open after their completion");
+    panic!("{version:?}: (open, all) orders {last:?}, expected (0, {orders})");
+}
+
+async fn count(app: &TestApp, query: &str) -> u64 {
+    let request =
+        CountWorkflowExecutionsRequest { namespace: "default".into(), query: query.into() };
+    let mut service = app.temporal.connection().workflow_service();
+    let response = service.count_workflow_executions(Request::new(request)).await.unwrap();
+    u64::try_from(response.into_inner().count).unwrap_or(0)
 }
 
 /// The build id the order's workflow is pinned to, as the server records it.
