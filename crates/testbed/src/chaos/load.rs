@@ -6,9 +6,9 @@
 
 use super::{LUXURY, PLENTIFUL, SCARCE};
 use orderflow_api::auth::{NewToken, mint_hs256};
-use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -132,7 +132,7 @@ impl Customer {
     async fn order(self) -> OrderAttempt {
         // One stream per order: the same seed makes the same decisions for order n, whatever
         // the timing of the others.
-        let mut rng = StdRng::seed_from_u64(
+        let mut rng = ChaCha8Rng::seed_from_u64(
             self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.index as u64,
         );
         let (kind, body) = self.choose_order(&mut rng);
@@ -160,7 +160,7 @@ impl Customer {
         let answers = if duplicate {
             // The same request twice at once, as a client whose first try timed out might.
             let (mut first, mut second) =
-                (StdRng::seed_from_u64(rng.random()), StdRng::seed_from_u64(rng.random()));
+                (ChaCha8Rng::seed_from_u64(rng.random()), ChaCha8Rng::seed_from_u64(rng.random()));
             let (a, b) = tokio::join!(
                 self.place(&mut first, &body, key.as_deref()),
                 self.place(&mut second, &body, key.as_deref())
@@ -194,7 +194,7 @@ impl Customer {
         attempt
     }
 
-    fn choose_order(&self, rng: &mut StdRng) -> (Kind, Value) {
+    fn choose_order(&self, rng: &mut ChaCha8Rng) -> (Kind, Value) {
         let roll: f64 = rng.random();
         let (kind, lines): (Kind, Vec<(&str, &str, u32)>) = if roll < 0.15 {
             let (id, price, _) = *SCARCE.choose(rng).expect("scarce products");
@@ -221,7 +221,12 @@ impl Customer {
 
     /// Places the order. A client with an Idempotency-Key retries (on another API instance)
     /// until it gets an answer; one without may not, since a retry could order twice.
-    async fn place(&self, rng: &mut StdRng, body: &Value, key: Option<&str>) -> (usize, Answer) {
+    async fn place(
+        &self,
+        rng: &mut ChaCha8Rng,
+        body: &Value,
+        key: Option<&str>,
+    ) -> (usize, Answer) {
         let tries = if key.is_some() { 30 } else { 1 };
         let mut requests = 0;
         for attempt in 0..tries {
@@ -241,7 +246,7 @@ impl Customer {
     }
 
     /// Cancels; retried on errors (asking twice is harmless). Returns the last status received.
-    async fn cancel(&self, rng: &mut StdRng, workflow_id: &str) -> Option<u16> {
+    async fn cancel(&self, rng: &mut ChaCha8Rng, workflow_id: &str) -> Option<u16> {
         let mut last = None;
         for attempt in 0..30 {
             let url = format!("{}/api/orders/cancel?workflow_id={workflow_id}", self.api(rng));
@@ -256,7 +261,7 @@ impl Customer {
     }
 
     /// Reads and tries to cancel the latest order of another customer; returns the answers.
-    async fn snoop(&self, rng: &mut StdRng, me: &str) -> Vec<u16> {
+    async fn snoop(&self, rng: &mut ChaCha8Rng, me: &str) -> Vec<u16> {
         let target = {
             let seen = self.seen.lock().expect("seen lock");
             seen.iter().rev().find(|(owner, _)| owner != me).map(|(_, id)| id.clone())
@@ -273,12 +278,12 @@ impl Customer {
         codes
     }
 
-    fn api(&self, rng: &mut StdRng) -> String {
+    fn api(&self, rng: &mut ChaCha8Rng) -> String {
         self.urls.choose(rng).expect("at least one API").clone()
     }
 }
 
-async fn back_off(rng: &mut StdRng, attempt: usize) {
+async fn back_off(rng: &mut ChaCha8Rng, attempt: usize) {
     let ms = (100u64 << attempt.min(4)).min(2_000) + rng.random_range(0..100);
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }

@@ -3,7 +3,7 @@
 //! every invariant an order system must keep. `orderflow-chaos --help` for the options; a
 //! small run is part of `make test`, a big one is `make chaos`.
 
-mod check;
+pub mod check;
 pub mod faults;
 mod load;
 
@@ -11,7 +11,8 @@ pub use faults::{Fault, FaultPlan, FaultRecord};
 
 use crate::cluster::{Cluster, ClusterConfig, ProviderConfig};
 use anyhow::Context;
-use load::{Load, OrderAttempt};
+use load::Load;
+pub use load::{Kind, OrderAttempt};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -193,8 +194,9 @@ async fn storm_and_check(config: &ChaosConfig, cluster: &mut Cluster) -> anyhow:
     wait_for_quiescence(cluster, &temporal, &attempts, config.quiescence_timeout).await;
     let time_to_quiescence = quiet_since.elapsed();
 
-    let mut findings = check::check(cluster, &temporal, &attempts, config.replay_sample).await?;
-    findings.violations.extend(faults.iter().filter_map(|f| f.violation.clone()));
+    let findings = check::gather(cluster, &temporal, &attempts, config.replay_sample).await?;
+    let mut violations: Vec<String> = findings.violations.iter().map(|v| v.to_string()).collect();
+    violations.extend(faults.iter().filter_map(|f| f.violation.clone()));
     let mut by_kind = BTreeMap::new();
     let mut cancels = BTreeMap::new();
     let snoops = attempts.iter().map(|a| a.snooped.len()).sum();
@@ -218,7 +220,7 @@ async fn storm_and_check(config: &ChaosConfig, cluster: &mut Cluster) -> anyhow:
         time_to_quiescence,
         checks: findings.checks,
         replayed: findings.replayed,
-        violations: findings.violations,
+        violations,
         work_dir: config.work_dir.clone(),
     })
 }

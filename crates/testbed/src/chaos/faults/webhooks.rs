@@ -5,7 +5,7 @@ use crate::cluster::Cluster;
 use anyhow::Context;
 use orderflow_providers::webhook_signature::{SIGNATURE_HEADER, sign};
 use rand::Rng;
-use rand::rngs::StdRng;
+use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 const PATH: &str = "/api/webhooks/payments";
@@ -44,7 +44,7 @@ async fn paid_orders(
 /// signed with a guessed secret, signed too long ago, and a signature of another body. Every
 /// one must be refused with 400; what they claim must never reach an order (the chaos checks
 /// would see a capture the provider does not have).
-pub(super) async fn forge(cluster: &Cluster, rng: &mut StdRng) -> anyhow::Result<Injected> {
+pub(super) async fn forge(cluster: &Cluster, rng: &mut ChaCha8Rng) -> anyhow::Result<Injected> {
     let secret = cluster.webhook_secret.clone().context("the cluster has no provider")?;
     let mut targets = paid_orders(cluster, false, 5).await?;
     if targets.is_empty() {
@@ -94,7 +94,10 @@ pub(super) async fn forge(cluster: &Cluster, rng: &mut StdRng) -> anyhow::Result
 /// each: a provider's answer that arrives late and is delivered again. Each must be
 /// acknowledged; an ended order keeps its outcome, and whatever its payment still held is
 /// voided (the settlement checks look at the provider's ledger afterwards).
-pub(super) async fn replay_late(cluster: &Cluster, rng: &mut StdRng) -> anyhow::Result<Injected> {
+pub(super) async fn replay_late(
+    cluster: &Cluster,
+    rng: &mut ChaCha8Rng,
+) -> anyhow::Result<Injected> {
     let secret = cluster.webhook_secret.clone().context("the cluster has no provider")?;
     let targets = paid_orders(cluster, true, 10).await?;
     let http = reqwest::Client::new();
