@@ -100,10 +100,20 @@ async fn a_workflow_task_timed_out_while_waiting_on_a_local_activity_does_not_ki
         .build();
     client.start_workflow(OverrunWorkflow::run, (), options).await.unwrap();
 
-    // Let the first attempts time out, then let the network recover so that one can finish.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    latency.store(0, Ordering::Relaxed);
+    // Let a first attempt time out (seen in the history, through the direct connection), then
+    // let the network recover so that one can finish.
     let handle = client.get_workflow_handle::<OverrunWorkflow>(id);
+    let timed_out = async || {
+        let history = handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await;
+        let history = String::from_utf8(history.unwrap()).unwrap();
+        history.contains("WORKFLOW_TASK_TIMED_OUT") || history.contains("WorkflowTaskTimedOut")
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !timed_out().await {
+        assert!(tokio::time::Instant::now() < deadline, "no workflow task timed out in 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    latency.store(0, Ordering::Relaxed);
     tokio::time::timeout(
         Duration::from_secs(60),
         handle.get_result(WorkflowGetResultOptions::default()),
@@ -112,12 +122,7 @@ async fn a_workflow_task_timed_out_while_waiting_on_a_local_activity_does_not_ki
     .expect("the workflow completes: the worker survived the overrun")
     .expect("the workflow completes");
 
-    let history = handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await;
-    let history = String::from_utf8(history.unwrap()).unwrap();
-    assert!(
-        history.contains("WORKFLOW_TASK_TIMED_OUT") || history.contains("WorkflowTaskTimedOut"),
-        "the scenario really timed a workflow task out"
-    );
+    assert!(timed_out().await, "the scenario really timed a workflow task out");
     assert!(!worker.is_finished(), "the worker is still running");
     let _ = stop.send(());
     worker.join().expect("the worker thread did not panic");

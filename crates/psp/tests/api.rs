@@ -13,7 +13,7 @@ use std::time::Duration;
 struct Provider {
     url: String,
     http: reqwest::Client,
-    _db: TestDatabase,
+    db: TestDatabase,
 }
 
 /// The knobs a test turns.
@@ -62,7 +62,7 @@ impl Provider {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v1/payment_intents", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router(ledger, config)).await });
-        Self { url, http: reqwest::Client::new(), _db: db }
+        Self { url, http: reqwest::Client::new(), db }
     }
 
     async fn post(&self, path: &str, body: Value, key: Option<&str>) -> (u16, Value) {
@@ -252,8 +252,15 @@ async fn a_customer_who_never_answers_leaves_the_payment_waiting() {
     let psp = Provider::with(knobs).await;
     let id = psp.intent("order-n", "10.00").await;
     psp.post(&format!("/{id}/authorize"), json!({}), None).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(psp.get(&format!("/{id}")).await.1["status"], "requires_action");
+    // No answer is scheduled, so no event can ever be queued (rather than: none yet).
+    let scheduled: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM psp_confirmations) + (SELECT count(*) FROM psp_webhooks)",
+    )
+    .fetch_one(psp.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(scheduled, 0, "a customer who never answers leaves nothing to decide or send");
     assert!(received.lock().unwrap().is_empty());
     // The merchant gives up: the authorization attempt is voided.
     let (_, body) = psp.post(&format!("/{id}/void"), json!({}), None).await;

@@ -48,6 +48,10 @@ struct Args {
     /// Finished workflows to replay against the current workflow code.
     #[arg(long, default_value_t = 500)]
     replay_sample: usize,
+    /// Also write the report to this file, headed by the command line, the commit it ran on
+    /// and the date: the record a figure in the docs cites.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -77,6 +81,17 @@ async fn main() -> anyhow::Result<()> {
     };
     let report = orderflow_testbed::chaos::run(config).await?;
     println!("{report}");
+    if let Some(out) = &args.out {
+        let command: Vec<String> = std::env::args().collect();
+        let record = format!(
+            "command              {}\ncommit               {}\ndate                 {}\n{report}\n",
+            command.join(" "),
+            orderflow_testbed::commit(),
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        std::fs::write(out, record)?;
+        println!("report written to {}", out.display());
+    }
     if !report.passed() {
         eprintln!("chaos: invariants violated; reproduce with --seed {seed}");
         std::process::exit(1);

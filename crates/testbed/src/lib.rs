@@ -15,6 +15,18 @@ pub use orderflow_store::DEFAULT_DATABASE_URL;
 /// The Temporal CLI, used when `TEMPORAL_CLI` is not set: the one on the `PATH`.
 pub const DEFAULT_TEMPORAL_CLI: &str = "temporal";
 
+/// The commit the run's code is at (`git describe --always --dirty`: a suffix `-dirty` says
+/// the tree had uncommitted changes), or `unknown` outside a git checkout.
+pub fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=12"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// Where [`free_ports`] looks: below Linux's default ephemeral range (32768–60999), from which
 /// the kernel picks the local port of every outgoing connection. The chaos suite restarts
 /// processes on the ports they had; were those ephemeral, a connection made while a process

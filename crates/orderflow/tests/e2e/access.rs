@@ -92,9 +92,10 @@ async fn place(app: &TestApp, caller: Caller) -> (WorkflowId, String) {
 
 #[tokio::test]
 async fn every_operation_answers_each_kind_of_caller_as_documented() {
-    // Payments take a while, so that orders are still cancellable at the end.
+    // Payments take a while (heartbeated every 1.6 s, the last time at 6.4 s), so that orders
+    // are still cancellable at the end, whatever the machine's load.
     let simulation =
-        SimulationConfig { payment_delay: Duration::from_secs(4), ..SimulationConfig::default() };
+        SimulationConfig { payment_delay: Duration::from_secs(8), ..SimulationConfig::default() };
     let app = TestApp::spawn_configured(simulation, quick_heartbeats(jwt_http())).await;
     let (a_order, a_order_id) = place(&app, Caller::CustomerA).await;
     place(&app, Caller::CustomerB).await;

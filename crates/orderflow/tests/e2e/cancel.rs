@@ -3,8 +3,9 @@
 //!
 //! The simulated delays here are long on purpose: steps run as local activities inside one
 //! workflow task, and a cancel update reaches the workflow only when the worker heartbeats
-//! that task (with the 2 s task timeout of `quick_heartbeats`, 1.6 s in) or completes it. The
-//! delay keeps the step running until then.
+//! that task (with the 2 s task timeout of `quick_heartbeats`, every 1.6 s) or completes it.
+//! An 8 s step is heartbeated last at 6.4 s: the test's cancel has that long to reach the
+//! server, which on a busy 2-core machine still leaves seconds to spare.
 
 use crate::support::{TestApp, order_of, quick_heartbeats, readme_order, test_http};
 use orderflow::config::SimulationConfig;
@@ -14,7 +15,7 @@ use std::time::Duration;
 #[tokio::test]
 async fn cancelling_while_stock_is_checked_cancels_without_charging() {
     let app = TestApp::spawn_configured(
-        SimulationConfig { inventory_delay: Duration::from_millis(4500), ..Default::default() },
+        SimulationConfig { inventory_delay: Duration::from_millis(8000), ..Default::default() },
         quick_heartbeats(test_http()),
     )
     .await;
@@ -55,7 +56,7 @@ async fn cancelling_while_stock_is_checked_cancels_without_charging() {
 #[tokio::test]
 async fn cancelling_while_payment_is_taken_voids_it() {
     let app = TestApp::spawn_configured(
-        SimulationConfig { payment_delay: Duration::from_millis(4500), ..Default::default() },
+        SimulationConfig { payment_delay: Duration::from_millis(8000), ..Default::default() },
         quick_heartbeats(test_http()),
     )
     .await;
@@ -109,7 +110,7 @@ async fn a_finished_order_cannot_be_cancelled() {
 #[tokio::test]
 async fn a_cancelled_order_cannot_be_cancelled_again_but_asking_twice_while_running_is_fine() {
     let app = TestApp::spawn_configured(
-        SimulationConfig { inventory_delay: Duration::from_millis(4500), ..Default::default() },
+        SimulationConfig { inventory_delay: Duration::from_millis(8000), ..Default::default() },
         quick_heartbeats(test_http()),
     )
     .await;
@@ -148,7 +149,7 @@ async fn unknown_or_missing_workflow_ids_are_404_and_400() {
 #[tokio::test]
 async fn cancelling_from_temporal_itself_runs_the_compensations_too() {
     let app = TestApp::spawn_configured(
-        SimulationConfig { payment_delay: Duration::from_millis(4500), ..Default::default() },
+        SimulationConfig { payment_delay: Duration::from_millis(8000), ..Default::default() },
         quick_heartbeats(test_http()),
     )
     .await;

@@ -4,7 +4,7 @@
 //! timeline and live charts (`test-artifacts/dashboard-operator*.png`). `make test` installs
 //! Chromium and the npm package; see tests/dashboard/.
 
-use crate::support::{ProviderKnobs, TestApp, jwt_http, test_http, token};
+use crate::support::{ProviderKnobs, TestApp, jwt_http, quick_heartbeats, test_http, token};
 use orderflow::config::{HttpConfig, SimulationConfig};
 use orderflow_psp::ConfirmOutcome;
 use std::path::Path;
@@ -120,10 +120,11 @@ async fn orders_as_the_page_showed(app: &TestApp) {
 /// Runs the browser script against an app with `http`, and checks what the page did.
 async fn browser_run(http: HttpConfig, token: Option<String>, shot: &str) -> TestApp {
     // Slow stock checks, so that the second order can still be cancelled when its button is
-    // clicked (an order otherwise completes within milliseconds).
+    // clicked (an order otherwise completes within milliseconds): heartbeated every 1.6 s, the
+    // last time 6.4 s in, which leaves the page seconds to spare to refresh and click.
     let simulation =
-        SimulationConfig { inventory_delay: Duration::from_millis(4500), ..Default::default() };
-    let app = TestApp::spawn_configured(simulation, http).await;
+        SimulationConfig { inventory_delay: Duration::from_millis(8000), ..Default::default() };
+    let app = TestApp::spawn_configured(simulation, quick_heartbeats(http)).await;
     run_script("dashboard.mjs", &app, shot, token.as_deref().as_slice()).await;
 
     // What the page showed is what the database holds.

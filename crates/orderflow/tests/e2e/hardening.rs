@@ -16,21 +16,24 @@ fn host(app: &TestApp) -> String {
 #[tokio::test]
 async fn made_up_methods_do_not_grow_the_metrics() {
     let app = TestApp::spawn().await;
-    let (_, before) = app.get_text("/metrics").await;
     for i in 0..200 {
         let method =
             reqwest::Method::from_bytes(format!("M{i}{}", "X".repeat(2_000)).as_bytes()).unwrap();
         let response = app.http.request(method, app.url("/api/products")).send().await.unwrap();
         assert_eq!(response.status(), 405);
     }
-    let (_, after) = app.get_text("/metrics").await;
-    assert!(!after.contains("XXXX"), "a raw method became a label");
-    assert!(after.contains(r#"method="other""#));
+    // The page is the whole process's (other tests' apps add their series meanwhile), so what
+    // is checked is what a client controls: the `method` label takes a bounded set of values.
+    let (_, page) = app.get_text("/metrics").await;
+    let known = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
+    let methods: std::collections::BTreeSet<&str> = page
+        .match_indices(r#"method=""#)
+        .filter_map(|(at, m)| page[at + m.len()..].split('"').next())
+        .collect();
+    assert!(methods.contains("other"), "made-up methods are counted as other: {methods:?}");
     assert!(
-        after.len() < before.len() + 20_000,
-        "metrics grew from {} to {} bytes",
-        before.len(),
-        after.len()
+        methods.iter().all(|m| *m == "other" || known.contains(m)),
+        "a raw method became a label: {methods:?}"
     );
 }
 
@@ -188,9 +191,15 @@ async fn a_client_that_floods_writes_gets_429_with_retry_after() {
     let mut http = test_http();
     (http.auth.writes_per_second, http.auth.writes_burst) = (1, 3);
     let app = TestApp::spawn_configured(SimulationConfig::default(), http).await;
+    // Ten at once. The limiter refills one write a second, so how many pass depends on how long
+    // the requests took to arrive: the burst, plus one per second elapsed, at most.
+    let started = std::time::Instant::now();
+    let order = crate::support::readme_order();
+    let responses =
+        futures::future::join_all((0..10).map(|_| app.post_order(&order))).await;
+    let refilled = started.elapsed().as_secs() as usize;
     let mut statuses = Vec::new();
-    for _ in 0..6 {
-        let response = app.post_order(&crate::support::readme_order()).await;
+    for response in responses {
         statuses.push(response.status().as_u16());
         if response.status() == 429 {
             let retry_after = response.headers()["retry-after"].to_str().unwrap().parse::<u32>();
@@ -199,8 +208,9 @@ async fn a_client_that_floods_writes_gets_429_with_retry_after() {
             assert_eq!(problem["code"], "rate_limited");
         }
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 3, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 3, "{statuses:?}");
+    let accepted = statuses.iter().filter(|s| **s == 201).count();
+    assert!((3..=3 + refilled).contains(&accepted), "{statuses:?} in {refilled} s");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 10 - accepted, "{statuses:?}");
     // Reads are not limited.
     for _ in 0..20 {
         assert_eq!(app.get_text("/api/products").await.0, 200);

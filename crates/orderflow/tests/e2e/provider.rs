@@ -39,7 +39,7 @@ pub struct TestProvider {
     /// The provider's root, as `PAYMENT_PROVIDER_URL`.
     pub url: String,
     http: reqwest::Client,
-    _ledger: TestDatabase,
+    ledger: TestDatabase,
 }
 
 impl TestProvider {
@@ -61,7 +61,23 @@ impl TestProvider {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router(ledger, config)).await });
-        Self { url, http: reqwest::Client::new(), _ledger: database }
+        Self { url, http: reqwest::Client::new(), ledger: database }
+    }
+
+    /// Waits until every webhook the provider queued was delivered and acknowledged (a 2xx),
+    /// duplicates included: after this, nothing more is on its way to the app. Returns how
+    /// many deliveries were made.
+    pub async fn all_webhooks_delivered(&self) -> i64 {
+        let count = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(sql).fetch_one(self.ledger.pool()).await.unwrap()
+        };
+        for _ in 0..600 {
+            if count("SELECT count(*) FROM psp_webhooks WHERE delivered_at IS NULL").await == 0 {
+                return count("SELECT count(*) FROM psp_webhooks").await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the provider's webhooks were not all delivered within 30 s");
     }
 
     /// The payment intents of `order_id` in the provider's ledger.

@@ -4,7 +4,9 @@
 //! Orders are pinned to the build that started them: v1's finish on v1's workers, new ones
 //! run v2, and v1's workers stop once the server counts none of its orders open.
 
-use crate::support::{TestApp, readme_order, replay_history, this_release};
+use crate::support::{
+    TestApp, quick_heartbeats, readme_order, replay_history, test_http, this_release,
+};
 use orderflow::config::SimulationConfig;
 use orderflow::release::{name, open_orders, promote};
 use orderflow_domain::{NewOrder, OrderState, Step, WorkflowId};
@@ -15,8 +17,10 @@ use std::time::{Duration, SystemTime};
 use temporalio_client::tonic::Request;
 use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowHistory};
 use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
+use temporalio_common::protos::temporal::api::deployment::v1::WorkerDeploymentVersion as Version;
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
-    CountWorkflowExecutionsRequest, DescribeWorkflowExecutionRequest,
+    CountWorkflowExecutionsRequest, DescribeWorkerDeploymentVersionRequest,
+    DescribeWorkflowExecutionRequest,
 };
 use temporalio_common::worker::WorkerDeploymentVersion;
 use temporalio_macros::{workflow, workflow_methods};
@@ -26,13 +30,15 @@ use temporalio_sdk::{
 };
 
 /// How long v1's orders spend reserving stock: long enough to still be in flight when v2 is
-/// promoted.
-const INVENTORY_DELAY: Duration = Duration::from_millis(4_000);
+/// promoted. An order is pinned to v1 when its first workflow task completes, which with
+/// `quick_heartbeats` is at the task's first heartbeat, 1.6 s into the step.
+const INVENTORY_DELAY: Duration = Duration::from_millis(8_000);
 
 #[tokio::test]
 async fn a_changed_workflow_is_released_with_orders_in_flight_and_each_finishes_on_its_version() {
     let simulation = SimulationConfig { inventory_delay: INVENTORY_DELAY, ..Default::default() };
-    let app = TestApp::spawn_without_worker(simulation).await;
+    let app =
+        TestApp::spawn_without_worker_configured(simulation, quick_heartbeats(test_http())).await;
     let (v1, v2) = (app.release("v1"), app.release("v2"));
 
     let v1_workers = app.start_release(&v1, this_release);
@@ -40,9 +46,17 @@ async fn a_changed_workflow_is_released_with_orders_in_flight_and_each_finishes_
     wait_for_readiness(&app, 503, "has no current version").await;
     promote(&app.temporal, &v1).await.expect("v1 promoted");
     wait_for_readiness(&app, 200, "").await;
-    let old = place(&app, 4).await;
-
+    // v2's workers poll before v1's orders are placed: a version that is not current gets no
+    // new orders, and promoting it need not wait for its first poll (which could outlast the
+    // old orders' stock check on a busy machine).
     let v2_workers = app.start_release(&v2, with_a_pause_after_reserving);
+    wait_until_polled(&app, &v2).await;
+    let old = place(&app, 4).await;
+    // An order placed on v1 but not yet started by a v1 worker would start on v2 once v2 is
+    // current: promote only when every old order is pinned to v1.
+    for &id in &old {
+        wait_until_pinned(&app, id, "v1").await;
+    }
     promote(&app.temporal, &v2).await.expect("v2 promoted");
     for &id in &old {
         let status = app.status(id).await["status"].clone();
@@ -96,6 +110,28 @@ async fn wait_for_readiness(app: &TestApp, code: u16, says: &str) {
     panic!("/ready never answered {code} with {says:?}; last: {last:?}");
 }
 
+/// Waits until the server knows `version`, which it learns from the version's first poll.
+async fn wait_until_polled(app: &TestApp, version: &WorkerDeploymentVersion) {
+    let mut last = String::new();
+    for _ in 0..600 {
+        let request = DescribeWorkerDeploymentVersionRequest {
+            namespace: "default".into(),
+            deployment_version: Some(Version {
+                deployment_name: version.deployment_name.clone(),
+                build_id: version.build_id.clone(),
+            }),
+            ..Default::default()
+        };
+        let mut service = app.temporal.connection().workflow_service();
+        match service.describe_worker_deployment_version(Request::new(request)).await {
+            Ok(_) => return,
+            Err(status) => last = status.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{version:?} never polled: {last}");
+}
+
 async fn place(app: &TestApp, count: usize) -> Vec<WorkflowId> {
     let mut ids = Vec::new();
     for _ in 0..count {
@@ -130,8 +166,26 @@ async fn count(app: &TestApp, query: &str) -> u64 {
     u64::try_from(response.into_inner().count).unwrap_or(0)
 }
 
+/// Waits until the server records `id` as pinned to build `build`.
+async fn wait_until_pinned(app: &TestApp, id: WorkflowId, build: &str) {
+    let mut last = None;
+    for _ in 0..600 {
+        last = pinned_build(app, id).await;
+        if last.as_deref() == Some(build) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{id} was not pinned to {build} within 30 s (last: {last:?})");
+}
+
 /// The build id the order's workflow is pinned to, as the server records it.
 async fn build_of(app: &TestApp, id: WorkflowId) -> String {
+    pinned_build(app, id).await.expect("pinned to a version")
+}
+
+/// The build id the order's workflow is pinned to, if it is yet.
+async fn pinned_build(app: &TestApp, id: WorkflowId) -> Option<String> {
     let request = DescribeWorkflowExecutionRequest {
         namespace: "default".into(),
         execution: Some(WorkflowExecution { workflow_id: id.to_string(), run_id: String::new() }),
@@ -139,8 +193,7 @@ async fn build_of(app: &TestApp, id: WorkflowId) -> String {
     let mut service = app.temporal.connection().workflow_service();
     let response = service.describe_workflow_execution(Request::new(request)).await.unwrap();
     let info = response.into_inner().workflow_execution_info.expect("execution info");
-    let versioning = info.versioning_info.expect("the order is versioned");
-    versioning.deployment_version.expect("pinned to a version").build_id
+    Some(info.versioning_info?.deployment_version?.build_id)
 }
 
 async fn history_of(app: &TestApp, id: WorkflowId) -> String {

@@ -75,16 +75,13 @@ async fn a_shutdown_cut_short_mid_payment_leaves_the_orders_to_another_worker_ex
 #[tokio::test]
 async fn a_step_that_cannot_succeed_is_flagged_and_resumes_once_the_database_is_repaired() {
     let mut app = TestApp::spawn_without_worker(SimulationConfig::default()).await;
-    let mut worker = app.worker_process(&[
-        ("PAYMENT_DELAY_MS", "1500"),
-        ("STUCK_AFTER_ATTEMPTS", "3"),
-        ("SHUTDOWN_GRACE_MS", "2000"),
-    ]);
-    let id = app.place(&crate::support::readme_order()).await;
-    assert!(eventually(Duration::from_secs(30), async || in_payment(&app, id).await).await);
-    // A broken migration, a revoked grant, a restore that lost a table: the payment's record
-    // cannot be written.
+    let mut worker =
+        app.worker_process(&[("STUCK_AFTER_ATTEMPTS", "3"), ("SHUTDOWN_GRACE_MS", "2000")]);
+    // A broken migration, a revoked grant, a restore that lost a table: the payment step cannot
+    // read or write the payment's record. Broken before the order arrives, so that the payment
+    // step is the first to meet it, whatever the timing.
     app.execute("ALTER TABLE payments RENAME TO payments_broken").await;
+    let id = app.place(&crate::support::readme_order()).await;
 
     assert!(
         eventually(Duration::from_secs(60), async || !stuck_steps(&app).await.is_empty()).await,
@@ -112,7 +109,9 @@ async fn a_step_that_cannot_succeed_is_flagged_and_resumes_once_the_database_is_
     // Repaired: the order completes by itself, charged and sold once, and is no longer stuck.
     app.execute("ALTER TABLE payments_broken RENAME TO payments").await;
     app.start_worker();
-    let state = app.outcome(id).await;
+    // Its next attempt may be a durable retry timer away (backoff doubling from 200 ms to at
+    // most 5 minutes; after the attempts above, under a minute and a half).
+    let state = app.outcome_within(id, Duration::from_secs(180)).await;
     assert_eq!(state.status, OrderStatus::Completed, "{state:?}");
     assert_eq!(app.count("SELECT count(*) FROM payments WHERE status = 'captured'").await, 1);
     assert_eq!(app.stock("prod-001").await.2, 1);

@@ -128,6 +128,14 @@ impl TestApp {
         Self::api_only(simulation, test_http()).await
     }
 
+    /// [`Self::spawn_without_worker`], with the API's settings too.
+    pub async fn spawn_without_worker_configured(
+        simulation: SimulationConfig,
+        http: HttpConfig,
+    ) -> Self {
+        Self::api_only(simulation, http).await
+    }
+
     /// With the simulated payment provider (`orderflow psp`, in process, on a ledger database
     /// of its own) reached over HTTP, its webhooks signed with [`WEBHOOK_SECRET`] and sent to
     /// this app, and the orders' confirmation timeout `confirmation_timeout`.
@@ -287,7 +295,11 @@ impl TestApp {
             artifacts().join(format!("{subcommand}-{}.log", self.temporal_config.task_queue));
         let log = std::fs::File::create(&log_path).expect("a log file");
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"));
-        command.arg(subcommand).env("DATABASE_URL", format!("{server}/{database}"));
+        // Tests read the log: its level is theirs, not the environment's.
+        command
+            .arg(subcommand)
+            .env("DATABASE_URL", format!("{server}/{database}"))
+            .env("RUST_LOG", "info");
         // Temporal's standard configuration, when given, instead of the seed's variables.
         if env
             .iter()
@@ -370,14 +382,16 @@ impl TestApp {
 
     /// Waits for the workflow to finish and returns its result: the final state.
     pub async fn outcome(&self, workflow_id: WorkflowId) -> OrderState {
+        self.outcome_within(workflow_id, Duration::from_secs(60)).await
+    }
+
+    /// [`Self::outcome`], for an order that may wait on a long retry backoff.
+    pub async fn outcome_within(&self, workflow_id: WorkflowId, bound: Duration) -> OrderState {
         let handle = self.temporal.get_workflow_handle::<OrderWorkflow>(workflow_id.to_string());
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            handle.get_result(WorkflowGetResultOptions::default()),
-        )
-        .await
-        .expect("the workflow finishes within a minute")
-        .expect("the workflow completes")
+        tokio::time::timeout(bound, handle.get_result(WorkflowGetResultOptions::default()))
+            .await
+            .unwrap_or_else(|_| panic!("{workflow_id} did not finish within {bound:?}"))
+            .expect("the workflow completes")
     }
 
     /// Replays the workflow's recorded history against the current code: a non-deterministic

@@ -27,7 +27,8 @@ async fn one_trace_follows_an_order_from_the_request_through_each_step_on_anothe
     let collector = Collector::start().await;
     let app = TestApp::spawn_without_worker(SimulationConfig::default()).await;
     let endpoint = format!("http://127.0.0.1:{}", collector.port);
-    let port = free_port().await.to_string();
+    // Outside the ephemeral range: no outgoing connection can take it before the child binds it.
+    let port = orderflow_testbed::free_ports(1).expect("a free port").to_string();
     let otel = |service: &str| {
         vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint.clone()),
@@ -118,10 +119,6 @@ async fn wait_until_ready(http: &reqwest::Client, base: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the API process at {base} never became ready");
-}
-
-async fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port()
 }
 
 /// Every span the test looks for has arrived.

@@ -189,6 +189,8 @@ async fn soak_run(
     let soak = soak::run(orders, rate, minutes, watch).await?;
     Ok(BenchReport {
         label: config.label.clone(),
+        commit: crate::commit(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
         machine: machine(),
         baseline_shape: config.baseline,
         phases: vec![max],
@@ -238,6 +240,8 @@ async fn phases(
 
     Ok(BenchReport {
         label: config.label.clone(),
+        commit: crate::commit(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
         machine: machine(),
         baseline_shape: config.baseline,
         phases,

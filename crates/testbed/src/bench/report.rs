@@ -47,6 +47,10 @@ impl Phase {
 #[derive(Debug, Serialize)]
 pub struct BenchReport {
     pub label: String,
+    /// The commit the run's code was at (`-dirty`: with uncommitted changes), and the command:
+    /// what a figure citing this file was measured on and with.
+    pub commit: String,
+    pub command: String,
     pub machine: String,
     pub baseline_shape: Shape,
     pub phases: Vec<Phase>,
