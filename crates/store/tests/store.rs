@@ -332,11 +332,7 @@ async fn an_idempotency_key_is_private_to_its_sender_and_expires() {
         .await
         .unwrap();
     let one_hour = std::time::Duration::from_secs(3600);
-    assert_eq!(
-        claim("customer:a", third, one_hour).await,
-        KeyClaim::New,
-        "an expired key is new"
-    );
+    assert_eq!(claim("customer:a", third, one_hour).await, KeyClaim::New, "an expired key is new");
     assert_eq!(store.expire_idempotency_keys(one_hour).await.unwrap(), 1, "customer:b's key");
     assert_eq!(
         claim("customer:a", first, TTL).await,

@@ -195,8 +195,7 @@ async fn a_client_that_floods_writes_gets_429_with_retry_after() {
     // the requests took to arrive: the burst, plus one per second elapsed, at most.
     let started = std::time::Instant::now();
     let order = crate::support::readme_order();
-    let responses =
-        futures::future::join_all((0..10).map(|_| app.post_order(&order))).await;
+    let responses = futures::future::join_all((0..10).map(|_| app.post_order(&order))).await;
     let refilled = started.elapsed().as_secs() as usize;
     let mut statuses = Vec::new();
     for response in responses {

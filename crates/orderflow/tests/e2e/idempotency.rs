@@ -48,7 +48,8 @@ async fn the_same_key_with_another_body_is_refused() {
     assert_eq!(body["code"], "idempotency_key_reused");
     // Counted once the first order has ended (its row is written by its workflow): the refused
     // request added none.
-    let first = orderflow_domain::WorkflowId::parse(first["workflow_id"].as_str().unwrap()).unwrap();
+    let first =
+        orderflow_domain::WorkflowId::parse(first["workflow_id"].as_str().unwrap()).unwrap();
     app.outcome(first).await;
     assert_eq!(app.count("SELECT count(*) FROM orders").await, 1);
 }
