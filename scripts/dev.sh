@@ -15,6 +15,8 @@ PSP_PORT="${PSP_PORT:-8090}"
 export PAYMENT_PROVIDER_URL="${PAYMENT_PROVIDER_URL:-http://localhost:$PSP_PORT}"
 # The dashboard plays the customer's bank app: confirm or refuse a payment that awaits them.
 export DASHBOARD_PAYMENT_SIMULATOR="${DASHBOARD_PAYMENT_SIMULATOR:-true}"
+# Every client here (the browser, curl, the provider's webhooks) is localhost: one client.
+export HTTP_MAX_CONNECTIONS_PER_CLIENT="${HTTP_MAX_CONNECTIONS_PER_CLIENT:-1024}"
 say "payment provider simulator on http://localhost:$PSP_PORT (log: $DATA/psp.log)"
 PSP_PORT="$PSP_PORT" \
   PSP_WEBHOOK_URL="${PSP_WEBHOOK_URL:-http://localhost:${HTTP_PORT:-8080}/api/webhooks/payments}" \

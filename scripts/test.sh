@@ -25,6 +25,48 @@ CLIPPY_DRIVER="$(rustup which clippy-driver 2>/dev/null || command -v clippy-dri
 [ -x "$CLIPPY_DRIVER" ] || die "clippy is needed (rustup component add clippy)"
 export RUSTC_WORKSPACE_WRAPPER="$CLIPPY_DRIVER"
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
-say "building the suite with clippy's lints as errors, then running it"
+# With arguments (`make test ARGS=...` or `bash scripts/test.sh -p orderflow --test e2e`): just
+# those, in one cargo run.
+if [ $# -gt 0 ]; then
+  say "running: cargo test $*"
+  exec cargo test --locked --no-fail-fast "$@"
+fi
+say "building the suite with clippy's lints as errors"
 # `--tests`: libraries, integration tests and the binaries they run (bins have no tests).
-cargo test --workspace --tests --locked --no-fail-fast "$@"
+cargo test --workspace --tests --locked --no-run --message-format=json-render-diagnostics \
+  >"$DATA/test-build.json" || die "the suite does not build (or clippy found something)"
+
+# The two tests that run a cluster of processes (the small chaos run, the benchmark's smoke
+# run) take minutes of mostly waiting each; they run beside the rest of the suite rather than
+# after it (docs/testing.md, "CI time"). Their binaries are run directly: a second `cargo test`
+# would wait for the first one's lock on the build directory.
+CLUSTER_TESTS=(invariants_hold_under_faults the_benchmark_runs_every_phase_and_writes_its_results)
+cluster_binaries=$(python3 - "$DATA/test-build.json" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    unit = json.loads(line)
+    if unit.get("reason") == "compiler-artifact" and unit.get("executable") \
+            and unit["target"]["name"] in ("chaos", "bench") and unit["profile"]["test"]:
+        print(unit["executable"])
+PY
+)
+[ "$(wc -w <<<"$cluster_binaries")" -eq 2 ] || die "the chaos and bench test binaries were not built"
+say "running the cluster tests (chaos, bench) beside the rest; their output: .data/cluster-tests.log"
+(
+  cd crates/orderflow
+  status=0
+  for binary in $cluster_binaries; do "$binary" --nocapture || status=1; done
+  exit $status
+) >"$DATA/cluster-tests.log" 2>&1 &
+cluster_pid=$!
+say "running the test suite"
+suite=0
+cargo test --workspace --tests --locked --no-fail-fast -- \
+  $(printf -- '--skip %s ' "${CLUSTER_TESTS[@]}") || suite=$?
+cluster=0
+wait "$cluster_pid" || cluster=$?
+say "the cluster tests (chaos, bench):"
+cat "$DATA/cluster-tests.log"
+[ "$cluster" -eq 0 ] || die "a cluster test failed (above)"
+[ "$suite" -eq 0 ] || die "the test suite failed"
+say "every test passed"

@@ -14,7 +14,7 @@ pub use stuck::StuckSteps;
 use anyhow::Context;
 use orderflow_domain::{DatabaseId, ErrorCode, Money, NewOrder, OrderId, Step};
 use orderflow_providers::{AuthorizationOutcome, Notifier, PaymentGateway, ProviderError};
-use orderflow_store::{AuthorizationStatus, Confirmation, Store};
+use orderflow_store::{AuthorizationStatus, CancelOutcome, Confirmation, Store};
 use orderflow_workflow::{
     CancelDecision, CloseReport, FailureType, InDatabase, NotificationRequest, OrderEnd,
     PAYMENT_ATTEMPTS, PaymentReceipt, PaymentRequest, StepReport, activity,
@@ -26,6 +26,13 @@ use temporalio_macros::activities;
 use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::Instrument;
+
+/// Exports, at 0, the counters of events that may never happen in a process's life but that an
+/// alert watches: a series that appears only after its first event could not tell "none yet"
+/// from "not exported", and an `increase()` over it misses the first.
+pub fn prime_metrics() {
+    metrics::counter!("orderflow_capture_refusals_total").increment(0);
+}
 
 /// The name the cancellation activity is known by in logs and metrics (it is not a step of
 /// the order's history; its activity type is the same word).
@@ -125,21 +132,36 @@ impl OrderSteps {
     ) -> Result<StepReport, ActivityError> {
         let order = self.admit(Step::ConfirmOrder.as_str(), order)?;
         self.run(&ctx, Step::ConfirmOrder.as_str(), order, async {
-            // The database decides first (the order row lock orders it against a cancel);
-            // once the order is confirmed no cancellation can succeed, so capturing is safe.
+            // The point of no return first, under the order's row lock (it and a cancellation
+            // exclude each other); then the money is taken; only then is the order completed,
+            // so that a completed order always has its payment captured (docs/payments.md).
+            match self.store.begin_confirmation(order).await.context("beginning confirmation")? {
+                Confirmation::Confirmed => {}
+                // Completed by an earlier attempt, after its capture; or by a worker older than
+                // this rule, which captured after completing: make sure the money was taken.
+                Confirmation::AlreadyConfirmed => {
+                    self.capture(order).await?;
+                    return Ok(report(&ctx));
+                }
+                Confirmation::Refused => {
+                    return Err(StepError::Final(
+                        FailureType::OrderCancelled,
+                        "the customer's cancellation was recorded first".into(),
+                    ));
+                }
+            }
+            self.capture(order).await?;
             match self.store.confirm_order(order).await.context("confirming the order")? {
                 Confirmation::Confirmed => {
                     metrics::counter!("orderflow_orders_completed_total").increment(1);
-                    self.capture(order).await?;
                     Ok(report(&ctx))
                 }
-                Confirmation::AlreadyConfirmed => {
-                    self.capture(order).await?;
-                    Ok(report(&ctx))
-                }
+                Confirmation::AlreadyConfirmed => Ok(report(&ctx)),
+                // Closed by a roll back that overtook this step (a worker that froze): its
+                // compensation refunds what was just captured.
                 Confirmation::Refused => Err(StepError::Final(
-                    FailureType::OrderCancelled,
-                    "the customer's cancellation was recorded first".into(),
+                    FailureType::OrderClosed,
+                    "the order was closed while its payment was captured".into(),
                 )),
             }
         })
@@ -225,8 +247,9 @@ impl OrderSteps {
                     .await
                     .context("recording the cancellation")?
                 {
-                    Ok(()) => CancelDecision::Accepted,
-                    Err(status) => CancelDecision::TooLate(status),
+                    CancelOutcome::Recorded => CancelDecision::Accepted,
+                    CancelOutcome::Ended(status) => CancelDecision::TooLate(status),
+                    CancelOutcome::Confirming => CancelDecision::Confirming,
                 },
             )
         })
@@ -368,8 +391,11 @@ impl OrderSteps {
         }
     }
 
-    /// Captures the confirmed order's payment, unless it is captured already (a retry, or an
-    /// order charged at once by a worker older than authorizations).
+    /// Captures the order's payment, unless it is captured already (a retry, or an order
+    /// charged at once by a worker older than authorizations). A capture the provider refuses
+    /// for good (the authorization failed, was voided or expired: a 409) fails the order with
+    /// `payment_failed`: retrying could never take the money, and the order must not complete
+    /// without it.
     async fn capture(&self, order: OrderId) -> Result<(), StepError> {
         let payment = self.store.payment(order).await.context("reading the payment")?;
         let Some(payment) = payment else {
@@ -379,7 +405,23 @@ impl OrderSteps {
             return Ok(());
         }
         let payment_id = payment.payment_id.context("the payment has no provider id")?;
-        self.payments.capture(&payment_id).await.context("capturing at the provider")?;
+        match self.payments.capture(&payment_id).await {
+            Ok(()) => {}
+            // Refused: the payment's state forbids it, for good. Anything else (the provider
+            // down, or rejecting our request: a rotated key, a bug) may pass later, and an
+            // order must not fail for it: retried, and flagged as stuck if it lasts.
+            Err(e @ ProviderError::Refused(_)) => {
+                metrics::counter!("orderflow_capture_refusals_total").increment(1);
+                tracing::error!(%payment_id, error = %e, "the provider refused to capture a confirmed order's payment: the order fails");
+                return Err(business(
+                    ErrorCode::PaymentFailed,
+                    format!("the payment provider refused the capture: {e}"),
+                ));
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context("capturing at the provider").into());
+            }
+        }
         self.store.record_capture(order).await.context("recording the capture")?;
         Ok(())
     }

@@ -39,6 +39,8 @@ struct Counted {
     authorizations: AtomicU32,
     captures: AtomicU32,
     voids: AtomicU32,
+    /// Refuse every capture for good (an authorization that expired at the provider).
+    refuse_captures: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait::async_trait]
@@ -50,6 +52,9 @@ impl PaymentGateway for Counted {
 
     async fn capture(&self, id: &str) -> Result<(), ProviderError> {
         self.captures.fetch_add(1, Ordering::SeqCst);
+        if self.refuse_captures.load(Ordering::SeqCst) {
+            return Err(ProviderError::Refused("the authorization expired".into()));
+        }
         self.inner.capture(id).await
     }
 
@@ -64,6 +69,13 @@ impl PaymentGateway for Counted {
 
     async fn payment_of(&self, order_id: &str) -> Result<Option<String>, ProviderError> {
         self.inner.payment_of(order_id).await
+    }
+
+    async fn lookup(
+        &self,
+        id: &str,
+    ) -> Result<orderflow_providers::payment_provider::IntentView, ProviderError> {
+        self.inner.lookup(id).await
     }
 }
 
@@ -102,6 +114,7 @@ impl Steps {
             authorizations: AtomicU32::new(0),
             captures: AtomicU32::new(0),
             voids: AtomicU32::new(0),
+            refuse_captures: Default::default(),
         });
         Self { db, database, provider }
     }
@@ -258,4 +271,24 @@ async fn confirming_captures_once_and_a_hold_expiry_is_recorded() {
     env.run(OrderSteps::refund_payment, steps.mine(order.order_id)).await.unwrap();
     let payment = steps.db.payment(order.order_id).await.unwrap().unwrap();
     assert_eq!((payment.status.as_str(), payment.refunded), ("refunded", order.total.amount()));
+}
+
+/// Confirmation takes the money before the order completes: a capture refused for good fails the
+/// step (`payment_failed`, final) and leaves the order not completed, past its point of no
+/// return (a cancellation is refused), for the roll back to settle.
+#[tokio::test]
+async fn a_capture_refused_for_good_fails_confirmation_before_the_order_completes() {
+    let steps = Steps::new().await;
+    let order = steps.reserved_order(1).await;
+    let payment = PaymentRequest { order_id: order.order_id, amount: order.total };
+    steps.env(1).run(OrderSteps::process_payment, steps.mine(payment)).await.unwrap();
+    steps.provider.refuse_captures.store(true, Ordering::SeqCst);
+    let confirmed = steps.env(1).run(OrderSteps::confirm_order, steps.mine(order.order_id)).await;
+    assert_eq!(failure(confirmed), ("payment_failed".to_owned(), true));
+    let row = steps.db.order(order.order_id).await.unwrap().unwrap();
+    assert_ne!(row.status.as_str(), "completed", "no completion without the money");
+    let cancel =
+        steps.env(1).run(OrderSteps::request_cancellation, steps.mine(order.order_id)).await;
+    assert_eq!(cancel.unwrap(), orderflow_workflow::CancelDecision::Confirming);
+    assert_eq!(steps.db.product("prod-001").await.unwrap().unwrap().sold, 0, "nothing sold");
 }

@@ -99,12 +99,21 @@ pub struct JwtVerifier {
     jwks: Option<Jwks>,
     issuer: Option<String>,
     audience: Option<String>,
+    /// The longest a token may be valid (`JWT_MAX_TTL`): one that lives longer, leaked, would
+    /// stay usable for too long.
+    max_ttl: Duration,
 }
+
+/// The default of `JWT_MAX_TTL`.
+pub const DEFAULT_JWT_MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// What a token must carry.
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
+    exp: u64,
+    /// When it was issued; without it, its lifetime is counted from now.
+    iat: Option<u64>,
     #[serde(default)]
     roles: Vec<String>,
 }
@@ -125,10 +134,11 @@ impl JwtVerifier {
         jwks_url: Option<String>,
         issuer: Option<String>,
         audience: Option<String>,
+        max_ttl: Duration,
     ) -> Self {
         let hs256 = hs256_secret.map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes()));
         let jwks = jwks_url.map(Jwks::new);
-        Self { hs256, jwks, issuer, audience }
+        Self { hs256, jwks, issuer, audience, max_ttl }
     }
 
     /// The principal a token stands for.
@@ -168,9 +178,23 @@ impl JwtVerifier {
         let claims = decode::<Claims>(token, &key, &validation)
             .map_err(|e| TokenRefused::Invalid(describe(e.kind())))?
             .claims;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let from = claims.iat.map_or(now, |iat| iat.min(now));
+        if claims.exp.saturating_sub(from) > self.max_ttl.as_secs() + LEEWAY_SECONDS {
+            return Err(TokenRefused::Invalid(format!(
+                "it is valid for longer than {} s (JWT_MAX_TTL)",
+                self.max_ttl.as_secs()
+            )));
+        }
         if claims.roles.iter().any(|role| role == "operator") {
+            // It is logged and shown on pages: printable characters only.
             if claims.sub.is_empty() || claims.sub.len() > 256 {
                 return Err(invalid("sub must be 1 to 256 characters"));
+            }
+            if claims.sub.chars().any(unprintable) {
+                return Err(invalid("sub must be printable"));
             }
             return Ok(Principal::Operator { sub: claims.sub });
         }
@@ -178,6 +202,13 @@ impl JwtVerifier {
             .map(Principal::Customer)
             .map_err(|_| invalid("sub is not a valid customer id"))
     }
+}
+
+/// Control characters, and the invisible ones that reorder or hide text where it is shown (bidi
+/// overrides and isolates, zero-width characters, the byte order mark).
+fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// The claims of a token minted by [`mint_hs256`].
@@ -188,6 +219,8 @@ pub struct NewToken {
     pub roles: Vec<String>,
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -204,6 +237,7 @@ impl NewToken {
             sub: sub.into(),
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             exp: (now + ttl).as_secs(),
+            iat: now.as_secs(),
             iss: None,
             aud: None,
         }

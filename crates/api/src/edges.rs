@@ -1,11 +1,13 @@
-//! What every response and request goes through at the edge: security headers, and a caller's
-//! `X-Request-Id` kept only when it is fit to be logged and sent back.
+//! What every response and request goes through at the edge: security headers, problem+json
+//! for every error, no caching of the API's answers, and a caller's `X-Request-Id` kept only
+//! when it is fit to be logged and sent back.
 
+use crate::ApiError;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The page's sources: scripts and styles of this origin only (the dashboard and Swagger UI
@@ -23,10 +25,62 @@ const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
     (header::REFERRER_POLICY, "no-referrer"),
 ];
 
-pub fn with_security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+/// The outermost layers of every answer: error answers made outside the handlers given the
+/// problem+json shape, the API's answers kept out of caches, and the security headers.
+pub fn finish<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    let router = router
+        .layer(axum::middleware::from_fn(problem_for_bare_errors))
+        .layer(axum::middleware::from_fn(no_store_for_the_api));
     SECURITY_HEADERS.into_iter().fold(router, |router, (name, value)| {
         router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)))
     })
+}
+
+/// Every error answer is problem+json. Handlers' errors are (`ApiError`); those made by layers
+/// and extractors around them come bare (a body over the limit, the request timeout, a
+/// malformed request line) and are given the same shape here, keeping their status and
+/// headers (`Retry-After`, `Allow`, ...).
+async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    // Bare: no body type, or plain text (a handler's own JSON, such as /health's report of
+    // which dependency is down, is left as it is).
+    let bare = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !bare {
+        return response;
+    }
+    let error = match status {
+        StatusCode::SERVICE_UNAVAILABLE => {
+            ApiError::Unavailable("The request took too long to answer; retry.".into())
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::Rejected {
+            status,
+            detail: format!("The request body is larger than {} bytes.", crate::MAX_BODY_BYTES),
+        },
+        _ => ApiError::Rejected {
+            status,
+            detail: format!("{}.", status.canonical_reason().unwrap_or("The request failed")),
+        },
+    };
+    let (mut parts, _) = response.into_parts();
+    let problem = error.into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(problem.headers().clone());
+    Response::from_parts(parts, problem.into_body())
+}
+
+/// The API's answers carry customers' orders and tokens' views: no cache (a browser's, a
+/// proxy's) may keep them. Pages and scripts keep their own caching.
+async fn no_store_for_the_api(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    if api && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// The longest caller-supplied request id kept.

@@ -24,7 +24,7 @@ where
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Unprocessable {
                 code: "invalid_body",
-                detail: e.body_text(),
+                detail: without_type_names(&e.body_text()),
                 field: None,
             }),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::Rejected {
@@ -36,6 +36,35 @@ where
             }
         }
     }
+}
+
+/// serde's messages name the Rust type they expected (`expected struct CreateOrderRequest`):
+/// an internal name a client can do nothing with. It says what JSON was expected instead.
+fn without_type_names(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let next = |text: &str| match (text.find("struct "), text.find("enum ")) {
+        (Some(s), Some(e)) => Some(s.min(e)),
+        (s, e) => s.or(e),
+    };
+    while let Some(at) = next(rest) {
+        let (kind, words) = if rest[at..].starts_with("struct ") {
+            ("struct ", "an object")
+        } else {
+            ("enum ", "one of the allowed values")
+        };
+        out.push_str(&rest[..at]);
+        let after = &rest[at + kind.len()..];
+        let name = after.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(after.len());
+        if name == 0 {
+            out.push_str(kind);
+        } else {
+            out.push_str(words);
+        }
+        rest = &after[name..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A whole number as JSON Schema counts one: `3` or `3.0` (a client that only has doubles
@@ -146,5 +175,32 @@ mod tests {
         ] {
             assert!(!is_price_text(bad), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod type_names {
+    use super::without_type_names;
+
+    #[test]
+    fn rust_type_names_are_not_shown() {
+        assert_eq!(
+            without_type_names(
+                "invalid type: string \"x\", expected struct CreateOrderRequest at line 1"
+            ),
+            "invalid type: string \"x\", expected an object at line 1"
+        );
+        assert_eq!(
+            without_type_names("unknown variant `x`, expected enum AuthMode"),
+            "unknown variant `x`, expected one of the allowed values"
+        );
+        assert_eq!(
+            without_type_names("items[0].quantity: invalid type"),
+            "items[0].quantity: invalid type"
+        );
+        assert_eq!(
+            without_type_names("expected enum Kind or struct Order"),
+            "expected one of the allowed values or an object"
+        );
     }
 }

@@ -13,6 +13,7 @@ mod error;
 mod extract;
 mod health;
 mod json;
+mod log_throttle;
 pub mod metrics;
 mod operator;
 mod orchestrator;
@@ -85,6 +86,9 @@ pub struct ApiContext {
     pub auth: Authenticator,
     /// Writes per principal.
     pub write_limits: WriteLimits,
+    /// Webhook requests per sender address: a flood of forged webhooks is cut off before its
+    /// signatures are checked.
+    pub webhook_limits: WriteLimits,
     /// How long an Idempotency-Key holds (`IDEMPOTENCY_KEY_TTL_HOURS`).
     pub idempotency_ttl: std::time::Duration,
     /// Where the Temporal Web UI is, for the dashboard's links.
@@ -112,6 +116,7 @@ impl ApiContext {
             admin_key: None,
             auth: Authenticator::Off,
             write_limits: WriteLimits::off(),
+            webhook_limits: WriteLimits::off(),
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             temporal_ui_url: "http://localhost:8233".into(),
             webhooks: None,
@@ -240,5 +245,16 @@ pub fn router(ctx: ApiContext) -> Router {
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(axum::middleware::from_fn(edges::drop_unusable_request_id));
-    edges::with_security_headers(routes).with_state(ctx)
+    edges::finish(routes).with_state(ctx)
+}
+
+/// [`router`] with a deadline on every request: beyond `timeout`, 503 problem+json. Applied
+/// around the router's own layers, so that the timeout's answer goes through the same edge
+/// (problem+json, security headers) as every other.
+pub fn router_with_timeout(ctx: ApiContext, timeout: std::time::Duration) -> Router {
+    let timed = router(ctx).layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        timeout,
+    ));
+    edges::finish(timed)
 }

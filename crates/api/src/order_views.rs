@@ -313,7 +313,12 @@ fn timeline(
         timeline.push(TimelineEvent { at: first, event: "stock reserved".into() });
     }
     if let Some(p) = payment {
+        // What the authorization said when it was asked for; a customer's later answer is the
+        // provider's event, at the time it arrived (an authorization requested is not one
+        // granted).
+        let answered_later = events.iter().any(|e| e.outcome == "delivered");
         let event = match p.status.as_str() {
+            _ if answered_later => "payment awaiting the customer",
             "declined" | "failed" => "payment declined",
             "requires_action" => "payment awaiting the customer",
             _ => "payment authorized",
@@ -330,7 +335,13 @@ fn timeline(
         }
     }
     for e in events {
-        let event = format!("provider event {} ({})", e.r#type, e.outcome);
+        let event = match (e.r#type.as_str(), e.outcome.as_str()) {
+            ("payment_intent.authorized", "delivered") => {
+                "payment authorized: the customer confirmed it".to_owned()
+            }
+            ("payment_intent.failed", "delivered") => "payment refused by the customer".to_owned(),
+            (kind, outcome) => format!("provider event {kind} ({outcome})"),
+        };
         timeline.push(TimelineEvent { at: e.received_at, event });
     }
     for r in reservations.iter().filter(|r| r.status != "held") {

@@ -289,8 +289,11 @@ pub async fn order_status(
 
 /// Cancel an order.
 ///
-/// 202 when the cancellation is recorded before the order is confirmed: the order will end
-/// `cancelled`, its stock released and any payment refunded. 409 when it is too late.
+/// 202 when the order will end `cancelled` (the cancellation was recorded before its
+/// confirmation began; or it already is cancelled): its stock released and any payment given
+/// back. The answer's `status` is where the order is now; the cancellation is pending until it
+/// reads `cancelled`. 409 when the order will not end cancelled: its confirmation had begun
+/// (the payment was being captured), or it had completed or failed.
 #[utoipa::path(
     post,
     path = "/api/orders/cancel",
@@ -301,10 +304,10 @@ pub async fn order_status(
         (status = 401, response = Unauthenticated),
         (status = 403, response = NotYours),
         (status = 429, response = RateLimited),
-        (status = 202, description = "Cancellation accepted", body = OrderStatusResponse),
+        (status = 202, description = "The order will end (or has ended) cancelled", body = OrderStatusResponse),
         (status = 400, response = WorkflowIdMissing),
         (status = 404, response = OrderNotFound),
-        (status = 409, description = "Too late: confirmed, failed or already finished", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too late: being confirmed, completed or failed", body = Problem, content_type = "application/problem+json"),
         (status = 503, response = NoWorker),
     )
 )]
@@ -320,19 +323,15 @@ pub async fn cancel_order(
     match ctx.orchestrator.cancel(workflow_id).await? {
         Cancellation::Accepted(accepted) => {
             tracing::info!("cancellation accepted");
-            let body = OrderStatusResponse {
-                workflow_id: workflow_id.to_string(),
-                order_id: workflow_id.order_id().to_string(),
-                status: accepted.status,
-                message: "Cancellation accepted: the order will end cancelled, its stock released and any payment refunded".into(),
-                error_code: None,
-            };
-            Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+            Ok(cancelling(workflow_id, accepted.status))
         }
         Cancellation::Refused(reason) => {
             Err(ApiError::Conflict(format!("Cannot cancel: {reason}.")))
         }
         Cancellation::NotRunning => match current_status(&ctx, workflow_id).await? {
+            Some(order) if order.status == OrderStatus::Cancelled => {
+                Ok(cancelling(workflow_id, order.status))
+            }
             Some(order) => Err(ApiError::Conflict(format!(
                 "Cannot cancel: the order is already {}.",
                 order.status
@@ -340,6 +339,27 @@ pub async fn cancel_order(
             None => Err(unknown_order(workflow_id)),
         },
     }
+}
+
+/// The 202 of a cancellation: the order will end cancelled (or has). `status` is where it is
+/// now; until it reads `cancelled`, the cancellation is pending.
+fn cancelling(workflow_id: WorkflowId, status: OrderStatus) -> Response {
+    let message = if status == OrderStatus::Cancelled {
+        "The order is cancelled: its stock was released and any payment given back".to_owned()
+    } else {
+        format!(
+            "Cancellation accepted and pending: the order (now {status}) will end cancelled, its \
+             stock released and any payment given back"
+        )
+    };
+    let body = OrderStatusResponse {
+        workflow_id: workflow_id.to_string(),
+        order_id: workflow_id.order_id().to_string(),
+        status,
+        message,
+        error_code: None,
+    };
+    (StatusCode::ACCEPTED, Json(body)).into_response()
 }
 
 /// The workflow's state object: every step with its times, retries and errors.
@@ -367,16 +387,22 @@ pub async fn order_state(
 }
 
 /// The order, if `principal` may see it; otherwise the same 404 as for an order that does not
-/// exist, so that nobody learns whether another customer's order does.
+/// exist, so that nobody learns whether another customer's order does: not from the answer,
+/// and not from its timing either (an unknown order costs a question to Temporal, so refusing
+/// someone else's asks it too).
 async fn visible_order(
     ctx: &ApiContext,
     principal: &Principal,
     workflow_id: WorkflowId,
 ) -> Result<CurrentStatus, ApiError> {
-    current_status(ctx, workflow_id)
-        .await?
-        .filter(|order| principal.may_access(&order.customer))
-        .ok_or_else(|| unknown_order(workflow_id))
+    match current_status(ctx, workflow_id).await? {
+        Some(order) if principal.may_access(&order.customer) => Ok(order),
+        Some(_) => {
+            let _ = ctx.orchestrator.execution(workflow_id).await;
+            Err(unknown_order(workflow_id))
+        }
+        None => Err(unknown_order(workflow_id)),
+    }
 }
 
 /// An order's status as the status endpoint reports it.

@@ -49,17 +49,26 @@ impl WriteLimits {
 
     /// One write by `principal` (from `client`, for anonymous callers), or 429.
     pub fn check(&self, principal: &Principal, client: &Client) -> Result<(), ApiError> {
-        let Some(limiter) = &self.limiter else { return Ok(()) };
         let key = match (principal, client.0) {
             (Principal::Open, Some(ip)) => format!("ip:{ip}"),
             (principal, _) => principal.scope(),
         };
-        limiter.check_key(&key).map_err(|not_until| {
+        self.check_key(&key)
+    }
+
+    /// One request from `client`'s address (webhooks: their senders have no token), or 429.
+    pub fn check_client(&self, client: &Client) -> Result<(), ApiError> {
+        self.check_key(&client.0.map_or_else(|| "ip:unknown".to_owned(), |ip| format!("ip:{ip}")))
+    }
+
+    fn check_key(&self, key: &str) -> Result<(), ApiError> {
+        let Some(limiter) = &self.limiter else { return Ok(()) };
+        limiter.check_key(&key.to_owned()).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let retry_after = u32::try_from(wait.as_secs()).unwrap_or(u32::MAX).max(1);
             ApiError::TooManyRequests {
                 retry_after,
-                detail: format!("Too many writes; retry after {retry_after} s."),
+                detail: format!("Too many requests; retry after {retry_after} s."),
             }
         })
     }

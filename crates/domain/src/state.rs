@@ -138,7 +138,7 @@ pub enum CancelRefusal {
     AlreadyFinished(OrderStatus),
     #[error("the order has already failed and is being rolled back")]
     AlreadyFailing,
-    #[error("too late to cancel: payment is taken and the order is being confirmed")]
+    #[error("too late to cancel: the order's confirmation has begun (its payment is being taken)")]
     PastPointOfNoReturn,
 }
 

@@ -74,6 +74,10 @@ pub struct PspArgs {
         default_value = "succeed"
     )]
     pub confirm_outcome: ConfirmOutcomeArg,
+    /// How long an authorization can be captured; an older one is voided and its capture
+    /// refused (409), as card authorizations expire. Unset: never.
+    #[arg(long, env = "PSP_AUTHORIZATION_TTL_MS", value_name = "PSP_AUTHORIZATION_TTL_MS", value_parser = parse_millis(0, 30 * 86_400_000))]
+    pub authorization_ttl: Option<Duration>,
     /// Where webhook events are delivered; unset: they wait in the provider's outbox.
     #[arg(long, env = "PSP_WEBHOOK_URL", value_name = "PSP_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
@@ -359,9 +363,14 @@ pub struct HttpConfig {
     /// Connections the HTTP listener keeps open at once; more wait to be accepted.
     #[arg(long, env = "HTTP_MAX_CONNECTIONS", value_name = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|n| n as usize))]
     pub http_max_connections: usize,
+    /// Connections one client (IP address) may hold open at once; its next ones are closed at
+    /// once, so that one client's slow or idle sockets cannot fill the listener. Behind a proxy
+    /// every client has the proxy's address: raise it to HTTP_MAX_CONNECTIONS there.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS_PER_CLIENT", value_name = "HTTP_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|n| n as usize))]
+    pub http_max_connections_per_client: usize,
     /// Time a client has to send a request's headers; also how long an idle keep-alive
     /// connection stays open.
-    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_MS", value_name = "HTTP_HEADER_READ_TIMEOUT_MS", default_value = "10000", value_parser = parse_millis(100, 600_000))]
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_MS", value_name = "HTTP_HEADER_READ_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis(100, 600_000))]
     pub header_read_timeout: Duration,
     /// Time for a whole request (body and answer); beyond it the answer is 503.
     #[arg(long, env = "HTTP_REQUEST_TIMEOUT_MS", value_name = "HTTP_REQUEST_TIMEOUT_MS", default_value = "30000", value_parser = parse_millis(100, 600_000))]
@@ -380,6 +389,7 @@ impl HttpConfig {
     pub fn connection_limits(&self) -> crate::ConnectionLimits {
         crate::ConnectionLimits {
             max_connections: self.http_max_connections,
+            max_connections_per_client: self.http_max_connections_per_client,
             header_read_timeout: self.header_read_timeout,
             request_timeout: self.request_timeout,
         }
@@ -407,6 +417,10 @@ pub struct AuthConfig {
     /// When set, tokens must carry this `aud`.
     #[arg(long, env = "JWT_AUDIENCE", value_name = "JWT_AUDIENCE")]
     pub audience: Option<String>,
+    /// The longest a token may be valid (from its `iat`, or from now): longer-lived tokens are
+    /// refused (401). `90s`, `15m`, `24h`, `7d`.
+    #[arg(long, env = "JWT_MAX_TTL", value_name = "JWT_MAX_TTL", default_value = "24h", value_parser = parse_ttl)]
+    pub max_ttl: Duration,
     /// How long an Idempotency-Key holds.
     #[arg(long, env = "IDEMPOTENCY_KEY_TTL_HOURS", value_name = "IDEMPOTENCY_KEY_TTL_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub idempotency_ttl_hours: u32,
@@ -419,6 +433,16 @@ pub struct AuthConfig {
         default_value_t = 20
     )]
     pub writes_per_second: u32,
+    /// Webhook requests per second one sender (IP address) may make on average; 0 switches the
+    /// limit off. Beyond: 429 with Retry-After (providers retry). Forged ones cost a signature
+    /// check each: this bounds what a flood of them costs.
+    #[arg(
+        long,
+        env = "WEBHOOK_REQUESTS_PER_SECOND",
+        value_name = "WEBHOOK_REQUESTS_PER_SECOND",
+        default_value_t = 500
+    )]
+    pub webhook_requests_per_second: u32,
     /// Writes a principal may make in a burst above that average.
     #[arg(long, env = "RATE_LIMIT_WRITES_BURST", value_name = "RATE_LIMIT_WRITES_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub writes_burst: u32,

@@ -56,6 +56,7 @@ async fn psp(args: PspArgs) -> anyhow::Result<()> {
             ConfirmOutcomeArg::Fail => orderflow_psp::ConfirmOutcome::Fail,
             ConfirmOutcomeArg::Never => orderflow_psp::ConfirmOutcome::Never,
         },
+        authorization_ttl: args.authorization_ttl,
     };
     let secret = args.webhook_secret.as_ref().map(|s| s.expose_secret().to_owned());
     let webhooks = orderflow_psp::Webhooks {

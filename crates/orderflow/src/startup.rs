@@ -4,7 +4,7 @@ use crate::config::{
 };
 use anyhow::Context;
 use axum::extract::ConnectInfo;
-use axum::http::{Request, StatusCode};
+use axum::http::Request;
 use backon::{ExponentialBuilder, Retryable};
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -25,6 +25,7 @@ use orderflow_workflow::OrderWorkflow;
 use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -40,7 +41,6 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
-use tower_http::timeout::TimeoutLayer;
 
 /// What every process needs: the database and the Temporal client.
 #[derive(Clone)]
@@ -197,6 +197,9 @@ pub fn order_steps(
     payments: &PaymentConfig,
 ) -> anyhow::Result<(OrderSteps, Arc<AtomicU64>)> {
     let steps_run = Arc::new(AtomicU64::new(0));
+    // Primed once the recorder is installed (before it, a counter goes nowhere).
+    orderflow_api::metrics::recorder();
+    orderflow_activities::prime_metrics();
     let steps = OrderSteps {
         steps_run: steps_run.clone(),
         store: deps.store.clone(),
@@ -379,6 +382,11 @@ pub fn api_context(
         ),
         auth: authenticator(auth)?,
         write_limits: WriteLimits::new(auth.writes_per_second, auth.writes_burst),
+        // Bursts of twice the rate: a provider delivers its backlog in batches.
+        webhook_limits: WriteLimits::new(
+            auth.webhook_requests_per_second,
+            auth.webhook_requests_per_second.saturating_mul(2),
+        ),
         idempotency_ttl,
         payment_simulator_url: payments
             .provider_url
@@ -432,6 +440,7 @@ fn authenticator(config: &AuthConfig) -> anyhow::Result<Authenticator> {
                 config.jwks_url.clone(),
                 config.issuer.clone(),
                 config.audience.clone(),
+                config.max_ttl,
             ))))
         }
     }
@@ -484,6 +493,8 @@ pub async fn metrics_listener(port: u16) -> anyhow::Result<TcpListener> {
 pub struct ConnectionLimits {
     /// Connections open at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Connections one IP address may hold at once; more are closed as they are accepted.
+    pub max_connections_per_client: usize,
     /// Time to send a request's headers, and how long an idle keep-alive connection stays open.
     pub header_read_timeout: Duration,
     /// Time for a whole request, body and answer included; beyond it: 503.
@@ -499,15 +510,13 @@ pub async fn serve_http(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = orderflow_api::router(ctx).layer(TimeoutLayer::with_status_code(
-        StatusCode::SERVICE_UNAVAILABLE,
-        limits.request_timeout,
-    ));
+    let app = orderflow_api::router_with_timeout(ctx, limits.request_timeout);
     // HTTP/1.1 only: with protocol detection, a connection that sends nothing would wait for
     // its first bytes without any timeout. (Load balancers speak HTTP/1.1 to their backends.)
     let mut http = auto::Builder::new(TokioExecutor::new()).http1_only();
     http.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let per_client = PerClient::new(limits.max_connections_per_client);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -527,6 +536,13 @@ pub async fn serve_http(
             },
             () = &mut shutdown => break,
         };
+        // One client's sockets beyond its share are closed at once (the permit goes back).
+        let Some(share) = per_client.admit(peer.ip()) else {
+            metrics::counter!("orderflow_http_connections_refused_total", "reason" => "per_client")
+                .increment(1);
+            drop(stream);
+            continue;
+        };
         let app = app.clone();
         let service = TowerToHyperService::new(tower::service_fn(
             move |mut request: Request<hyper::body::Incoming>| {
@@ -539,12 +555,62 @@ pub async fn serve_http(
         tokio::spawn(async move {
             // A client that goes away mid-request is not the server's error.
             let _ = connection.await;
-            drop(permit);
+            drop((permit, share));
         });
     }
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The connections each client (IP address) holds, within a cap.
+#[derive(Clone)]
+struct PerClient {
+    cap: usize,
+    open: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One connection of a client; dropping it gives its place back.
+struct Share {
+    ip: IpAddr,
+    clients: PerClient,
+}
+
+impl PerClient {
+    fn new(cap: usize) -> Self {
+        Self { cap, open: Arc::default() }
+    }
+
+    /// A place for one more connection from `ip`, if it has fewer than the cap. An IPv6 client
+    /// is its /64 (one host is given a whole /64, and could otherwise take a share per address).
+    fn admit(&self, ip: IpAddr) -> Option<Share> {
+        let ip = match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+            },
+            v4 => v4,
+        };
+        let mut open = self.open.lock().expect("per-client connections lock");
+        let count = open.entry(ip).or_default();
+        if *count >= self.cap {
+            return None;
+        }
+        *count += 1;
+        Some(Share { ip, clients: self.clone() })
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut open = self.clients.open.lock().expect("per-client connections lock");
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Shutdown on SIGTERM or Ctrl-C, with a deadline. Cheap to clone.

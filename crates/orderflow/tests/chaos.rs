@@ -1,8 +1,9 @@
 //! The chaos suite, small: a few hundred orders through 2 API and 2 worker processes while
 //! workers and an API are killed, a worker is frozen past the activity timeout, Temporal is
 //! restarted, the service's database connections are cut, the payment provider is killed and
-//! frozen, webhooks are forged and replayed late, and a new build of the workers is released
-//! (Worker Versioning) with orders in flight. Every invariant must hold.
+//! frozen, webhooks are forged, replayed late and signed but false (a lying provider), and a new
+//! build of the workers is released (Worker Versioning) with orders in flight. Every invariant
+//! must hold.
 //! `make chaos` runs the big one. CHAOS_SEED=<n> reproduces a run.
 
 use orderflow_testbed::chaos::ChaosConfig;
@@ -26,7 +27,7 @@ async fn invariants_hold_under_faults() {
         workers: 2,
         faults: "kill-worker=2,kill-api=1,restart-temporal=1,terminate-backends=1,pause-worker=1,\
                  break-schema=1,kill-provider=1,pause-provider=1,forged-webhooks=1,late-webhooks=1,\
-                 rolling-deploy=1"
+                 rolling-deploy=1,lying-provider=1"
             .parse()
             .unwrap(),
         // Free ones, picked at start: no collision with a dev server or another run.
@@ -38,7 +39,7 @@ async fn invariants_hold_under_faults() {
     };
     let report = orderflow_testbed::chaos::run(config).await.expect("the chaos run completes");
     println!("{report}");
-    assert_eq!(report.faults.len(), 12);
+    assert_eq!(report.faults.len(), 13);
     // Not a vacuous pass: the cluster served through the storm. How many orders a fault
     // window costs depends on timing (a client without an Idempotency-Key tries once), so the
     // bound is loose: fewer than half acknowledged means it was not serving.

@@ -6,6 +6,7 @@
 //! (`PAYMENT_PROVIDER_URL` unset): it authorizes at once or declines, never asks the customer.
 
 use crate::chance::FailureSchedule;
+use crate::payment_provider::IntentView;
 use async_trait::async_trait;
 use orderflow_domain::Money;
 use std::time::Duration;
@@ -66,6 +67,10 @@ pub trait PaymentGateway: Send + Sync + 'static {
     /// The payment the provider holds for `order_id`, if any: how a compensation finds an
     /// authorization whose step died before recording it.
     async fn payment_of(&self, order_id: &str) -> Result<Option<String>, ProviderError>;
+    /// The payment as the provider's own books have it: what a webhook claims about it is
+    /// checked against this before anything is done (`Rejected` if the provider does not know
+    /// it).
+    async fn lookup(&self, payment_id: &str) -> Result<IntentView, ProviderError>;
 }
 
 /// The in-process simulation: declines totals above a limit, optionally waits and optionally
@@ -142,6 +147,14 @@ impl PaymentGateway for SimulatedPaymentGateway {
     /// None: the simulation keeps no ledger, so nothing is ever held that a record lacks.
     async fn payment_of(&self, _order_id: &str) -> Result<Option<String>, ProviderError> {
         Ok(None)
+    }
+
+    /// It keeps no books: nothing it could be asked about can be confirmed (and it sends no
+    /// webhooks, so none should ever need to be).
+    async fn lookup(&self, payment_id: &str) -> Result<IntentView, ProviderError> {
+        Err(ProviderError::Rejected(format!(
+            "the in-process simulation keeps no record of payment {payment_id}"
+        )))
     }
 }
 

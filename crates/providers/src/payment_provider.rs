@@ -10,11 +10,16 @@ use orderflow_domain::Money;
 use serde::Deserialize;
 use std::time::Duration;
 
+/// The shop's currency: every payment is asked for in it, and a payment in another is not
+/// the order's.
+pub const CURRENCY: &str = "eur";
+
 /// A payment intent as the provider reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct IntentView {
     pub id: String,
     pub order_id: String,
+    pub currency: String,
     pub status: IntentStatus,
     pub amount: Money,
     pub captured: Money,
@@ -42,7 +47,8 @@ impl PaymentProvider {
     /// The payment of `order_id` (created at the first call, the same one after).
     #[tracing::instrument(name = "payment_provider.create", skip(self), fields(otel.kind = "client"))]
     pub async fn create(&self, order_id: &str, amount: Money) -> Result<IntentView, ProviderError> {
-        let body = serde_json::json!({"order_id": order_id, "amount": amount, "currency": "eur"});
+        let body =
+            serde_json::json!({"order_id": order_id, "amount": amount, "currency": CURRENCY});
         self.send(self.http.post(&self.base).json(&body)).await
     }
 
@@ -144,6 +150,10 @@ impl PaymentGateway for PaymentProvider {
     /// The refund's reference is its idempotency key (the provider keeps no other id for it).
     async fn refund(&self, payment_id: &str, key: &str) -> Result<String, ProviderError> {
         self.refund_intent(payment_id, key).await.map(|_| key.to_owned())
+    }
+
+    async fn lookup(&self, payment_id: &str) -> Result<IntentView, ProviderError> {
+        self.get(payment_id).await
     }
 
     async fn payment_of(&self, order_id: &str) -> Result<Option<String>, ProviderError> {

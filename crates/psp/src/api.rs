@@ -247,6 +247,11 @@ async fn confirm(
 async fn capture(State(psp): State<Psp>, Path(id): Path<String>) -> Answer {
     let id = intent_id(id)?;
     psp.answer(&format!("capture:{id}"))?;
+    // An expired authorization is voided first: the capture is then refused (409), as a real
+    // provider refuses one whose authorization lapsed.
+    if let Some(ttl) = psp.config.authorization_ttl {
+        psp.ledger.expire_authorization(&id, ttl).await?;
+    }
     psp.apply(&id, Command::Capture, None).await
 }
 

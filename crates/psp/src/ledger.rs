@@ -175,6 +175,23 @@ impl Ledger {
         rows.into_iter().map(Intent::try_from).collect()
     }
 
+    /// Voids intent `id` if it has been authorized for longer than `ttl` (its authorization
+    /// lapsed); returns whether it did.
+    pub async fn expire_authorization(&self, id: &str, ttl: Duration) -> Result<bool, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(mut intent) = lock(&mut tx, id).await? else { return Ok(false) };
+        let lapsed = intent.state.status == IntentStatus::Authorized
+            && Utc::now() - intent.updated_at
+                >= chrono::Duration::from_std(ttl).unwrap_or_default();
+        if lapsed {
+            intent.state.apply(Command::Void)?;
+            intent.state.failure_reason = Some("the authorization expired".into());
+            save(&mut tx, &mut intent).await?;
+        }
+        tx.commit().await?;
+        Ok(lapsed)
+    }
+
     /// Applies `command` to intent `id`. A refund carries its idempotency key: a key seen before
     /// is the refund it named, and changes nothing. A confirmation that decides the intent
     /// queues its webhook event in the same transaction (see `outbox`).

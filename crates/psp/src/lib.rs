@@ -27,6 +27,10 @@ pub struct PspConfig {
     pub confirm_delay: std::time::Duration,
     /// `PSP_CONFIRM_OUTCOME`: what the customer answers.
     pub confirm_outcome: ConfirmOutcome,
+    /// `PSP_AUTHORIZATION_TTL_MS`: how long an authorization can be captured, as a card
+    /// network's authorizations expire (days, in life); `None`: never. Capturing one older than
+    /// that is refused and the authorization is voided.
+    pub authorization_ttl: Option<std::time::Duration>,
 }
 
 /// What the simulated customer does with a payment that needs their confirmation.

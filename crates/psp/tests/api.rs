@@ -56,6 +56,7 @@ impl Provider {
             outage_rate: knobs.outage_rate,
             confirm_delay: Duration::from_millis(100),
             confirm_outcome: knobs.confirm_outcome,
+            authorization_ttl: None,
         };
         let webhooks = Webhooks { url: knobs.webhook_url, secret: SECRET.into() };
         tokio::spawn(run_webhooks(ledger.clone(), webhooks));

@@ -13,9 +13,10 @@
 //! confirming it does nothing. A step that a frozen or partitioned worker runs late, after the
 //! workflow has moved on without it, therefore cannot hold or sell stock for a closed order.
 //!
-//! A customer's cancellation is decided here too (`request_cancellation`): it and confirmation
-//! both take the order's row lock, so exactly one of them wins. A cancelled order is never
-//! confirmed and a confirmed order is never cancelled, whatever a workflow replay believes.
+//! A customer's cancellation is decided here too (`request_cancellation`): it and the start of
+//! confirmation (`begin_confirmation`, before the payment is captured) both take the order's
+//! row lock, so exactly one of them wins. A cancelled order is never confirmed and an order
+//! whose confirmation began is never cancelled, whatever a workflow replay believes.
 
 use crate::{Result, Store, StoreError};
 use orderflow_domain::{ErrorCode, OrderEnding, OrderId, OrderStatus, Step};
@@ -53,9 +54,27 @@ impl Store {
         Ok(shortage.map_or(Ok(()), Err))
     }
 
+    /// The point of no return, before the payment is captured: from now on a cancellation is
+    /// refused, unless the order is closed or its cancellation was requested first (then
+    /// `Refused`). Idempotent. One statement: the `begin_confirmation` function of the
+    /// migrations.
+    #[tracing::instrument(skip(self))]
+    pub async fn begin_confirmation(&self, id: OrderId) -> Result<Confirmation> {
+        let outcome =
+            sqlx::query_scalar!(r#"SELECT begin_confirmation($1) AS "outcome!""#, id.as_uuid())
+                .fetch_one(&self.pool)
+                .await?;
+        match outcome.as_str() {
+            "begun" => Ok(Confirmation::Confirmed),
+            "already_confirmed" => Ok(Confirmation::AlreadyConfirmed),
+            "refused" => Ok(Confirmation::Refused),
+            other => Err(StoreError::Corrupt(format!("begin_confirmation answered {other:?}"))),
+        }
+    }
+
     /// Turns the held stock into sold stock and completes the order, unless the order is closed
     /// or its cancellation was requested first. Idempotent. One statement: the `confirm_order`
-    /// function of the migrations.
+    /// function of the migrations. Called once the payment is captured.
     #[tracing::instrument(skip(self))]
     pub async fn confirm_order(&self, id: OrderId) -> Result<Confirmation> {
         let outcome =
@@ -70,15 +89,19 @@ impl Store {
         }
     }
 
-    /// Records the customer's wish to cancel, unless the order has ended already (then returns
-    /// its status). Once recorded, the order will not be confirmed and will end cancelled.
+    /// Records the customer's wish to cancel, unless the order has ended or its confirmation
+    /// has begun. Once recorded, the order will not be confirmed and will end cancelled; asking
+    /// again while it runs is recorded again, harmlessly.
     #[tracing::instrument(skip(self))]
-    pub async fn request_cancellation(&self, id: OrderId) -> Result<Result<(), OrderStatus>> {
+    pub async fn request_cancellation(&self, id: OrderId) -> Result<CancelOutcome> {
         let mut tx = self.pool.begin().await?;
         // The workflow writes the order row first; a cancellation racing it waits for it.
         let order = lock_order(&mut tx, id).await?.ok_or(StoreError::NoSuchOrder(id))?;
         if order.status.is_terminal() {
-            return Ok(Err(order.status));
+            return Ok(CancelOutcome::Ended(order.status));
+        }
+        if order.confirming {
+            return Ok(CancelOutcome::Confirming);
         }
         sqlx::query!(
             "UPDATE orders SET cancel_requested_at = COALESCE(cancel_requested_at, now()),
@@ -89,7 +112,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Ok(()))
+        Ok(CancelOutcome::Recorded)
     }
 
     /// Gives back whatever stock the order still holds and ends it failed or cancelled.
@@ -163,6 +186,17 @@ pub enum Confirmation {
     Refused,
 }
 
+/// What `request_cancellation` decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// Recorded: the order will end cancelled.
+    Recorded,
+    /// The order had already ended, with this status.
+    Ended(OrderStatus),
+    /// Its confirmation has begun (the payment is being captured): too late.
+    Confirming,
+}
+
 /// How `close_order` left the order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Closing {
@@ -183,13 +217,15 @@ fn terminal_statuses() -> Vec<String> {
 struct LockedOrder {
     status: OrderStatus,
     cancel_requested: bool,
+    confirming: bool,
 }
 
 /// Locks the order row for the rest of the transaction; `None` if there is no such order.
 async fn lock_order(tx: &mut PgConnection, id: OrderId) -> Result<Option<LockedOrder>> {
     let order = sqlx::query_as!(
         LockedOrder,
-        r#"SELECT status AS "status: OrderStatus", cancel_requested_at IS NOT NULL AS "cancel_requested!"
+        r#"SELECT status AS "status: OrderStatus", cancel_requested_at IS NOT NULL AS "cancel_requested!",
+                  confirming_at IS NOT NULL AS "confirming!"
            FROM orders WHERE id = $1 FOR UPDATE"#,
         id.as_uuid()
     )

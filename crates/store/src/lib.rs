@@ -15,7 +15,7 @@ mod stuck;
 pub mod testing;
 
 pub use idempotency::KeyClaim;
-pub use inventory::{Closing, Confirmation, InsufficientStock};
+pub use inventory::{CancelOutcome, Closing, Confirmation, InsufficientStock};
 pub use orders::{NotificationRow, OrderFilter, OrderItemRow, OrderRow, ReservationRow};
 pub use payments::{
     AuthorizationStatus, EventOutcome, NewPaymentEvent, PaymentChange, PaymentEventRow, PaymentRow,

@@ -7,7 +7,7 @@ use orderflow_domain::{
 };
 use orderflow_store::AuthorizationStatus::Authorized;
 use orderflow_store::testing::{TestDatabase, fresh_database, server_from_env};
-use orderflow_store::{Confirmation, KeyClaim, NewProduct, Store};
+use orderflow_store::{CancelOutcome, Confirmation, KeyClaim, NewProduct, Store};
 use rust_decimal::Decimal;
 
 async fn store() -> TestDatabase {
@@ -424,8 +424,10 @@ async fn cancellation_and_confirmation_exclude_each_other() {
     // cancelled, as the customer was promised.
     let cancelled = placed(&store, &[("p", 2)]).await;
     store.reserve_stock(cancelled, None).await.unwrap().unwrap();
-    assert_eq!(store.request_cancellation(cancelled).await.unwrap(), Ok(()));
-    assert_eq!(store.request_cancellation(cancelled).await.unwrap(), Ok(()), "asking twice");
+    assert_eq!(store.request_cancellation(cancelled).await.unwrap(), CancelOutcome::Recorded);
+    let again = store.request_cancellation(cancelled).await.unwrap();
+    assert_eq!(again, CancelOutcome::Recorded, "asking twice");
+    assert_eq!(store.begin_confirmation(cancelled).await.unwrap(), Confirmation::Refused);
     assert_eq!(store.confirm_order(cancelled).await.unwrap(), Confirmation::Refused);
     assert_eq!(store.close_order(cancelled, &failed).await.unwrap().status, OrderStatus::Cancelled);
     store.release_stock(cancelled, &failed).await.unwrap();
@@ -433,20 +435,33 @@ async fn cancellation_and_confirmation_exclude_each_other() {
     let row = store.order(cancelled).await.unwrap().unwrap();
     assert_eq!((row.status.as_str(), row.error_code), ("cancelled", None));
 
-    // Confirmation first: the cancellation is too late.
+    // Confirmation first: once it has begun (before the payment is captured), the
+    // cancellation is too late; after it, too.
     let confirmed = placed(&store, &[("p", 1)]).await;
     store.reserve_stock(confirmed, None).await.unwrap().unwrap();
+    assert_eq!(store.begin_confirmation(confirmed).await.unwrap(), Confirmation::Confirmed);
+    assert_eq!(
+        store.begin_confirmation(confirmed).await.unwrap(),
+        Confirmation::Confirmed,
+        "a retry"
+    );
+    assert_eq!(store.request_cancellation(confirmed).await.unwrap(), CancelOutcome::Confirming);
     assert_eq!(store.confirm_order(confirmed).await.unwrap(), Confirmation::Confirmed);
-    assert_eq!(store.request_cancellation(confirmed).await.unwrap(), Err(OrderStatus::Completed));
+    assert_eq!(
+        store.request_cancellation(confirmed).await.unwrap(),
+        CancelOutcome::Ended(OrderStatus::Completed)
+    );
+    assert_eq!(store.begin_confirmation(confirmed).await.unwrap(), Confirmation::AlreadyConfirmed);
 
     // Concurrently, many times: never both.
     for _ in 0..60 {
         let id = placed(&store, &[("p", 1)]).await;
         store.reserve_stock(id, None).await.unwrap().unwrap();
         let (cancel, confirm) =
-            tokio::join!(store.request_cancellation(id), store.confirm_order(id));
+            tokio::join!(store.request_cancellation(id), store.begin_confirmation(id));
         let confirmed = confirm.unwrap() == Confirmation::Confirmed;
-        assert_ne!(cancel.unwrap().is_ok(), confirmed, "exactly one of them wins");
+        let cancelled = cancel.unwrap() == CancelOutcome::Recorded;
+        assert_ne!(cancelled, confirmed, "exactly one of them wins");
         store.release_stock(id, &OrderEnding::Cancelled).await.unwrap();
     }
 }

@@ -26,10 +26,11 @@ struct Args {
     workers: usize,
     /// How many of each fault, e.g. `kill-worker=4,kill-api=3,pause-worker=2`. Known faults:
     /// kill-worker, kill-api, restart-temporal, restart-postgres, terminate-backends, pause-worker,
-    /// break-schema, kill-provider, pause-provider, forged-webhooks, late-webhooks.
+    /// break-schema, kill-provider, pause-provider, forged-webhooks, late-webhooks,
+    /// rolling-deploy, lying-provider.
     #[arg(
         long,
-        default_value = "kill-worker=4,kill-api=3,restart-temporal=2,restart-postgres=1,terminate-backends=2,pause-worker=2,break-schema=2,kill-provider=2,pause-provider=2,forged-webhooks=3,late-webhooks=3,rolling-deploy=2"
+        default_value = "kill-worker=4,kill-api=3,restart-temporal=2,restart-postgres=1,terminate-backends=2,pause-worker=2,break-schema=2,kill-provider=2,pause-provider=2,forged-webhooks=3,late-webhooks=3,rolling-deploy=2,lying-provider=2"
     )]
     faults: FaultPlan,
     /// Port of the run's Temporal dev server. Default: a free one.

@@ -622,6 +622,8 @@ fn common_env(
         ("TEMPORAL_TASK_QUEUE".to_owned(), config.task_queue.clone()),
         ("RUST_LOG".to_owned(), "info,temporalio_sdk_core=warn".to_owned()),
         ("RATE_LIMIT_WRITES_PER_SECOND".to_owned(), "0".to_owned()),
+        // Every client of a cluster (the load, the provider's webhooks) is 127.0.0.1.
+        ("HTTP_MAX_CONNECTIONS_PER_CLIENT".to_owned(), "1024".to_owned()),
     ]
 }
 

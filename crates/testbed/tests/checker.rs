@@ -174,6 +174,10 @@ async fn plant(invariant: Invariant, db: &mut PgConnection, world: &mut World) -
             (alice.cancel_requested, alice.cancel) = (true, Some(202));
             workflow(COMPLETED)
         }
+        CancelRefusedButCancelled => {
+            world.attempt(CANCELLED).cancel = Some(409);
+            workflow(CANCELLED)
+        }
         CancelledWithoutRequest => {
             let carol = world.attempt(CANCELLED);
             (carol.cancel_requested, carol.cancel) = (false, None);

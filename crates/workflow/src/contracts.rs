@@ -144,6 +144,8 @@ pub enum CancelDecision {
     Accepted,
     /// The order had already ended, with this status.
     TooLate(OrderStatus),
+    /// Its confirmation had begun: the payment is being captured (the point of no return).
+    Confirming,
 }
 
 /// The answer to an accepted cancellation.

@@ -64,6 +64,11 @@ impl OrderWorkflow {
             roll_back(ctx, halt).await;
         }
         notify_customer(ctx).await;
+        // A cancellation still being decided (its step in flight) gets its answer before the
+        // workflow ends: completing would abort it, and its caller would hear a refusal for a
+        // cancellation the database may have recorded.
+        let handlers = ctx.clone();
+        let _ = ctx.wait_condition(move |_| handlers.all_handlers_finished()).await;
         Ok(ctx.state(|w| w.state.clone()))
     }
 
@@ -88,26 +93,30 @@ impl OrderWorkflow {
         }
     }
 
-    /// Refuses a cancellation that could not be honoured, so the caller hears "too late"
-    /// synchronously instead of a request that is silently ignored.
+    /// Refuses at once only a cancellation of an order that has ended other than cancelled
+    /// here. Everything else is the database's to decide (below): the workflow's view can be
+    /// behind it, for instance after a workflow task that recorded a cancellation failed and was
+    /// retried, and an answer decided here could then contradict what the order does.
     #[update_validator(cancel)]
     fn validate_cancel(
         &self,
         _ctx: &WorkflowContextView,
         _input: &(),
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        match self.state.cancel_refusal() {
-            Some(refusal) => Err(refusal.to_string().into()),
-            None => Ok(()),
+        match self.state.status {
+            status if status.is_terminal() && status != OrderStatus::Cancelled => {
+                Err(CancelRefusal::AlreadyFinished(status).to_string().into())
+            }
+            _ => Ok(()),
         }
     }
 
     /// Accepts a cancellation; it takes effect at the next step boundary.
     ///
-    /// The workflow's view may be behind (a confirmation that ran on a worker that died before
-    /// recording it). So the database has the last word: the cancellation is recorded under the
-    /// order's row lock, where it races confirmation, and whichever commits first wins.
-    /// Accepted means the order will not be confirmed.
+    /// The database has the last word: the cancellation is recorded under the order's row
+    /// lock, where it races the start of confirmation, and whichever commits first wins. The
+    /// answer is what the order will do: accepted means it ends cancelled (asking again, even
+    /// once it has, is accepted again); refused means it does not.
     #[update(name = "cancel")]
     pub async fn cancel(
         ctx: &mut WorkflowContext<Self>,
@@ -120,11 +129,12 @@ impl OrderWorkflow {
             .await
             .inspect_err(refuse_if_foreign)?;
         match decision {
-            CancelDecision::Accepted => {
+            CancelDecision::Accepted | CancelDecision::TooLate(OrderStatus::Cancelled) => {
                 ctx.state_mut(|w| w.state.note_cancellation_recorded());
                 Ok(CancelAccepted { status: ctx.state(|w| w.state.status) })
             }
             CancelDecision::TooLate(status) => Err(CancelRefusal::AlreadyFinished(status).into()),
+            CancelDecision::Confirming => Err(CancelRefusal::PastPointOfNoReturn.into()),
         }
     }
 }

@@ -56,6 +56,8 @@ mod script {
     pub const CONFIRMED_AFTER_ALL: &str = "confirmed-after-all";
     pub const UNREACHABLE: &str = "unreachable";
     pub const SLOW_STOCK: &str = "slow-stock";
+    /// The provider refuses for good to capture the payment being confirmed.
+    pub const CAPTURE_REFUSED: &str = "capture-refused";
     /// The payment needs the customer's confirmation, for at most a minute.
     pub const AWAITING: &str = "awaiting";
     /// The payment needs the customer's confirmation, for at most 1.5 s.
@@ -172,6 +174,10 @@ mod implementations {
                     "the customer's cancellation was recorded first",
                 )),
                 script::CONFIRMED_AFTER_ALL => Err(final_failure("lost_reply", "connection reset")),
+                script::CAPTURE_REFUSED => Err(final_failure(
+                    ErrorCode::PaymentFailed.as_str(),
+                    "the payment provider refused the capture: the authorization expired",
+                )),
                 _ => Ok(done()),
             }
         }
@@ -353,6 +359,7 @@ async fn every_outcome_of_the_saga_follows_from_what_its_steps_answer() {
             CANCELLED_FIRST,
             CONFIRMED_AFTER_ALL,
             UNREACHABLE,
+            CAPTURE_REFUSED,
         ];
         let ended = run_all(&client, &scripted, &all).await;
         let compensations = ["close_order", "refund_payment", "release_stock"];
@@ -421,6 +428,23 @@ async fn every_outcome_of_the_saga_follows_from_what_its_steps_answer() {
         assert!(!calls.steps.contains(&"refund_payment"), "{:?}", calls.steps);
         assert!(!calls.steps.contains(&"release_stock"));
         assert_eq!(calls.notified, Some(NotificationKind::OrderConfirmed));
+
+        // The provider refused to capture a payment being confirmed: the order cannot complete
+        // without its money. It fails `payment_failed` and is rolled back like any failure:
+        // closed failed, the authorization voided, the stock released, the customer told.
+        let (state, calls) = &ended[CAPTURE_REFUSED];
+        assert_eq!(
+            (state.status, state.error_code),
+            (OrderStatus::Failed, Some(ErrorCode::PaymentFailed))
+        );
+        assert_eq!(calls.steps[3], "confirm_order");
+        assert_eq!(calls.steps[4..7], compensations);
+        assert!(matches!(
+            calls.closed_as,
+            Some(OrderEnding::Failed { code: ErrorCode::PaymentFailed, .. })
+        ));
+        assert_eq!(calls.notified, Some(NotificationKind::OrderFailed));
+        assert!(steps_of(state).contains(&(Step::ConfirmOrder, StepStatus::Failed)));
 
         // The customer could not be told: the outcome stands, the flag says so.
         let (state, _) = &ended[UNREACHABLE];

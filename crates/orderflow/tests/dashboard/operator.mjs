@@ -157,8 +157,13 @@ try {
   if ((await page.locator("#order-status").textContent()) !== "completed") await fail("the looked-up order is not completed");
   if (events === "events") {
     await page.waitForSelector("#payment-events tr[data-type='payment_intent.authorized']", { timeout: 10000 });
-    if ((await page.locator("#timeline tr[data-kind='payment']:has-text('provider event payment_intent.authorized')").count()) !== 1) {
+    // What happened when it happened: first awaiting the customer, then (the provider's event)
+    // authorized, never "authorized" at the moment it was only asked for.
+    if ((await page.locator("#timeline tr[data-kind='payment']:has-text('payment authorized: the customer confirmed it')").count()) !== 1) {
       await fail("the provider's event is not in the timeline");
+    }
+    if ((await page.locator("#timeline tr[data-kind='payment']:has-text('payment awaiting the customer')").count()) !== 1) {
+      await fail("the timeline does not say the payment first awaited the customer");
     }
   } else {
     await page.waitForSelector("#payment-events tr.empty", { timeout: 10000 });

@@ -162,7 +162,8 @@ async fn an_unconfirmed_payment_times_out_voided_and_a_late_authorization_is_voi
     assert_eq!(detail["error_code"], "payment_timeout");
 
     // The customer confirms after the deadline: the provider refuses (voided), and an
-    // authorization event arriving anyway (a real provider's race) is voided, not captured.
+    // authorization event arriving anyway is contradicted by the provider's record (voided):
+    // acknowledged, nothing captured.
     let provider = app.provider.as_ref().unwrap();
     assert_eq!(provider.confirm(intent["id"].as_str().unwrap(), true).await, 409);
     let late = event(
@@ -172,7 +173,7 @@ async fn an_unconfirmed_payment_times_out_voided_and_a_late_authorization_is_voi
         &order.order_id().to_string(),
     );
     let (code, body) = post_webhook(&app, &late, WEBHOOK_SECRET, now()).await;
-    assert_eq!((code, body["outcome"].as_str()), (200, Some("voided")), "{body}");
+    assert_eq!((code, body["outcome"].as_str()), (200, Some("contradicted")), "{body}");
     let after = app.provider.as_ref().unwrap().intent_of(&order.order_id().to_string()).await;
     assert_eq!(
         (after["status"].as_str(), after["captured"].as_str()),
@@ -256,11 +257,21 @@ async fn webhooks_without_a_valid_signature_are_refused_and_change_nothing() {
     let (code, _) = post_webhook(&app, &json!({"id": 1}), WEBHOOK_SECRET, now()).await;
     assert_eq!(code, 400, "signed, but not an event");
 
-    // The real answer, signed, completes the order.
-    let real =
-        event("evt_real", "payment_intent.authorized", &payment_id, &order.order_id().to_string());
-    let (code, body) = post_webhook(&app, &real, WEBHOOK_SECRET, now()).await;
-    assert_eq!((code, body["outcome"].as_str()), (200, Some("delivered")), "{body}");
+    // Correctly signed but false (the provider's intent still awaits the customer): checked
+    // against the provider, not acted on (503: were it genuine but early, the provider would
+    // retry until its API agrees).
+    let false_news =
+        event("evt_false", "payment_intent.authorized", &payment_id, &order.order_id().to_string());
+    let (code, body) = post_webhook(&app, &false_news, WEBHOOK_SECRET, now()).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("does not show"), "{body}");
+    assert_eq!(app.status(order).await["status"], "payment", "still waiting");
+
+    // The customer really confirms: the provider's own event completes the order.
+    let provider = app.provider.as_ref().unwrap();
+    assert_eq!(provider.confirm(&payment_id, true).await, 200);
+    assert_eq!(app.outcome(order).await.status, OrderStatus::Completed);
+    assert_eq!(intent(&app, order).await["status"], "captured");
 }
 
 #[tokio::test]
@@ -295,4 +306,154 @@ async fn provider_outages_are_retried_and_never_charge_twice() {
             other => panic!("{order} ended {other}"),
         }
     }
+}
+
+/// Issue 23's attack, replayed: a correctly signed "authorized" for a payment the provider has
+/// not authorized completes nothing, and when the customer then refuses, the order fails with
+/// nothing captured.
+#[tokio::test]
+async fn a_signed_false_authorization_completes_nothing() {
+    let app =
+        TestApp::spawn_with_provider(needing_confirmation(ConfirmOutcome::Never), MINUTE).await;
+    let before = app.stock("prod-001").await;
+    let order = app.place(&readme_order()).await;
+    until_awaiting(&app, order).await;
+    let payment_id = intent(&app, order).await["id"].as_str().unwrap().to_owned();
+    let id = order.order_id().to_string();
+    // The provider still shows the payment awaiting the customer: not acted on, and answered
+    // 503 (a genuine event that outran the provider's API would be retried).
+    for (event_id, kind) in
+        [("evt_x", "payment_intent.authorized"), ("evt_y", "payment_intent.failed")]
+    {
+        let (code, body) =
+            post_webhook(&app, &event(event_id, kind, &payment_id, &id), WEBHOOK_SECRET, now())
+                .await;
+        assert_eq!(code, 503, "{kind}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains("does not show"), "{body}");
+    }
+    assert_eq!(app.status(order).await["status"], "payment", "still waiting for the customer");
+    assert_eq!(app.count("SELECT count(*) FROM payment_events").await, 0, "no event id spent");
+
+    let provider = app.provider.as_ref().unwrap();
+    assert_eq!(provider.confirm(&payment_id, false).await, 200);
+    let state = app.outcome(order).await;
+    assert_eq!(
+        (state.status, state.error_code),
+        (OrderStatus::Failed, Some(ErrorCode::PaymentDeclined))
+    );
+    let intent = intent(&app, order).await;
+    assert_eq!(
+        (intent["status"].as_str(), intent["captured"].as_str()),
+        (Some("failed"), Some("0.00"))
+    );
+    assert_eq!(app.stock("prod-001").await, before, "nothing sold");
+    // Now the authorization can never be true: acknowledged as contradicted, nothing done.
+    let late_lie = event("evt_z", "payment_intent.authorized", &payment_id, &id);
+    let (code, body) = post_webhook(&app, &late_lie, WEBHOOK_SECRET, now()).await;
+    assert_eq!((code, body["outcome"].as_str()), (200, Some("contradicted")), "{body}");
+}
+
+/// A signed event naming an ended order and another customer's waiting payment voids nothing:
+/// the payment is not the order's.
+#[tokio::test]
+async fn an_event_naming_another_orders_payment_voids_nothing() {
+    let app =
+        TestApp::spawn_with_provider(needing_confirmation(ConfirmOutcome::Never), MINUTE).await;
+    let ended = app.place(&readme_order()).await;
+    let (waiting, other) = (app.place(&readme_order()).await, app.place(&readme_order()).await);
+    for order in [ended, waiting, other] {
+        until_awaiting(&app, order).await;
+    }
+    assert_eq!(app.cancel(ended).await.0, 202);
+    assert_eq!(app.outcome(ended).await.status, OrderStatus::Cancelled);
+    let theirs = intent(&app, waiting).await["id"].as_str().unwrap().to_owned();
+    // Named by an ended order (believed, it would be voided), and by another waiting one.
+    for (event_id, order) in [("evt_ended", ended), ("evt_other", other)] {
+        let lie =
+            event(event_id, "payment_intent.authorized", &theirs, &order.order_id().to_string());
+        let (code, body) = post_webhook(&app, &lie, WEBHOOK_SECRET, now()).await;
+        assert_eq!((code, body["outcome"].as_str()), (200, Some("contradicted")), "{body}");
+    }
+    assert_eq!(intent(&app, waiting).await["status"], "requires_action", "not voided");
+    // Its own customer confirms: it completes.
+    assert_eq!(app.provider.as_ref().unwrap().confirm(&theirs, true).await, 200);
+    assert_eq!(app.outcome(waiting).await.status, OrderStatus::Completed);
+}
+
+/// Confirmation is the point of no return, and the money is taken before the order completes:
+/// a capture the provider refuses for good (here: the authorization expired) fails the order
+/// with `payment_failed`, gives its stock back and tells the customer. No order is `completed`
+/// without its money.
+#[tokio::test]
+async fn a_capture_refused_for_good_fails_the_order_and_gives_everything_back() {
+    let knobs =
+        ProviderKnobs { authorization_ttl: Some(Duration::ZERO), ..ProviderKnobs::default() };
+    let app = TestApp::spawn_with_provider(knobs, MINUTE).await;
+    let before = app.stock("prod-001").await;
+    let order = app.place(&readme_order()).await;
+    let state = app.outcome(order).await;
+    assert_eq!(
+        (state.status, state.error_code),
+        (OrderStatus::Failed, Some(ErrorCode::PaymentFailed)),
+        "{state:?}"
+    );
+    let confirm = state.step_history.iter().find(|r| r.step == Step::ConfirmOrder).unwrap();
+    assert_eq!(confirm.status, StepStatus::Failed);
+    let intent = intent(&app, order).await;
+    assert_eq!(
+        (intent["status"].as_str(), intent["captured"].as_str()),
+        (Some("voided"), Some("0.00"))
+    );
+    assert_eq!(app.stock("prod-001").await, before, "the stock is back");
+    assert_eq!(app.status(order).await["status"], "failed");
+    assert_eq!(
+        app.count("SELECT count(*) FROM notifications WHERE kind = 'order_failed'").await,
+        1,
+        "the customer is told"
+    );
+    // Counted for the operators (the counter is the whole test process's: at least this one).
+    let (_, metrics) = app.get_text("/metrics").await;
+    let refusals = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("orderflow_capture_refusals_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(refusals.is_some_and(|n| n >= 1.0), "counted: {refusals:?}");
+}
+
+/// Cancels racing the customer's answer, many times: every 202 ends cancelled and every 409
+/// does not (issue 23: a cancel that took effect was sometimes answered 409).
+#[tokio::test]
+async fn cancels_racing_the_customers_answer_are_answered_truthfully() {
+    let knobs = ProviderKnobs {
+        confirm_delay: Duration::from_millis(300),
+        ..needing_confirmation(ConfirmOutcome::Succeed)
+    };
+    let app = TestApp::spawn_with_provider(knobs, MINUTE).await;
+    let app = &app;
+    // From well before the customer's answer (300 ms after the authorization is asked for) to
+    // well after the order completes, so that both answers occur whatever the machine's speed,
+    // and many land on the answer itself.
+    let races = (0..24u64).map(|i| async move {
+        let order = app.place(&readme_order()).await;
+        tokio::time::sleep(Duration::from_millis(100 * i)).await;
+        (order, app.cancel(order).await)
+    });
+    let answers = futures::future::join_all(races).await;
+    let (mut accepted, mut refused) = (0, 0);
+    for (order, (code, body)) in answers {
+        let ended = app.outcome(order).await.status;
+        match code {
+            202 => {
+                accepted += 1;
+                assert_eq!(ended, OrderStatus::Cancelled, "{order}: 202 but {ended}: {body}");
+            }
+            409 => {
+                refused += 1;
+                assert_ne!(ended, OrderStatus::Cancelled, "{order}: 409 but cancelled: {body}");
+            }
+            other => panic!("{order}: {other} {body}"),
+        }
+    }
+    println!("{accepted} cancellations accepted, {refused} refused");
+    assert!(accepted > 0 && refused > 0, "the cancels did not straddle the answer");
 }

@@ -20,6 +20,8 @@ pub struct ProviderKnobs {
     pub outage_rate: f64,
     pub webhook_duplicate_rate: f64,
     pub webhook_delay: Duration,
+    /// `PSP_AUTHORIZATION_TTL_MS`: how long an authorization can be captured.
+    pub authorization_ttl: Option<Duration>,
 }
 
 impl Default for ProviderKnobs {
@@ -31,6 +33,7 @@ impl Default for ProviderKnobs {
             outage_rate: 0.0,
             webhook_duplicate_rate: 0.0,
             webhook_delay: Duration::ZERO,
+            authorization_ttl: None,
         }
     }
 }
@@ -55,6 +58,7 @@ impl TestProvider {
             outage_rate: knobs.outage_rate,
             confirm_delay: knobs.confirm_delay,
             confirm_outcome: knobs.confirm_outcome,
+            authorization_ttl: knobs.authorization_ttl,
         };
         let webhooks = Webhooks { url: webhook_url, secret: WEBHOOK_SECRET.into() };
         tokio::spawn(run_webhooks(ledger.clone(), webhooks));

@@ -35,11 +35,13 @@ pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 /// The HS256 secret of the apps started with `AUTH_MODE=jwt`.
 pub const JWT_SECRET: &str = "test-jwt-secret-of-at-least-32-bytes";
 
-/// The API's settings of a test app: the defaults, with the admin key set and the per-client
-/// write limit off (tests place hundreds of orders from one address; the limit has its own test).
+/// The API's settings of a test app: the defaults, with the admin key set, and the per-client
+/// write and connection limits as high as the global ones (tests place hundreds of orders at
+/// once from one address; the limits have their own tests).
 pub fn test_http() -> HttpConfig {
     let mut http = HttpConfig { admin_api_key: Some(ADMIN_KEY.into()), ..HttpConfig::default() };
     http.auth.writes_per_second = 0;
+    http.http_max_connections_per_client = http.http_max_connections;
     http
 }
 
@@ -149,6 +151,16 @@ impl TestApp {
         confirmation_timeout: Duration,
         adjust: impl FnOnce(&mut PaymentConfig),
     ) -> Self {
+        Self::spawn_with_provider_configured(knobs, confirmation_timeout, test_http(), adjust).await
+    }
+
+    /// [`Self::spawn_with_provider_and`], with the API's settings too.
+    pub async fn spawn_with_provider_configured(
+        knobs: ProviderKnobs,
+        confirmation_timeout: Duration,
+        http: HttpConfig,
+        adjust: impl FnOnce(&mut PaymentConfig),
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
         let webhook_url =
             format!("http://{}/api/webhooks/payments", listener.local_addr().unwrap());
@@ -160,8 +172,7 @@ impl TestApp {
             dashboard_simulator: false,
         };
         adjust(&mut payments);
-        let mut app =
-            Self::wire(SimulationConfig::default(), test_http(), payments, listener).await;
+        let mut app = Self::wire(SimulationConfig::default(), http, payments, listener).await;
         app.provider = Some(provider);
         app.start_worker();
         app

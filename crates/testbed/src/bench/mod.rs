@@ -98,8 +98,12 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<BenchReport> {
         apis: 0,
         workers: 0,
         servers: 1,
-        // Parked orders wait as long as the benchmark needs them to.
-        env: vec![("PAYMENT_CONFIRMATION_TIMEOUT_MS".into(), "3600000".into())],
+        // Parked orders wait as long as the benchmark needs them to. The benchmark is one
+        // client with up to a burst's worth of connections: its share is the whole listener.
+        env: vec![
+            ("PAYMENT_CONFIRMATION_TIMEOUT_MS".into(), "3600000".into()),
+            ("HTTP_MAX_CONNECTIONS_PER_CLIENT".into(), "1024".into()),
+        ],
         worker_env: config.service_env.clone(),
         task_queue: "bench-orders".into(),
         products: products.clone(),

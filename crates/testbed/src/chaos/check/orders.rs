@@ -125,8 +125,8 @@ async fn check_idempotency(
     Ok(())
 }
 
-/// An accepted cancellation (202) always ends the order cancelled; an order nobody asked to
-/// cancel never is.
+/// A cancellation's answer is the truth: accepted (202) ends the order cancelled, refused (409)
+/// does not; and an order nobody asked to cancel never is.
 fn check_cancellations(findings: &mut Findings, orders: &Orders, attempts: &[OrderAttempt]) {
     let broken_promises = attempts
         .iter()
@@ -136,6 +136,14 @@ fn check_cancellations(findings: &mut Findings, orders: &Orders, attempts: &[Ord
         .map(str::to_owned)
         .collect();
     findings.expect_none(Invariant::CancelAcceptedNotHonoured, broken_promises);
+    let false_refusals = attempts
+        .iter()
+        .filter(|a| a.cancel == Some(409))
+        .filter_map(OrderAttempt::workflow_id)
+        .filter(|w| orders.status(w) == Some("cancelled"))
+        .map(str::to_owned)
+        .collect();
+    findings.expect_none(Invariant::CancelRefusedButCancelled, false_refusals);
     let unasked = attempts
         .iter()
         .filter(|a| !a.cancel_requested)

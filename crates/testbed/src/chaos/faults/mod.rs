@@ -45,10 +45,13 @@ pub enum Fault {
     /// Release the next build of the workers with orders in flight (Worker Versioning): start
     /// its workers, promote it, let the old build drain, stop the old workers.
     RollingDeploy,
+    /// A provider that lies (or a leaked secret): correctly signed events that the provider's
+    /// own ledger contradicts. Each must be acknowledged as `contradicted` and change nothing.
+    LyingProvider,
 }
 
 impl Fault {
-    const ALL: [Fault; 12] = [
+    const ALL: [Fault; 13] = [
         Fault::KillWorker,
         Fault::KillApi,
         Fault::RestartTemporal,
@@ -61,6 +64,7 @@ impl Fault {
         Fault::ForgedWebhooks,
         Fault::LateWebhooks,
         Fault::RollingDeploy,
+        Fault::LyingProvider,
     ];
 
     fn name(&self) -> &'static str {
@@ -77,6 +81,7 @@ impl Fault {
             Fault::ForgedWebhooks => "forged-webhooks",
             Fault::LateWebhooks => "late-webhooks",
             Fault::RollingDeploy => "rolling-deploy",
+            Fault::LyingProvider => "lying-provider",
         }
     }
 }
@@ -189,6 +194,7 @@ async fn inject_one(
         }
         Fault::ForgedWebhooks => webhooks::forge(cluster, rng).await,
         Fault::LateWebhooks => webhooks::replay_late(cluster, rng).await,
+        Fault::LyingProvider => webhooks::lie(cluster, rng).await,
         // Orders wait at most a few seconds for their customer in the chaos run; a step stuck
         // behind a broken schema, 20 s.
         Fault::RollingDeploy => {
@@ -275,6 +281,7 @@ async fn inject_process_or_database(
         | Fault::PauseProvider
         | Fault::ForgedWebhooks
         | Fault::LateWebhooks
+        | Fault::LyingProvider
         | Fault::RollingDeploy => {
             unreachable!("handled by inject_one")
         }

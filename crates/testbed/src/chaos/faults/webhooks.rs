@@ -11,8 +11,12 @@ use serde_json::json;
 const PATH: &str = "/api/webhooks/payments";
 
 fn event(event_id: &str, payment_id: &str, order_id: &str) -> String {
-    json!({"id": event_id, "type": "payment_intent.authorized", "created": 0,
-           "data": {"id": payment_id, "order_id": order_id, "status": "authorized"}})
+    claim(event_id, "payment_intent.authorized", payment_id, order_id)
+}
+
+fn claim(event_id: &str, kind: &str, payment_id: &str, order_id: &str) -> String {
+    json!({"id": event_id, "type": kind, "created": 0,
+           "data": {"id": payment_id, "order_id": order_id}})
     .to_string()
 }
 
@@ -134,4 +138,116 @@ pub(super) async fn replay_late(
         None
     };
     Ok(Injected { detail, violation })
+}
+
+/// Orders waiting for their customer (the provider's intent awaits the customer's action):
+/// (order id, payment id), a random sample.
+async fn waiting_orders(cluster: &Cluster, limit: i64) -> anyhow::Result<Vec<(String, String)>> {
+    let rows = sqlx::query!(
+        r#"SELECT o.id::text AS "order_id!", p.payment_id AS "payment_id!"
+             FROM orders o JOIN payments p ON p.order_id = o.id
+            WHERE p.payment_id IS NOT NULL AND o.status = 'payment'
+              AND p.status = 'requires_action'
+            ORDER BY random() LIMIT $1"#,
+        limit
+    )
+    .fetch_all(cluster.store.pool())
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.order_id, r.payment_id)).collect())
+}
+
+/// Correctly signed events that are false: an authorization for a waiting order whose customer
+/// has not answered (the issue's attack: it must not be acted on, answered 503 "not yet" so
+/// that a genuine but early event would be retried); "failed" for a completed order's captured
+/// payment; an authorization naming a waiting order with another order's payment; one for an
+/// ended order naming a waiting order's payment (believed, it would void that customer's
+/// authorization). The last three can never be true: `contradicted`. Anything acted on is a
+/// violation (and would show in the ledger checks).
+pub(super) async fn lie(cluster: &Cluster, rng: &mut ChaCha8Rng) -> anyhow::Result<Injected> {
+    let secret = cluster.webhook_secret.clone().context("the cluster has no provider")?;
+    let waiting = waiting_orders(cluster, 6).await?;
+    let ended = paid_orders(cluster, true, 3).await?;
+    let completed = completed_orders(cluster, 3).await?;
+    let mut lies = Vec::new();
+    for (order, payment) in &completed {
+        lies.push(("a refusal of a captured payment", "payment_intent.failed", payment, order));
+    }
+    for (i, (order, payment)) in waiting.iter().enumerate() {
+        lies.push(("an authorization not given", "payment_intent.authorized", payment, order));
+        if let Some((other, _)) = waiting.get((i + 1) % waiting.len()).filter(|_| waiting.len() > 1)
+        {
+            lies.push(("another order's payment", "payment_intent.authorized", payment, other));
+        }
+    }
+    for ((order, _), (_, payment)) in ended.iter().zip(&waiting) {
+        lies.push((
+            "a waiting payment for an ended order",
+            "payment_intent.authorized",
+            payment,
+            order,
+        ));
+    }
+    let http = reqwest::Client::new();
+    let (mut contradicted, mut believed) = (0, Vec::new());
+    for (what, kind, payment, order) in &lies {
+        let api = &cluster.api_urls[rng.random_range(0..cluster.api_urls.len())];
+        let body = claim(&format!("evt_lie_{}", rng.random::<u64>()), kind, payment, order);
+        let signature = sign(secret.as_bytes(), now(), body.as_bytes());
+        let sent = http
+            .post(format!("{api}{PATH}"))
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .body(body)
+            .send()
+            .await;
+        let Ok(response) = sent else { continue };
+        let status = response.status();
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        let not_yet = answer["detail"].as_str().is_some_and(|d| d.contains("does not show"));
+        if status.is_server_error() && !not_yet {
+            continue; // down or busy (another fault): a provider would retry
+        }
+        // Had the customer answered meanwhile, the event was true when it was checked, and it
+        // is rightly delivered: the provider's ledger must then show the payment authorized.
+        let became_true = answer["outcome"] == "delivered"
+            && *what == "an authorization not given"
+            && authorized_at_the_provider(cluster, payment).await;
+        if (status.is_success() && answer["outcome"] == "contradicted") || not_yet || became_true {
+            contradicted += 1;
+        } else {
+            believed.push(format!("{what} ({order}) → {status} {answer}"));
+        }
+    }
+    let detail = format!("{contradicted} of {} lies recognized as contradicted", lies.len());
+    let violation = if !believed.is_empty() {
+        Some(format!("events the provider contradicts were not refused: {}", believed.join("; ")))
+    } else if contradicted == 0 && !lies.is_empty() {
+        Some("no lie was answered: the endpoint never answered".to_owned())
+    } else {
+        None
+    };
+    Ok(Injected { detail, violation })
+}
+
+/// Completed orders and their (captured) payments, a random sample.
+async fn completed_orders(cluster: &Cluster, limit: i64) -> anyhow::Result<Vec<(String, String)>> {
+    let rows = sqlx::query!(
+        r#"SELECT o.id::text AS "order_id!", p.payment_id AS "payment_id!"
+             FROM orders o JOIN payments p ON p.order_id = o.id
+            WHERE p.payment_id IS NOT NULL AND o.status = 'completed'
+            ORDER BY random() LIMIT $1"#,
+        limit
+    )
+    .fetch_all(cluster.store.pool())
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.order_id, r.payment_id)).collect())
+}
+
+/// Whether the provider's ledger shows `payment` authorized (or captured since).
+async fn authorized_at_the_provider(cluster: &Cluster, payment: &str) -> bool {
+    let Some(provider) = &cluster.provider_url else { return false };
+    let url = format!("{provider}/v1/payment_intents/{payment}");
+    let Ok(response) = reqwest::get(url).await else { return false };
+    let intent: serde_json::Value = response.json().await.unwrap_or_default();
+    matches!(intent["status"].as_str(), Some("authorized" | "captured"))
 }
