@@ -26,6 +26,7 @@ async fn the_benchmark_runs_every_phase_and_writes_its_results() {
         concurrency: 4,
         sweep: vec![0.5],
         status_connections: 4,
+        slow_sockets: 200,
         overload: Duration::from_secs(3),
         // Beyond the service's default of 200 orders in flight, so that it may shed.
         burst: 250,

@@ -25,6 +25,10 @@ struct Args {
     /// Connections reading the status endpoint.
     #[arg(long, default_value_t = 32)]
     status_connections: usize,
+    /// Sockets one address holds open without finishing a request (slowloris) while the
+    /// status reads run a second time (0: no second run).
+    #[arg(long, default_value_t = 3000)]
+    slow_sockets: usize,
     /// Seconds of the overload phase (open loop at twice the saturated rate).
     #[arg(long, default_value_t = 60)]
     overload_seconds: u64,
@@ -95,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
         concurrency: args.concurrency,
         sweep: args.sweep,
         status_connections: args.status_connections,
+        slow_sockets: args.slow_sockets,
         overload: Duration::from_secs(args.overload_seconds),
         burst: args.burst,
         soak_minutes: args.soak_minutes,

@@ -169,9 +169,38 @@ pub async fn drive<T: Target>(
     std::mem::take(&mut *outcome.lock().expect("lock"))
 }
 
+/// Customers' HTTP clients: many shops' customers are many addresses, and the service gives
+/// each address a share of its connections (`HTTP_MAX_CONNECTIONS_PER_CLIENT`). The benchmark
+/// spreads its requests over [`CUSTOMER_ADDRESSES`] loopback addresses (127.0.0.10 and up), so
+/// that a burst of a thousand is a crowd, not one client's thousand sockets.
+#[derive(Clone)]
+pub struct Customers(Arc<Vec<reqwest::Client>>);
+
+pub const CUSTOMER_ADDRESSES: u8 = 32;
+
+impl Customers {
+    pub fn new() -> anyhow::Result<Self> {
+        let clients = (0..CUSTOMER_ADDRESSES)
+            .map(|i| {
+                reqwest::Client::builder()
+                    .local_address(std::net::IpAddr::from([127, 0, 0, 10 + i]))
+                    .pool_max_idle_per_host(1024)
+                    .timeout(Duration::from_secs(30))
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self(Arc::new(clients)))
+    }
+
+    /// The client of the `n`-th request.
+    pub fn client(&self, n: usize) -> &reqwest::Client {
+        &self.0[n % self.0.len()]
+    }
+}
+
 /// OrderFlow over HTTP.
 pub struct OrderTarget {
-    http: reqwest::Client,
+    http: Customers,
     url: String,
     products: Vec<(String, String)>,
     next: AtomicUsize,
@@ -185,11 +214,7 @@ impl OrderTarget {
     pub fn new(url: String, products: Vec<(String, String)>, pool: sqlx::PgPool) -> Arc<Self> {
         let completions: Completions = Arc::default();
         tokio::spawn(poll_completions(pool, completions.clone()));
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(1024)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("an HTTP client");
+        let http = Customers::new().expect("the customers' HTTP clients");
         Arc::new(Self { http, url, products, next: AtomicUsize::new(0), completions })
     }
 }
@@ -205,7 +230,7 @@ impl Target for OrderTarget {
         // The scheduled time on the wall clock, to compare with `completed_at`.
         let due = SystemTime::now() - scheduled.elapsed();
         let response =
-            self.http.post(format!("{}/api/orders", self.url)).json(&body).send().await?;
+            self.http.client(n).post(format!("{}/api/orders", self.url)).json(&body).send().await?;
         let response_time = scheduled.elapsed();
         if response.status() == StatusCode::SERVICE_UNAVAILABLE {
             let problem: serde_json::Value = response.json().await.unwrap_or_default();
@@ -270,7 +295,7 @@ impl Target for BaselineTarget {
 
 /// `GET /api/orders/status` of random existing orders.
 pub struct StatusTarget {
-    pub http: reqwest::Client,
+    pub http: Customers,
     pub url: String,
     pub workflow_ids: Vec<String>,
     pub next: AtomicUsize,
@@ -282,6 +307,7 @@ impl Target for StatusTarget {
         let id = &self.workflow_ids[n.wrapping_mul(7919) % self.workflow_ids.len()];
         let response = self
             .http
+            .client(n)
             .get(format!("{}/api/orders/status?workflow_id={id}", self.url))
             .send()
             .await?;

@@ -20,13 +20,16 @@ mod driver;
 pub mod payments;
 mod plot;
 mod report;
+mod slow_sockets;
 mod soak;
 mod stats;
 pub mod versioning;
 
 use crate::cluster::{Cluster, ClusterConfig, ProviderConfig};
 use baseline::{BaselineHost, Shape};
-use driver::{BaselineTarget, Mode, OrderTarget, Outcome, SETTLE, StatusTarget, Target, drive};
+use driver::{
+    BaselineTarget, Customers, Mode, OrderTarget, Outcome, SETTLE, StatusTarget, Target, drive,
+};
 pub use report::{BenchReport, Phase};
 use stats::{Percentiles, Probe, is_alive, rss_mib};
 use std::path::PathBuf;
@@ -55,6 +58,9 @@ pub struct BenchConfig {
     /// Open-loop rates of the sweep, as fractions of OrderFlow's saturated rate.
     pub sweep: Vec<f64>,
     pub status_connections: usize,
+    /// Sockets one address holds open without finishing its headers during a second run of
+    /// the status reads (0: no such run).
+    pub slow_sockets: usize,
     /// Length of the overload phase (open loop at twice the saturated rate).
     pub overload: Duration,
     /// Orders sent at once in the burst phase.
@@ -98,11 +104,11 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<BenchReport> {
         apis: 0,
         workers: 0,
         servers: 1,
-        // Parked orders wait as long as the benchmark needs them to. The benchmark is one
-        // client with up to a burst's worth of connections: its share is the whole listener.
+        // Parked orders wait as long as the benchmark needs them to. Its customers come from
+        // many addresses (`Customers`), each within the default share of connections.
         env: vec![
             ("PAYMENT_CONFIRMATION_TIMEOUT_MS".into(), "3600000".into()),
-            ("HTTP_MAX_CONNECTIONS_PER_CLIENT".into(), "1024".into()),
+            ("HTTP_MAX_CONNECTIONS_PER_CLIENT".into(), "64".into()),
         ],
         worker_env: config.service_env.clone(),
         task_queue: "bench-orders".into(),
@@ -239,7 +245,7 @@ async fn phases(
     );
     let steps = step_timings(&url, cluster.store.pool()).await?;
     phases.extend(sweep(config, watch, &orders, max_rate).await?);
-    phases.push(status_reads(config, watch, url).await?);
+    phases.extend(status_reads(config, watch, url).await?);
     phases.extend(overload_and_burst(config, watch, orders, max_rate).await?);
 
     Ok(BenchReport {
@@ -303,19 +309,31 @@ async fn status_reads(
     config: &BenchConfig,
     watch: &Watch<'_>,
     url: String,
-) -> anyhow::Result<Phase> {
+) -> anyhow::Result<Vec<Phase>> {
     let workflow_ids: Vec<String> =
         sqlx::query_scalar!("SELECT workflow_id FROM orders LIMIT 5000")
             .fetch_all(watch.cluster.store.pool())
             .await?;
     let status = Arc::new(StatusTarget {
-        http: reqwest::Client::builder().pool_max_idle_per_host(1024).build()?,
-        url,
+        http: Customers::new()?,
+        url: url.clone(),
         workflow_ids,
         next: AtomicUsize::new(0),
     });
     let reads = Mode::Closed { concurrency: config.status_connections };
-    measure("GET /api/orders/status", status, reads, config.phase, watch).await
+    let alone =
+        measure("GET /api/orders/status", status.clone(), reads, config.phase, watch).await?;
+    if config.slow_sockets == 0 {
+        return Ok(vec![alone]);
+    }
+    // The same reads while one address holds `slow_sockets` connections that never finish their
+    // headers (slowloris), reopening each one the service closes.
+    let address = url.trim_start_matches("http://").parse()?;
+    let attack = tokio::spawn(slow_sockets::hold(address, config.slow_sockets));
+    let name = format!("GET /api/orders/status beside {} slow sockets", config.slow_sockets);
+    let beside = measure(&name, status, reads, config.phase, watch).await;
+    attack.abort();
+    Ok(vec![alone, beside?])
 }
 
 /// Beyond what the service can do, last: open loop at twice the saturated rate, then a burst.
