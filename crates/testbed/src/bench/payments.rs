@@ -191,13 +191,16 @@ async fn park_and_confirm(
     provider.start()?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
     wait_until_up(&http, &provider_url).await?;
+    // Placed by many customers (addresses), as the other phases' orders are: one address's
+    // share of the service's connections is smaller than the placement's concurrency.
+    let customers = super::driver::Customers::new()?;
     let service_pid = cluster.servers[0].pid().unwrap_or(0);
     let rss_before = rss_mib(service_pid);
 
     let started = Instant::now();
     let api = cluster.api_urls[0].clone();
     let placed: Vec<anyhow::Result<Uuid>> = futures::stream::iter(0..count)
-        .map(|n| place(&http, &api, products, n))
+        .map(|n| place(customers.client(n), &api, products, n))
         .buffer_unordered(concurrency)
         .collect()
         .await;
