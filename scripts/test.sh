@@ -24,6 +24,8 @@ npm ci --silent --no-audit --no-fund --prefix crates/orderflow/tests/dashboard
 CLIPPY_DRIVER="$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver || true)"
 [ -x "$CLIPPY_DRIVER" ] || die "clippy is needed (rustup component add clippy)"
 export RUSTC_WORKSPACE_WRAPPER="$CLIPPY_DRIVER"
+# A fresh clone has nothing to reuse: CI builds without the incremental cache's writes.
+if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL=0; fi
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 # With arguments (`make test ARGS=...` or `bash scripts/test.sh -p orderflow --test e2e`): just
 # those, in one cargo run.

@@ -654,19 +654,3 @@ async fn drop_database(server: &PgConnectOptions, name: &str) -> anyhow::Result<
         .await?;
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn workflow_task_timeouts_are_summed_over_first_attempt() {
-        let metrics = r#"# TYPE start_to_close_timeout counter
-start_to_close_timeout{first_attempt="false",namespace="default",operation="TimerActiveTaskWorkflowTaskTimeout",service_name="history"} 12
-start_to_close_timeout{first_attempt="true",namespace="default",operation="TimerActiveTaskWorkflowTaskTimeout",service_name="history"} 200
-start_to_close_timeout{first_attempt="true",namespace="default",operation="TimerActiveTaskActivityTimeout",service_name="history"} 7
-"#;
-        assert_eq!(count_workflow_task_timeouts(metrics), 212);
-        assert_eq!(count_workflow_task_timeouts("# nothing timed out yet\n"), 0);
-    }
-}

@@ -22,7 +22,7 @@ mod plot;
 mod report;
 mod slow_sockets;
 mod soak;
-mod stats;
+pub mod stats;
 pub mod versioning;
 
 use crate::cluster::{Cluster, ClusterConfig, ProviderConfig};

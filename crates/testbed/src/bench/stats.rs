@@ -105,30 +105,3 @@ fn clock_ticks_per_second() -> f64 {
         _ => 100.0,
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        let p = Percentiles::of(&samples);
-        assert_eq!((p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms), (50.0, 90.0, 99.0, 100.0));
-        assert_eq!(Percentiles::of(&[Duration::from_millis(7)]).p99_ms, 7.0);
-    }
-
-    #[test]
-    fn this_process_has_used_some_cpu() {
-        let spin = std::time::Instant::now();
-        while spin.elapsed() < Duration::from_millis(50) {}
-        assert!(Probe::Myself.cpu_seconds() > 0.0);
-    }
-
-    #[test]
-    fn this_process_is_alive_with_memory_and_files() {
-        let me = std::process::id() as i32;
-        assert!(is_alive(me) && rss_mib(me) > 0.0 && open_fds(me) > 0);
-        assert!(!is_alive(-1) && rss_mib(-1) == 0.0);
-    }
-}

@@ -67,7 +67,7 @@ impl Fault {
         Fault::LyingProvider,
     ];
 
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Fault::KillWorker => "kill-worker",
             Fault::KillApi => "kill-api",
@@ -151,7 +151,7 @@ pub async fn inject(
 
 /// The plan's faults in a seeded order. ChaCha8 is documented to give the same stream for a
 /// seed on every platform and release (rand's `StdRng` is not), so a seed reproduces its run.
-fn schedule(plan: &FaultPlan, rng: &mut ChaCha8Rng) -> Vec<Fault> {
+pub fn schedule(plan: &FaultPlan, rng: &mut ChaCha8Rng) -> Vec<Fault> {
     let mut schedule: Vec<Fault> =
         plan.0.iter().flat_map(|(f, n)| std::iter::repeat_n(*f, *n)).collect();
     schedule.shuffle(rng);
@@ -331,21 +331,4 @@ async fn local_cluster(cluster: &Cluster) -> Option<String> {
         .collect();
     versions.sort();
     versions.pop()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A recorded seed must replay the same faults in the same order after any toolchain or
-    /// platform change: the seeded stream and the schedule drawn from it are pinned here.
-    #[test]
-    fn a_seed_draws_the_same_schedule_everywhere() {
-        let plan: FaultPlan = "kill-worker=2,kill-api=1,restart-temporal=1".parse().unwrap();
-        let mut rng = ChaCha8Rng::seed_from_u64(20_261_126 ^ 0xFA17);
-        let drawn: Vec<&str> = schedule(&plan, &mut rng).iter().map(|f| f.name()).collect();
-        let pause: u64 = rng.random_range(1_000..3_000);
-        assert_eq!(drawn, ["restart-temporal", "kill-worker", "kill-api", "kill-worker"]);
-        assert_eq!(pause, 2632);
-    }
 }
