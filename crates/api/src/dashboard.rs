@@ -1,13 +1,22 @@
-//! The orders dashboard: one page, no build step, served from the binary.
+//! The orders dashboard: one page and its ES modules, no build step, served from the binary.
 
-use crate::ApiContext;
 use crate::edges::CONTENT_SECURITY_POLICY;
-use axum::extract::State;
+use crate::{ApiContext, ApiError};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse};
 
 const PAGE: &str = include_str!("../static/dashboard.html");
-const SCRIPT: &str = include_str!("../static/dashboard.js");
+/// The page's scripts, ES modules by name (`/dashboard/{name}`); `main.js` is the entry.
+const MODULES: [(&str, &str); 7] = [
+    ("main.js", include_str!("../static/dashboard/main.js")),
+    ("api.js", include_str!("../static/dashboard/api.js")),
+    ("dom.js", include_str!("../static/dashboard/dom.js")),
+    ("orders.js", include_str!("../static/dashboard/orders.js")),
+    ("operator.js", include_str!("../static/dashboard/operator.js")),
+    ("metrics.js", include_str!("../static/dashboard/metrics.js")),
+    ("charts.js", include_str!("../static/dashboard/charts.js")),
+];
 
 /// Live orders and stock, a form to place an order, cancel buttons, links to Temporal's UI;
 /// for operators, an order's page (`/dashboard#operator/{order_id}`: its steps, retries,
@@ -43,10 +52,15 @@ pub async fn page(State(ctx): State<ApiContext>) -> impl IntoResponse {
     ([(header::CONTENT_SECURITY_POLICY, policy)], Html(page))
 }
 
-/// The dashboard's script, a file of its own so that the page's Content-Security-Policy can
-/// forbid inline scripts.
-pub async fn script() -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT)
+/// One of the dashboard's scripts (`/dashboard/main.js` and the modules it imports), files of
+/// their own so that the page's Content-Security-Policy can forbid inline scripts.
+pub async fn module(
+    name: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let unknown = || ApiError::NotFound("The dashboard has no such script.".into());
+    let Path(name) = name.map_err(|_| unknown())?;
+    let (_, source) = MODULES.iter().find(|(module, _)| *module == name).ok_or_else(unknown)?;
+    Ok(([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], *source))
 }
 
 /// The values go into an HTML attribute: keep them inert.

@@ -214,7 +214,7 @@ pub fn router(ctx: ApiContext) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let routes = routes
         .route("/", get(|| async { Redirect::temporary("/dashboard") }))
-        .route("/dashboard.js", get(dashboard::script))
+        .route("/dashboard/{module}", get(dashboard::module))
         .merge(SwaggerUi::new("/docs").url("/api/openapi.json", openapi))
         .fallback(|| async { ApiError::NotFound("There is nothing at this path.".into()) })
         .method_not_allowed_fallback(|| async {

@@ -219,7 +219,7 @@ async fn a_client_that_floods_writes_gets_429_with_retry_after() {
 #[tokio::test]
 async fn pages_cannot_be_framed_or_sniffed() {
     let app = TestApp::spawn().await;
-    for path in ["/dashboard", "/docs/", "/dashboard.js", "/api/products"] {
+    for path in ["/dashboard", "/docs/", "/dashboard/main.js", "/api/products"] {
         let response = app.http.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let headers = response.headers();
