@@ -16,9 +16,17 @@ export function parseMetrics(text) {
     for (const [, key, value] of (m[2] ?? "").matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
       labels[key] = value.replace(/\\(.)/g, (_, c) => (c === "n" ? "\n" : c));
     }
-    out.push({ name: m[1], labels, value: Number(m[3]) });
+    out.push({ name: m[1], labels, value: number(m[3]) });
   }
   return out;
+}
+
+/** A sample value or bucket bound: Prometheus writes infinity as `+Inf` (and `-Inf`), which
+ * `Number` does not read. */
+function number(text) {
+  if (text === "+Inf") return Infinity;
+  if (text === "-Inf") return -Infinity;
+  return Number(text);
 }
 
 const placing = (labels) => labels.route === "/api/orders" && labels.method === "POST";
@@ -57,14 +65,14 @@ export function summarise(metrics, t) {
       }
       case "orderflow_http_request_duration_seconds_bucket":
         if (placing(labels)) {
-          const le = Number(labels.le);
+          const le = number(labels.le);
           s.latency.set(le, add(s.latency.get(le), value));
         }
         break;
       // Every task queue's and namespace's orders together (a process may run several workers).
       case END_TO_END:
         if (labels.workflow_type === ORDER_WORKFLOW) {
-          const le = Number(labels.le);
+          const le = number(labels.le);
           s.endToEnd.set(le, add(s.endToEnd.get(le), value));
         }
         break;
