@@ -12,7 +12,7 @@ RUN apt-get update \
  && useradd --system --uid 10001 --no-create-home orderflow
 COPY --from=build /src/target/release/orderflow /usr/local/bin/orderflow
 USER orderflow
-# Production default: bearer tokens required (README "Identity and access"); give it
+# Production default: bearer tokens required (docs/security.md); give it
 # JWT_HS256_SECRET or JWT_JWKS_URL. AUTH_MODE=off is for local development only.
 ENV HTTP_HOST=0.0.0.0 HTTP_PORT=8080 AUTH_MODE=jwt
 EXPOSE 8080

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How fast does the history of a stuck order grow? Places one order whose payment step cannot
 # succeed (the `payments` table is renamed away first, a stand-in for a broken migration), then
-# prints the workflow's history length once a minute. README "A step that cannot succeed" quotes
+# prints the workflow's history length once a minute. docs/architecture.md, "A step that cannot succeed", quotes
 # what this prints. Usage: scripts/stuck-history.sh [minutes] (default 40); needs a built
 # target/debug/orderflow (or ORDERFLOW_BIN) and uses its own database and task queue.
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"

@@ -6,7 +6,7 @@
 //! `POST /api/orders` is answered at once with 503 and `Retry-After`, before anything is written
 //! or started: a burst is shed at the door instead of piling work on Temporal, PostgreSQL and the
 //! workers until workflow tasks overrun their timeout and the engine redoes them (the collapse
-//! this replaced; see README "Overload").
+//! this replaced; see docs/operations.md, "Admission").
 //!
 //! The limit adapts to what the system behind this process really finishes ([`Limit`]): an order
 //! runs all its steps in its first workflow task, so an order in flight longer than the latency

@@ -1,7 +1,7 @@
 //! Who is asking: the request's [`Principal`].
 //!
-//! `AUTH_MODE=off` is the seed's open API, for local development: every request is
-//! [`Principal::Open`] and may do what the original service allowed. `AUTH_MODE=jwt` needs
+//! `AUTH_MODE=off` is the Go service's open API, for local development: every request is
+//! [`Principal::Open`] and may do what the Go service allowed. `AUTH_MODE=jwt` needs
 //! `Authorization: Bearer <JWT>`: signed with `JWT_HS256_SECRET` (HS256) or by a key of the
 //! identity provider's JWKS (`JWT_JWKS_URL`, RS256/ES256, refreshed when a token names an
 //! unknown key id), with `exp` required, `iss`/`aud` checked when configured and a small clock
@@ -31,7 +31,7 @@ const JWKS_REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(30);
 /// Who sent the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    /// `AUTH_MODE=off`: nobody is identified; the open API of the original service.
+    /// `AUTH_MODE=off`: nobody is identified; the open API of the Go service.
     Open,
     /// A customer: sees and acts on their own orders only.
     Customer(CustomerId),

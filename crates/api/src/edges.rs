@@ -4,6 +4,7 @@
 
 use crate::ApiError;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -99,4 +100,40 @@ pub async fn drop_unusable_request_id(mut request: Request, next: Next) -> Respo
         request.headers_mut().remove("x-request-id");
     }
     next.run(request).await
+}
+
+/// A request's body is read whole before anything answers it. An answer given before its body
+/// was read (a 415, a 401, a 404) makes hyper close the keep-alive connection the client is
+/// still writing to, so that the client's next request on it fails with a broken pipe. A body
+/// over [`crate::MAX_BODY_BYTES`] is not read to its end: 413, and the connection is closed
+/// (`Connection: close` says so).
+pub async fn read_body_first(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Err(e) => {
+            let too_large =
+                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<http_body_util::LengthLimitError>());
+            let error = if too_large {
+                ApiError::Rejected {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    detail: format!(
+                        "The request body is larger than {} bytes.",
+                        crate::MAX_BODY_BYTES
+                    ),
+                }
+            } else {
+                ApiError::Rejected {
+                    status: StatusCode::BAD_REQUEST,
+                    detail: "The request body could not be read to its end.".into(),
+                }
+            };
+            let mut response = error.into_response();
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+    }
 }

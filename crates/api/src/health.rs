@@ -61,7 +61,7 @@ pub struct Live {
     pub status: &'static str,
 }
 
-/// Dependencies (the seed's health check): 200 when PostgreSQL and Temporal both answer, 503
+/// Dependencies (the Go service's health check): 200 when PostgreSQL and Temporal both answer, 503
 /// otherwise; the body says which is down. Not a liveness probe: see `/live`.
 #[utoipa::path(
     get,

@@ -67,7 +67,7 @@ pub const DEFAULT_ADMISSION_LEASE: std::time::Duration = std::time::Duration::fr
 /// How long an admitted order may take before admission holds back: 40% of the workflow task
 /// timeout. An order runs its steps in its first workflow task, which the worker must heartbeat
 /// at 80% of the timeout; orders kept well inside that never need the heartbeat, let alone
-/// time out when a heartbeat is late (README "Overload").
+/// time out when a heartbeat is late (docs/operations.md, "Overload").
 pub fn latency_target(workflow_task_timeout: std::time::Duration) -> std::time::Duration {
     workflow_task_timeout.mul_f64(0.4)
 }
@@ -226,6 +226,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .layer(axum::middleware::from_fn(cross_site::refuse_cross_site))
         .layer(axum::middleware::from_fn(metrics::track_http))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(edges::read_body_first))
         // Every request gets an id (or keeps the caller's), logged with it and sent back.
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         // Errors are logged once, where they are turned into responses (`ApiError`); the trace

@@ -22,7 +22,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The workflow task timeout of an order unless configured (`WORKFLOW_TASK_TIMEOUT_MS`); see
-/// README "Overload" for how it was chosen.
+/// docs/operations.md, "Why tasks overran, and the fixes", for how it was chosen.
 pub const DEFAULT_WORKFLOW_TASK_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]

@@ -8,12 +8,15 @@ use crate::{ApiContext, ApiError};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
-use orderflow_domain::{CustomerId, ErrorCode, NotificationKind, OrderId, OrderStatus, Step};
+use orderflow_domain::{
+    CustomerId, ErrorCode, NotificationKind, OrderId, OrderStatus, PaymentStatus, Step,
+};
 use orderflow_store::{
     NotificationRow, OrderFilter, OrderRow, PaymentEventRow, PaymentRow, ReservationRow,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use strum::IntoEnumIterator;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -46,6 +49,8 @@ pub struct OrderSummary {
     pub workflow_id: String,
     pub customer_id: String,
     pub status: OrderStatus,
+    /// The step that last changed the order in the database (what happened; the order's
+    /// state object, `/api/orders/state`, shows the step running now).
     pub current_step: Step,
     #[schema(value_type = String, example = "999.99")]
     pub total_amount: Decimal,
@@ -86,8 +91,7 @@ pub struct OrderItemView {
 pub struct PaymentView {
     /// `requires_action` (awaiting the customer), `authorized`, `captured`, `voided`,
     /// `refunded` or `failed`.
-    #[schema(example = "captured")]
-    pub status: String,
+    pub status: PaymentStatus,
     /// The payment provider's id.
     pub payment_id: Option<String>,
     #[schema(value_type = String, example = "999.99")]
@@ -171,7 +175,7 @@ pub async fn list_orders(
         Some(text) => Some(OrderStatus::parse(text).ok_or_else(|| {
             ApiError::BadRequest(format!(
                 "status must be one of {}",
-                OrderStatus::ALL.map(|s| s.as_str()).join(", ")
+                OrderStatus::iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
             ))
         })?),
     };
@@ -268,8 +272,7 @@ pub async fn order_detail(
             })
             .collect(),
         payment: payment.map(|p| PaymentView {
-            // Older workers' word for a declined payment.
-            status: if p.status == "declined" { "failed".into() } else { p.status },
+            status: p.status,
             payment_id: p.payment_id,
             amount: cents(p.amount),
             captured: cents(p.captured),
@@ -317,17 +320,17 @@ fn timeline(
         // provider's event, at the time it arrived (an authorization requested is not one
         // granted).
         let answered_later = events.iter().any(|e| e.outcome == "delivered");
-        let event = match p.status.as_str() {
+        let event = match p.status {
             _ if answered_later => "payment awaiting the customer",
-            "declined" | "failed" => "payment declined",
-            "requires_action" => "payment awaiting the customer",
+            PaymentStatus::Failed => "payment declined",
+            PaymentStatus::RequiresAction => "payment awaiting the customer",
             _ => "payment authorized",
         };
         timeline.push(TimelineEvent { at: p.created_at, event: event.into() });
-        let settled = match p.status.as_str() {
-            "captured" => Some("payment captured"),
-            "voided" => Some("payment voided"),
-            "refunded" => Some("payment refunded"),
+        let settled = match p.status {
+            PaymentStatus::Captured => Some("payment captured"),
+            PaymentStatus::Voided => Some("payment voided"),
+            PaymentStatus::Refunded => Some("payment refunded"),
             _ => None,
         };
         if let Some(event) = settled {

@@ -1,4 +1,4 @@
-//! The original service's order endpoints: create, status, cancel, state.
+//! The Go service's order endpoints, kept: create, status, cancel, state.
 
 use crate::auth::Principal;
 use crate::error::{Context, Problem};

@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use orderflow_domain::{OrderId, OrderStatus};
-use orderflow_providers::payment_intent::IntentStatus;
+use orderflow_providers::payment_provider::IntentStatus;
 use orderflow_providers::payment_provider::{CURRENCY, IntentView};
 use orderflow_providers::webhook_signature::{SIGNATURE_HEADER, verify};
 use orderflow_providers::{PaymentGateway, ProviderError};

@@ -7,6 +7,7 @@ mod catalog;
 mod ids;
 mod money;
 mod order;
+mod payment;
 #[cfg(feature = "sqlx")]
 mod sql;
 mod state;
@@ -18,6 +19,7 @@ pub use order::{
     ErrorCode, MAX_ITEMS_PER_ORDER, NewOrder, OrderDraft, OrderEnding, OrderLine, OrderStatus,
     Quantity, RequestedLine, TEMPORARY_PROBLEM,
 };
+pub use payment::PaymentStatus;
 pub use state::{CancelRefusal, NotificationKind, OrderState, Step, StepRecord, StepStatus};
 
 /// A value that failed validation: which field, and why, in words a client can act on.

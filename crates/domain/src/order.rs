@@ -1,10 +1,9 @@
 //! An order: what the client asked for ([`OrderDraft`]), and what the shop accepted
-//! ([`NewOrder`], priced from the catalog). Also the status vocabulary of the original service.
+//! ([`NewOrder`], priced from the catalog). Also the status vocabulary of the Go service.
 
 use crate::{CustomerId, InvalidField, Money, OrderId, ProductId};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// More lines than this is not a shopping cart but a mistake or an attack.
 pub const MAX_ITEMS_PER_ORDER: usize = 50;
@@ -126,10 +125,24 @@ pub struct NewOrder {
     pub total: Money,
 }
 
-/// Where an order is. The six values of the original service, unchanged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Where an order is. The six values of the service OrderFlow replaced, unchanged.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum OrderStatus {
     /// Accepted, not yet looked at.
     Pending,
@@ -143,28 +156,13 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 6] = [
-        Self::Pending,
-        Self::Validating,
-        Self::Payment,
-        Self::Completed,
-        Self::Failed,
-        Self::Cancelled,
-    ];
-
+    /// Its name, as the API shows it and PostgreSQL stores it.
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Validating => "validating",
-            Self::Payment => "payment",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-        }
+        self.into()
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
+        text.parse().ok()
     }
 
     /// Nothing will ever change this order again.
@@ -185,22 +183,31 @@ impl OrderStatus {
     }
 }
 
-impl fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Why an order failed, as a stable machine-readable code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorCode {
     /// Some product did not have enough units left.
     InsufficientStock,
     /// The payment provider refused the charge. Not retried.
     PaymentDeclined,
-    /// The payment provider kept failing for technical reasons until retries ran out.
+    /// The payment provider kept failing for technical reasons until retries ran out, or
+    /// refused for good to capture a payment being confirmed.
     PaymentFailed,
     /// The customer did not confirm the payment in time (`PAYMENT_CONFIRMATION_TIMEOUT_MS`):
     /// the authorization was voided and the stock released.
@@ -212,25 +219,11 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::InsufficientStock => "insufficient_stock",
-            Self::PaymentDeclined => "payment_declined",
-            Self::PaymentFailed => "payment_failed",
-            Self::PaymentTimeout => "payment_timeout",
-            Self::InternalError => "internal_error",
-        }
+        self.into()
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::InsufficientStock,
-            Self::PaymentDeclined,
-            Self::PaymentFailed,
-            Self::PaymentTimeout,
-            Self::InternalError,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == text)
+        text.parse().ok()
     }
 
     /// A business outcome, whose own message (the shortage, the decline reason) is for the
@@ -253,12 +246,6 @@ impl ErrorCode {
 
 /// What a customer reads about a step that failed for a technical reason.
 pub const TEMPORARY_PROBLEM: &str = "a temporary problem on our side; we are on it";
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// How an order that will not complete ends, once its compensations have run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,7 +302,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_text() {
-        for s in OrderStatus::ALL {
+        for s in <OrderStatus as strum::IntoEnumIterator>::iter() {
             assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
         }

@@ -1,8 +1,8 @@
-//! The vocabulary as PostgreSQL sees it: each enum is stored in a `text` column under the name
-//! its `as_str` gives (the same the API shows), and read back through its `parse`, so a row
+//! The vocabulary as PostgreSQL sees it: each enum is stored in a `text` column under its name
+//! (derived by `strum`, the same the API shows), and read back by the same derive, so a row
 //! holding anything else fails to decode instead of travelling on as a string.
 
-use crate::{ErrorCode, NotificationKind, OrderStatus, Step};
+use crate::{ErrorCode, NotificationKind, OrderStatus, PaymentStatus, Step};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
@@ -36,4 +36,4 @@ macro_rules! text_column {
     )+};
 }
 
-text_column!(OrderStatus, Step, ErrorCode, NotificationKind);
+text_column!(OrderStatus, Step, ErrorCode, NotificationKind, PaymentStatus);

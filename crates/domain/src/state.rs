@@ -6,12 +6,25 @@
 use crate::{CustomerId, ErrorCode, Money, NewOrder, OrderId, OrderStatus};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// The steps of the saga, forward and compensating, in the names the state object shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Step {
     CreateOrder,
     ReserveStock,
@@ -31,34 +44,14 @@ pub enum Step {
 }
 
 impl Step {
+    /// Its name, as the state object shows it and PostgreSQL stores it (also its activity's
+    /// type name).
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::CreateOrder => "create_order",
-            Self::ReserveStock => "reserve_stock",
-            Self::ProcessPayment => "process_payment",
-            Self::AwaitPayment => "await_payment",
-            Self::ConfirmOrder => "confirm_order",
-            Self::NotifyCustomer => "notify_customer",
-            Self::CloseOrder => "close_order",
-            Self::RefundPayment => "refund_payment",
-            Self::ReleaseStock => "release_stock",
-        }
+        self.into()
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::CreateOrder,
-            Self::ReserveStock,
-            Self::ProcessPayment,
-            Self::AwaitPayment,
-            Self::ConfirmOrder,
-            Self::NotifyCustomer,
-            Self::CloseOrder,
-            Self::RefundPayment,
-            Self::ReleaseStock,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        text.parse().ok()
     }
 
     /// The order status while this step runs, if the step moves the order forward.
@@ -68,12 +61,6 @@ impl Step {
             Self::ProcessPayment | Self::AwaitPayment => Some(OrderStatus::Payment),
             _ => None,
         }
-    }
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -100,9 +87,23 @@ pub struct StepRecord {
 }
 
 /// Which message the customer is sent when the order ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum NotificationKind {
     OrderConfirmed,
     OrderFailed,
@@ -111,23 +112,11 @@ pub enum NotificationKind {
 
 impl NotificationKind {
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::OrderConfirmed => "order_confirmed",
-            Self::OrderFailed => "order_failed",
-            Self::OrderCancelled => "order_cancelled",
-        }
+        self.into()
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::OrderConfirmed, Self::OrderFailed, Self::OrderCancelled]
-            .into_iter()
-            .find(|k| k.as_str() == text)
-    }
-}
-
-impl fmt::Display for NotificationKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        text.parse().ok()
     }
 }
 
@@ -142,7 +131,7 @@ pub enum CancelRefusal {
     PastPointOfNoReturn,
 }
 
-/// The workflow's view of an order. Field names follow the original service's state object.
+/// The workflow's view of an order. Field names follow the Go service's state object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderState {

@@ -1,14 +1,23 @@
-//! Wiring: configuration in, running services out. `main.rs` is a thin shell over this, and
+//! Wiring: configuration in, running services out. `main.rs` is a thin shell over [`App`], and
 //! the end-to-end tests boot the very same code.
 
+mod api;
+mod app;
 pub mod config;
-pub mod release;
-mod startup;
+pub mod config_reference;
+mod dependencies;
+mod http_server;
+mod jobs;
+mod retry;
+pub mod shutdown;
 mod telemetry;
+pub mod temporal;
+mod worker;
 
-pub use startup::{
-    ConnectionLimits, Dependencies, Shutdown, api_context, build_worker, connect_store,
-    connect_temporal, exit_after_grace, metrics_listener, migrate, order_steps, retry, run_worker,
-    sdk_runtime, serve_http, serve_metrics, shutdown_signal, temporal_connection, worker_options,
-};
+pub use app::{App, AppConfig, Stopped};
+pub use dependencies::{Dependencies, connect_store, migrate};
+pub use http_server::ConnectionLimits;
+pub use retry::retry;
+pub use shutdown::Shutdown;
 pub use telemetry::{flush_traces, init_tracing};
+pub use worker::{RegisterWorkflow, this_release};

@@ -1,14 +1,7 @@
 use anyhow::Context;
-use clap::Parser;
-use orderflow::config::{
-    ApiArgs, Cli, Command, ConfirmOutcomeArg, HttpConfig, MigrateArgs, PspArgs, ServeArgs,
-    TokenArgs, WorkerArgs,
-};
-use orderflow::{
-    Dependencies, Shutdown, api_context, build_worker, connect_store, connect_temporal,
-    exit_after_grace, metrics_listener, migrate, run_worker, sdk_runtime, serve_http,
-    serve_metrics,
-};
+use orderflow::config::{Command, ConfirmOutcomeArg, LoadError, MigrateArgs, PspArgs, TokenArgs};
+use orderflow::shutdown::exit_after_grace;
+use orderflow::{App, AppConfig, Shutdown, Stopped, connect_store, migrate};
 use orderflow_api::auth::{NewToken, mint_hs256};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -16,21 +9,38 @@ use tokio::net::TcpListener;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     orderflow::init_tracing();
-    // No subcommand means `serve`, with the same flags and environment.
-    let command = match Cli::parse().command {
-        Some(command) => command,
-        None => Cli::parse_from(["orderflow", "serve"]).command.expect("serve parses"),
+    let command = match orderflow::config::load() {
+        Ok(command) => command,
+        Err(LoadError::Usage(e)) => e.exit(),
+        Err(LoadError::Problems(problems)) => {
+            eprintln!("error: {problems}");
+            std::process::exit(2)
+        }
     };
     let result = match command {
-        Command::Serve(args) => serve(args).await,
-        Command::Api(args) => api(args).await,
-        Command::Worker(args) => worker(args).await,
+        Command::Serve(args) => run(args.into()).await,
+        Command::Api(args) => run(args.into()).await,
+        Command::Worker(args) => run(args.into()).await,
         Command::Migrate(args) => migrate_only(args).await,
         Command::Token(args) => token(args),
         Command::Psp(args) => psp(args).await,
     };
     orderflow::flush_traces();
     result
+}
+
+/// `serve`, `api` or `worker`: the app until SIGTERM or Ctrl-C, then what is in flight
+/// finishes, for at most the grace period.
+async fn run(config: AppConfig) -> anyhow::Result<()> {
+    let grace = config.shutdown.grace;
+    let app = App::build(config).await?;
+    // Listened for once started: a process still waiting for its dependencies ends at once.
+    let shutdown = Shutdown::on_signals();
+    if app.run_until_stopped(shutdown).await? == Stopped::GraceOver {
+        exit_after_grace(grace);
+    }
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// The simulated payment provider: its ledger database (created and installed if missing), and
@@ -47,7 +57,7 @@ async fn psp(args: PspArgs) -> anyhow::Result<()> {
     let ledger = orderflow_psp::Ledger::new(store.pool().clone(), outbox);
     ledger.install().await.context("installing the provider's ledger")?;
     let config = orderflow_psp::PspConfig {
-        decline_above: args.decline_above,
+        decline_above: args.decline.above,
         action_required_rate: args.action_required_rate,
         outage_rate: args.outage_rate,
         confirm_delay: args.confirm_delay,
@@ -63,11 +73,6 @@ async fn psp(args: PspArgs) -> anyhow::Result<()> {
         url: args.webhook_url.clone(),
         secret: secret.unwrap_or_default(),
     };
-    if webhooks.url.is_some() && webhooks.secret.is_empty() {
-        anyhow::bail!(
-            "PSP_WEBHOOK_URL is set but PAYMENT_WEBHOOK_SECRET is not: webhooks are signed"
-        );
-    }
     tokio::spawn(orderflow_psp::run_webhooks(ledger.clone(), webhooks));
     let address = format!("{}:{}", args.host, args.port);
     let listener = TcpListener::bind(&address)
@@ -75,102 +80,17 @@ async fn psp(args: PspArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {address} (PSP_HOST/PSP_PORT)"))?;
     tracing::info!(%address, "simulated payment provider listening");
     axum::serve(listener, orderflow_psp::router(ledger, config))
-        .with_graceful_shutdown(orderflow::shutdown_signal())
+        .with_graceful_shutdown(orderflow::shutdown::signal())
         .await?;
     Ok(())
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let deps = dependencies(&args.database, args.database.api_pool_size(), &args.temporal).await?;
-    // The steps get a pool of their own: a burst of requests cannot starve them of connections.
-    let steps = Dependencies {
-        store: connect_store(&args.database, args.database.worker_pool_size())?,
-        ..deps.clone()
-    };
-    let runtime = sdk_runtime()?;
-    let build = || {
-        let queue = &args.temporal.task_queue;
-        build_worker(&runtime, &steps, queue, &args.worker, &args.simulation, &args.payments)
-    };
-    let listener = bind(&args.http).await?;
-    let mut ctx = api_context(&deps, &args.http, &args.payments, &args.temporal.task_queue)?;
-    if args.worker.deployment_version().is_some() {
-        ctx.orchestrator = ctx.orchestrator.without_eager_start();
-    }
-    // On Ctrl-C / SIGTERM: stop accepting requests and polling for tasks; what is in flight
-    // finishes, for at most the grace period.
-    let shutdown = Shutdown::on_signals();
-    if let Some(port) = args.metrics_port {
-        tokio::spawn(serve_metrics(metrics_listener(port).await?, until_requested(&shutdown)));
-    }
-    let http = tokio::spawn(serve_http(
-        listener,
-        ctx,
-        args.http.connection_limits(),
-        until_requested(&shutdown),
-    ));
-    tracing::info!(task_queue = %args.temporal.task_queue, database = %deps.database, "worker started");
-    let finished = async {
-        run_worker(build, args.worker.recycle_after_steps, &shutdown).await?;
-        http.await?
-    };
-    tokio::select! {
-        result = finished => result?,
-        () = shutdown.deadline(args.shutdown.grace) => exit_after_grace(args.shutdown.grace),
-    }
-    tracing::info!("stopped");
-    Ok(())
-}
-
-async fn api(args: ApiArgs) -> anyhow::Result<()> {
-    let deps = dependencies(&args.database, args.database.api_pool_size(), &args.temporal).await?;
-    let listener = bind(&args.http).await?;
-    let ctx = api_context(&deps, &args.http, &args.payments, &args.temporal.task_queue)?;
-    let shutdown = Shutdown::on_signals();
-    if let Some(port) = args.metrics_port {
-        tokio::spawn(serve_metrics(metrics_listener(port).await?, until_requested(&shutdown)));
-    }
-    tokio::select! {
-        result = serve_http(listener, ctx, args.http.connection_limits(), until_requested(&shutdown)) => result?,
-        () = shutdown.deadline(args.shutdown.grace) => exit_after_grace(args.shutdown.grace),
-    }
-    tracing::info!("stopped");
-    Ok(())
-}
-
-async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
-    let deps =
-        dependencies(&args.database, args.database.worker_pool_size(), &args.temporal).await?;
-    let runtime = sdk_runtime()?;
-    let build = || {
-        let queue = &args.temporal.task_queue;
-        build_worker(&runtime, &deps, queue, &args.worker, &args.simulation, &args.payments)
-    };
-    let shutdown = Shutdown::on_signals();
-    if let Some(port) = args.metrics_port {
-        tokio::spawn(serve_metrics(metrics_listener(port).await?, until_requested(&shutdown)));
-    }
-    tracing::info!(task_queue = %args.temporal.task_queue, database = %deps.database, "worker started");
-    tokio::select! {
-        result = run_worker(build, args.worker.recycle_after_steps, &shutdown) => result?,
-        () = shutdown.deadline(args.shutdown.grace) => exit_after_grace(args.shutdown.grace),
-    }
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// A future for `with_graceful_shutdown`: resolves when shutdown is requested.
-fn until_requested(shutdown: &Shutdown) -> impl Future<Output = ()> + Send + 'static {
-    let shutdown = shutdown.clone();
-    async move { shutdown.requested().await }
-}
-
 fn token(args: TokenArgs) -> anyhow::Result<()> {
-    let secret = args.secret.context("set JWT_HS256_SECRET to the service's secret")?;
+    let secret = args.secret.context("JWT_HS256_SECRET is not set")?;
     let roles: Vec<&str> = args.roles.iter().map(String::as_str).collect();
     let claims = NewToken {
-        iss: args.issuer,
-        aud: args.audience,
+        iss: args.claims.issuer,
+        aud: args.claims.audience,
         ..NewToken::new(args.sub, &roles, args.ttl)
     };
     println!("{}", mint_hs256(&secret, &claims));
@@ -187,25 +107,4 @@ async fn migrate_only(args: MigrateArgs) -> anyhow::Result<()> {
     }
     tracing::info!("database is up to date");
     Ok(())
-}
-
-async fn dependencies(
-    database: &orderflow::config::DatabaseConfig,
-    pool_size: u32,
-    temporal: &orderflow::config::TemporalConfig,
-) -> anyhow::Result<Dependencies> {
-    let store = connect_store(database, pool_size)?;
-    migrate(&store).await?;
-    let temporal = connect_temporal(temporal).await?;
-    let database = store.database_id().await.context("reading the database's identity")?;
-    Ok(Dependencies { store, database, temporal })
-}
-
-async fn bind(http: &HttpConfig) -> anyhow::Result<TcpListener> {
-    let address = format!("{}:{}", http.http_host, http.http_port);
-    let listener = TcpListener::bind(&address)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {address} (HTTP_HOST/HTTP_PORT): {e}"))?;
-    tracing::info!("HTTP API listening on http://{address}");
-    Ok(listener)
 }

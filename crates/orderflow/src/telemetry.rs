@@ -19,14 +19,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 /// The crates whose `info` spans belong to an order's trace.
-const OUR_CRATES: [&str; 6] = [
-    "orderflow",
-    "orderflow_api",
-    "orderflow_activities",
-    "orderflow_store",
-    "orderflow_providers",
-    "orderflow_workflow",
-];
+const OUR_CRATES: [&str; 5] =
+    ["orderflow", "orderflow_api", "orderflow_store", "orderflow_providers", "orderflow_workflow"];
 
 /// The process's tracer provider, when traces are exported.
 static TRACES: OnceLock<SdkTracerProvider> = OnceLock::new();
@@ -95,7 +89,7 @@ pub fn flush_traces() {
 /// `OTEL_TRACES_SAMPLER[_ARG]`. Off when no endpoint is set, or with `OTEL_SDK_DISABLED=true` or
 /// `OTEL_TRACES_EXPORTER=none`. The protocol is OTLP/gRPC (`OTEL_EXPORTER_OTLP_PROTOCOL=grpc`,
 /// the default here): the Temporal SDK already links its gRPC stack; `http/protobuf` is refused
-/// (README "Traces").
+/// (docs/operations.md, "Traces").
 fn tracer_provider() -> anyhow::Result<Option<SdkTracerProvider>> {
     let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let disabled = set("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"))

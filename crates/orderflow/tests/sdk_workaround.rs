@@ -1,5 +1,5 @@
 //! A minimal reproduction of the Temporal Rust SDK bug that took `make dev` down under a burst
-//! (README "Overload"), and proof that the workaround holds.
+//! (docs/operations.md, "Overload"), and proof that the workaround holds.
 //!
 //! The bug: a workflow task that waits on a local activity is heartbeated by the worker at 80%
 //! of the task timeout. When the heartbeat reaches the server after the timeout (a slow network,

@@ -9,7 +9,6 @@ mod chance;
 pub use chance::{FailureSchedule, draw};
 mod notifier;
 mod payment;
-pub mod payment_intent;
 pub mod payment_provider;
 pub mod webhook_signature;
 

@@ -4,7 +4,6 @@
 //! real one; swapping in a real provider means writing this adapter for its API.
 
 use crate::payment::{Authorization, AuthorizationOutcome, PaymentGateway, ProviderError};
-use crate::payment_intent::IntentStatus;
 use async_trait::async_trait;
 use orderflow_domain::Money;
 use serde::Deserialize;
@@ -13,6 +12,28 @@ use std::time::Duration;
 /// The shop's currency: every payment is asked for in it, and a payment in another is not
 /// the order's.
 pub const CURRENCY: &str = "eur";
+
+/// A payment intent's status as the provider's API reports it: OrderFlow's own reading of the
+/// provider's vocabulary. (The simulator keeps its rules in `orderflow_psp::payment_intent`; a
+/// contract test, `crates/psp/tests/contract.rs`, holds the two to the same states.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, strum::EnumIter, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum IntentStatus {
+    /// Created; nothing asked of the customer's bank yet.
+    RequiresAuthorization,
+    /// The customer must confirm (3-D Secure, a bank app); the outcome comes by webhook.
+    RequiresAction,
+    /// The money is held on the customer's account.
+    Authorized,
+    Captured,
+    /// The authorization was released; no money moved.
+    Voided,
+    /// Captured, then given back in full.
+    Refunded,
+    /// Declined, or the customer did not confirm.
+    Failed,
+}
 
 /// A payment intent as the provider reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -4,6 +4,7 @@
 //! anything is done, as a provider having a bad day does.
 
 use crate::ledger::{Intent, Ledger, LedgerError};
+use crate::payment_intent::{AuthorizeAnswer, Command, IntentStatus, Refusal};
 use crate::{ConfirmOutcome, PspConfig};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -11,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orderflow_domain::Money;
-use orderflow_providers::payment_intent::{AuthorizeAnswer, Command, IntentStatus, Refusal};
 use orderflow_providers::{FailureSchedule, draw};
 use serde::Deserialize;
 use serde_json::json;

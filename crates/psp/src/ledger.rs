@@ -3,9 +3,9 @@
 //! the result, so concurrent calls for one intent are serialised and a crash loses nothing
 //! that was answered.
 
+use crate::payment_intent::{Command, IntentStatus, PaymentIntent, Refusal};
 use chrono::{DateTime, Utc};
 use orderflow_domain::Money;
-use orderflow_providers::payment_intent::{Command, IntentStatus, PaymentIntent, Refusal};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};

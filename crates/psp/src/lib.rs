@@ -6,6 +6,7 @@
 
 mod api;
 mod ledger;
+pub mod payment_intent;
 mod webhooks;
 
 pub use api::router;

@@ -273,7 +273,7 @@ async fn a_customer_who_never_answers_leaves_the_payment_waiting() {
 #[tokio::test]
 async fn the_adapter_drives_a_payment_and_tells_refusals_from_outages() {
     use orderflow_providers::ProviderError;
-    use orderflow_providers::payment_intent::IntentStatus;
+    use orderflow_providers::payment_provider::IntentStatus;
     use orderflow_providers::payment_provider::PaymentProvider;
     let psp = Provider::start(0.0, 0.0).await;
     let base = psp.url.trim_end_matches("/v1/payment_intents").to_owned();

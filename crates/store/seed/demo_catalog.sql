@@ -1,4 +1,4 @@
--- The original service's eight demo products: same ids, names, SKUs, prices and stock.
+-- The Go service's eight demo products: same ids, names, SKUs, prices and stock.
 -- Loading it again changes nothing (existing products keep their current stock).
 INSERT INTO products (id, name, sku, price, available) VALUES
     ('prod-001', 'iPhone 15 Pro',        'IPHONE-15-PRO-128',   999.99,  50),

@@ -210,7 +210,8 @@ pub struct Closing {
 
 /// The statuses no order leaves, as a query parameter.
 fn terminal_statuses() -> Vec<String> {
-    OrderStatus::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.as_str().to_owned()).collect()
+    use strum::IntoEnumIterator;
+    OrderStatus::iter().filter(|s| s.is_terminal()).map(|s| s.as_str().to_owned()).collect()
 }
 
 /// An order row, locked for the rest of the transaction.

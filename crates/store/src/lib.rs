@@ -17,9 +17,7 @@ pub mod testing;
 pub use idempotency::KeyClaim;
 pub use inventory::{CancelOutcome, Closing, Confirmation, InsufficientStock};
 pub use orders::{NotificationRow, OrderFilter, OrderItemRow, OrderRow, ReservationRow};
-pub use payments::{
-    AuthorizationStatus, EventOutcome, NewPaymentEvent, PaymentChange, PaymentEventRow, PaymentRow,
-};
+pub use payments::{EventOutcome, NewPaymentEvent, PaymentChange, PaymentEventRow, PaymentRow};
 pub use products::{MAX_UNITS, NewProduct, ProductRow, Restocked};
 pub use stuck::StuckStepRow;
 
@@ -92,7 +90,7 @@ impl Store {
         sqlx::migrate!("./migrations").run(&self.pool).await
     }
 
-    /// Loads the original service's eight demo products (leaves existing ones alone).
+    /// Loads the Go service's eight demo products (leaves existing ones alone).
     pub async fn load_demo_catalog(&self) -> Result<()> {
         sqlx::raw_sql(include_str!("../seed/demo_catalog.sql")).execute(&self.pool).await?;
         Ok(())
@@ -133,5 +131,25 @@ pub async fn create_database_if_missing(options: &PgConnectOptions) -> Result<()
             }
         }
     }
+    Ok(admin.close().await?)
+}
+
+/// Drops the database `name` on `server` if it exists, closing its connections first
+/// (PostgreSQL 13+). For test and benchmark databases; OrderFlow never drops its own.
+pub async fn drop_database(server: &PgConnectOptions, name: &str) -> Result<()> {
+    drop_database_unless_used(server, name, true).await
+}
+
+/// [`drop_database`]; without `close_connections`, a database still in use is left alone (an
+/// error) rather than taken from whoever uses it.
+pub async fn drop_database_unless_used(
+    server: &PgConnectOptions,
+    name: &str,
+    close_connections: bool,
+) -> Result<()> {
+    let mut admin = server.clone().database("postgres").connect().await?;
+    let force = if close_connections { " WITH (FORCE)" } else { "" };
+    let drop = format!("DROP DATABASE IF EXISTS \"{}\"{force}", name.replace('"', "\"\""));
+    sqlx::raw_sql(&drop).execute(&mut admin).await?;
     Ok(admin.close().await?)
 }

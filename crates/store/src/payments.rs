@@ -2,7 +2,7 @@
 //! provider's webhook events. See docs/payments.md for the life of a payment.
 
 use crate::{Result, Store};
-use orderflow_domain::{Money, OrderId, OrderStatus};
+use orderflow_domain::{Money, OrderId, OrderStatus, PaymentStatus};
 use rust_decimal::Decimal;
 
 /// The payment of an order, if one was attempted.
@@ -12,32 +12,13 @@ pub struct PaymentRow {
     /// intents).
     pub payment_id: Option<String>,
     pub amount: Decimal,
-    /// `requires_action`, `authorized`, `captured`, `voided`, `refunded` or `failed` (or
-    /// `declined`, written by older workers: a `failed` one).
-    pub status: String,
+    pub status: PaymentStatus,
     pub captured: Decimal,
     pub refunded: Decimal,
     pub decline_reason: Option<String>,
     pub refund_id: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// What the provider said to the authorization, as recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthorizationStatus {
-    /// The customer must confirm; the answer comes by webhook.
-    RequiresAction,
-    Authorized,
-}
-
-impl AuthorizationStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::RequiresAction => "requires_action",
-            Self::Authorized => "authorized",
-        }
-    }
 }
 
 /// A webhook event, as received.
@@ -49,8 +30,9 @@ pub struct PaymentEventRow {
     pub received_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// What became of a webhook event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What became of a webhook event (`payment_events.outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum EventOutcome {
     Delivered,
     Voided,
@@ -60,12 +42,7 @@ pub enum EventOutcome {
 
 impl EventOutcome {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Delivered => "delivered",
-            Self::Voided => "voided",
-            Self::Ignored => "ignored",
-            Self::UnknownOrder => "unknown_order",
-        }
+        self.into()
     }
 }
 
@@ -97,9 +74,9 @@ impl Store {
     pub async fn payment(&self, order: OrderId) -> Result<Option<PaymentRow>> {
         let payment = sqlx::query_as!(
             PaymentRow,
-            "SELECT payment_id, amount, status, captured, refunded, decline_reason, refund_id,
-                    created_at, updated_at
-             FROM payments WHERE order_id = $1",
+            r#"SELECT payment_id, amount, status AS "status: PaymentStatus", captured, refunded,
+                      decline_reason, refund_id, created_at, updated_at
+               FROM payments WHERE order_id = $1"#,
             order.as_uuid()
         )
         .fetch_optional(&self.pool)
@@ -111,13 +88,14 @@ impl Store {
     /// to be confirmed (the stock hold's expiry). Records nothing and returns `None` if the
     /// order is closed (failed or cancelled, see `close_order`): the caller must then void it.
     /// Recording it again changes nothing but a `requires_action` that became `authorized`.
+    /// `status` is what the provider answered: `RequiresAction` or `Authorized`.
     #[tracing::instrument(skip_all, fields(%order))]
     pub async fn record_authorization(
         &self,
         order: OrderId,
         payment_id: &str,
         amount: Money,
-        status: AuthorizationStatus,
+        status: PaymentStatus,
     ) -> Result<Option<Option<chrono::DateTime<chrono::Utc>>>> {
         // One statement: lock the order unless it is closed, then record. A concurrent close
         // either happens first (nothing is recorded) or waits for this one, and then voids it.
@@ -133,8 +111,13 @@ impl Store {
                   WHERE payments.status = 'requires_action' AND excluded.status = 'authorized'),
              noted AS (
                  UPDATE orders SET payment_id = $2, updated_at = now(),
-                        current_step = CASE WHEN $4 = 'requires_action' AND orders.status = 'payment'
-                                            THEN 'await_payment' ELSE orders.current_step END
+                        -- What happened: authorized, or awaiting the customer (a later
+                        -- confirmation of that keeps it).
+                        current_step = CASE
+                            WHEN orders.status <> 'payment' OR orders.current_step = 'await_payment'
+                                THEN orders.current_step
+                            WHEN $4 = 'requires_action' THEN 'await_payment'
+                            ELSE 'process_payment' END
                    FROM open_order WHERE orders.id = open_order.id)
              SELECT hold_expires_at FROM open_order",
             order.as_uuid(),

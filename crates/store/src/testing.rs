@@ -83,14 +83,7 @@ async fn drop_leftovers(server: &PgConnectOptions) {
     }
 }
 
-/// Drops `name`, best effort; with `force`, closing its connections first (PostgreSQL 13+).
+/// Drops `name`, best effort (a server that is gone is the next run's sweep's business).
 async fn drop_database(server: &PgConnectOptions, name: &str, force: bool) {
-    let Ok(mut admin) = server.clone().database("postgres").connect().await else {
-        return;
-    };
-    let name = name.replace('"', "\"\"");
-    let drop =
-        format!("DROP DATABASE IF EXISTS \"{name}\"{}", if force { " WITH (FORCE)" } else { "" });
-    let _ = sqlx::raw_sql(&drop).execute(&mut admin).await;
-    let _ = admin.close().await;
+    let _ = crate::drop_database_unless_used(server, name, force).await;
 }

@@ -1,11 +1,11 @@
 //! Repository tests against a real PostgreSQL, a fresh database per test.
 
 use futures::future::join_all;
+use orderflow_domain::PaymentStatus::Authorized;
 use orderflow_domain::{
     CustomerId, ErrorCode, IdempotencyKey, Money, NewOrder, NotificationKind, OrderEnding, OrderId,
     OrderLine, OrderStatus, ProductId, Quantity,
 };
-use orderflow_store::AuthorizationStatus::Authorized;
 use orderflow_store::testing::{TestDatabase, fresh_database, server_from_env};
 use orderflow_store::{CancelOutcome, Confirmation, KeyClaim, NewProduct, Store};
 use rust_decimal::Decimal;

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod chaos;
 pub mod cluster;
+pub mod identity;
 pub mod release;
 
 use std::net::TcpListener;

@@ -1,14 +1,20 @@
-//! A cluster's releases under Worker Versioning (README "Releasing a new version"), done as an
-//! operator does them: the new build's workers start beside the old ones, the new build is
-//! promoted (new orders start on it), the old build drains (every order pinned to it
-//! finishes there), then its workers stop.
+//! Releases under Worker Versioning (docs/operations.md, "Releasing a new version"), done as an
+//! operator does them with `temporal worker deployment set-current-version` and `temporal
+//! workflow count`, over Temporal's API: a new build's workers start beside the old ones, the
+//! build is promoted to the deployment's current version (new orders go to it), and the old
+//! build's workers stop once no order pinned to it is open. The e2e rolling-deploy test and
+//! the cluster (`cluster::deploy`) both use these.
 
-use crate::cluster::Cluster;
 use anyhow::Context;
-use std::time::{Duration, Instant};
-use tokio::process::Command;
+use std::time::Duration;
+use temporalio_client::tonic::Request;
+use temporalio_client::{Client, NamespacedClient};
+use temporalio_common::protos::temporal::api::workflowservice::v1::{
+    CountWorkflowExecutionsRequest, SetWorkerDeploymentCurrentVersionRequest,
+};
+use temporalio_common::worker::WorkerDeploymentVersion;
 
-/// The workers' deployment and the build they run.
+/// A deployment's workers and the build they run, numbered from 1.
 #[derive(Debug, Clone)]
 pub struct Release {
     pub deployment: String,
@@ -24,9 +30,12 @@ impl Release {
         format!("build-{build}")
     }
 
-    /// The version as Temporal names it (search attribute `TemporalWorkerDeploymentVersion`).
-    pub fn version(&self, build: u32) -> String {
-        format!("{}:{}", self.deployment, Self::build_id(build))
+    /// `build` of this deployment, as Temporal's API names a version.
+    pub fn version(&self, build: u32) -> WorkerDeploymentVersion {
+        WorkerDeploymentVersion::builder()
+            .deployment_name(self.deployment.clone())
+            .build_id(Self::build_id(build))
+            .build()
     }
 
     /// The environment that versions a worker process.
@@ -38,118 +47,75 @@ impl Release {
     }
 }
 
-/// How long `promote` waits for the build's workers to have polled (the server refuses to
-/// promote a version it has not seen).
+/// How long `promote` waits for the version's workers to have polled: the server refuses to
+/// promote a version it has not seen.
 const PROMOTE_PATIENCE: Duration = Duration::from_secs(60);
 
-impl Cluster {
-    /// Makes `build` its deployment's current version, with the Temporal CLI.
-    pub async fn promote(&self, build: u32) -> anyhow::Result<()> {
-        let release = self.release.as_ref().context("the cluster's workers are not versioned")?;
-        let deadline = Instant::now() + PROMOTE_PATIENCE;
-        loop {
-            let output = Command::new(self.temporal_cli())
-                .args(["worker", "deployment", "set-current-version", "--yes"])
-                .args(["--address", &self.temporal_address])
-                .args(["--deployment-name", &release.deployment])
-                .args(["--build-id", &Release::build_id(build)])
-                .output()
-                .await?;
-            if output.status.success() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                anyhow::bail!(
-                    "could not promote {}: {}",
-                    release.version(build),
-                    String::from_utf8_lossy(&output.stderr).trim()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
+/// Makes `version` its deployment's current version: from now on new orders start on it.
+pub async fn promote(client: &Client, version: &WorkerDeploymentVersion) -> anyhow::Result<()> {
+    set_current(client, &version.deployment_name, &version.build_id)
+        .await
+        .with_context(|| format!("promoting {}", name(version)))
+}
 
-    /// Sends new orders to unversioned workers again.
-    pub async fn promote_unversioned(&self) -> anyhow::Result<()> {
-        let release = self.release.as_ref().context("the cluster's workers are not versioned")?;
-        let output = Command::new(self.temporal_cli())
-            .args(["worker", "deployment", "set-current-version", "--yes", "--unversioned"])
-            .args(["--address", &self.temporal_address])
-            .args(["--deployment-name", &release.deployment])
-            .output()
-            .await?;
-        anyhow::ensure!(
-            output.status.success(),
-            "could not make unversioned workers current: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-        Ok(())
-    }
+/// Sends new orders of `deployment` to unversioned workers again.
+pub async fn promote_unversioned(client: &Client, deployment: &str) -> anyhow::Result<()> {
+    // An empty build id is Temporal's "no current version": the unversioned workers.
+    set_current(client, deployment, "")
+        .await
+        .with_context(|| format!("making unversioned workers current in {deployment}"))
+}
 
-    /// Orders still running on `build`.
-    pub async fn open_orders_on(&self, build: u32) -> anyhow::Result<u64> {
-        let release = self.release.as_ref().context("the cluster's workers are not versioned")?;
-        let version = release.version(build);
-        let query = format!(
-            "TemporalWorkerDeploymentVersion=\"{version}\" AND ExecutionStatus=\"Running\""
-        );
-        self.count_workflows(&query).await
-    }
-
-    /// Releases the next build: its workers start beside the current ones, it is promoted,
-    /// the current build drains (at most `drain_bound`), then the current build's workers stop
-    /// (SIGTERM, what is in flight finishes). `orderflow serve` processes, which also serve
-    /// HTTP on a fixed port, are restarted in place on the new build after the drain. If the
-    /// old build does not drain in time its workers are kept (stopping them would strand its
-    /// orders) and the detail says so.
-    pub async fn rolling_deploy(&mut self, drain_bound: Duration) -> anyhow::Result<String> {
-        let old = self.release.as_ref().context("the cluster's workers are not versioned")?.build;
-        let new = old + 1;
-        let build_id = Release::build_id(new);
-        let mut successors = Vec::new();
-        for worker in &self.workers {
-            let name =
-                format!("{}-{build_id}", worker.name.split("-build-").next().unwrap_or("worker"));
-            let mut next = worker.successor(&name, "TEMPORAL_WORKER_BUILD_ID", &build_id);
-            next.start()?;
-            successors.push(next);
-        }
-        self.promote(new).await?;
-        if let Some(release) = self.release.as_mut() {
-            release.build = new;
-        }
-        // Drained: no open order on the old build, three times in a row over two seconds (the
-        // server's count lags an order's start a little).
-        let started = Instant::now();
-        let mut quiet = 0;
-        while quiet < 3 {
-            let open = self.open_orders_on(old).await?;
-            quiet = if open == 0 { quiet + 1 } else { 0 };
-            if open > 0 && started.elapsed() >= drain_bound {
-                // Stopping the old workers would strand those orders: keep every worker.
-                self.workers.extend(successors);
-                anyhow::bail!(
-                    "{build_id} promoted, but {open} orders still on build-{old} after {} s: \
-                     its workers kept",
-                    drain_bound.as_secs()
-                );
+async fn set_current(
+    client: &Client,
+    deployment: &str,
+    build_id: &str,
+) -> Result<(), temporalio_client::tonic::Status> {
+    let deadline = tokio::time::Instant::now() + PROMOTE_PATIENCE;
+    loop {
+        let request = SetWorkerDeploymentCurrentVersionRequest {
+            namespace: client.namespace(),
+            deployment_name: deployment.to_owned(),
+            build_id: build_id.to_owned(),
+            identity: "orderflow-release".into(),
+            ..Default::default()
+        };
+        let mut service = client.connection().workflow_service();
+        match service.set_worker_deployment_current_version(Request::new(request)).await {
+            Ok(_) => return Ok(()),
+            // Unknown until its workers have polled; refused while another change is applied.
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            Err(status) => return Err(status),
         }
-        let drained_in = started.elapsed();
-        let retiring = std::mem::replace(&mut self.workers, successors);
-        for mut worker in retiring {
-            worker.stop(Duration::from_secs(10)).await;
-            self.retired.push(worker);
-        }
-        for server in &mut self.servers {
-            server.stop(Duration::from_secs(10)).await;
-            server.set_env("TEMPORAL_WORKER_BUILD_ID", Some(&build_id));
-            server.start()?;
-        }
-        Ok(format!(
-            "{build_id} promoted, build-{old} drained in {:.1}s and its workers stopped",
-            drained_in.as_secs_f64()
-        ))
     }
+}
+
+/// Orders still running on `version`: its workers may stop when this reaches zero.
+pub async fn open_orders(
+    client: &Client,
+    version: &WorkerDeploymentVersion,
+) -> anyhow::Result<u64> {
+    let query = format!(
+        "TemporalWorkerDeploymentVersion = '{}' AND ExecutionStatus = 'Running'",
+        name(version)
+    );
+    count_workflows(client, &query)
+        .await
+        .with_context(|| format!("counting the open orders of {}", name(version)))
+}
+
+/// Workflows matching a visibility `query`.
+pub async fn count_workflows(client: &Client, query: &str) -> anyhow::Result<u64> {
+    let request =
+        CountWorkflowExecutionsRequest { namespace: client.namespace(), query: query.to_owned() };
+    let mut service = client.connection().workflow_service();
+    let response = service.count_workflow_executions(Request::new(request)).await?;
+    Ok(u64::try_from(response.into_inner().count).unwrap_or(0))
+}
+
+/// The version as Temporal names it in search attributes and the CLI.
+pub fn name(version: &WorkerDeploymentVersion) -> String {
+    format!("{}:{}", version.deployment_name, version.build_id)
 }

@@ -5,7 +5,7 @@
 //! report exactly that invariant. `plant` matches every `Invariant`, so a new invariant does not
 //! compile without its plant, and one that no state can break fails here.
 
-use orderflow_providers::payment_intent::IntentStatus;
+use orderflow_providers::payment_provider::IntentStatus;
 use orderflow_store::testing::{TestDatabase, fresh_database, server_from_env};
 use orderflow_testbed::chaos::check::{
     Evidence, Findings, Invariant, LedgerIntent, TemporalEvidence, check,

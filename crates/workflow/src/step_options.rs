@@ -32,7 +32,7 @@ pub const LOCAL_RETRY_THRESHOLD: Duration = Duration::from_secs(10);
 pub const LONGEST_BACKOFF: Duration = Duration::from_secs(300);
 
 /// A step that keeps failing fails again at least this often; one that has not failed for this
-/// long is no longer stuck (see `orderflow_activities::StuckSteps`).
+/// long is no longer stuck (see `steps::StuckSteps`).
 pub const STUCK_UNTIL_QUIET_FOR: Duration = Duration::from_secs(2 * LONGEST_BACKOFF.as_secs());
 
 /// How long a step may keep failing before it gives up: never, in practice (ten years). The

@@ -364,7 +364,7 @@ async fn every_outcome_of_the_saga_follows_from_what_its_steps_answer() {
         let ended = run_all(&client, &scripted, &all).await;
         let compensations = ["close_order", "refund_payment", "release_stock"];
 
-        // Everything succeeds: completed, in the seed's order of steps, customer told.
+        // Everything succeeds: completed, in the Go service's order of steps, customer told.
         let (state, calls) = &ended[HAPPY];
         assert_eq!(state.status, OrderStatus::Completed);
         assert_eq!(
@@ -390,6 +390,7 @@ async fn every_outcome_of_the_saga_follows_from_what_its_steps_answer() {
         );
         assert!(state.error_message.as_deref().unwrap().contains("not enough stock"));
         assert!(!calls.steps.contains(&"process_payment"), "{:?}", calls.steps);
+        // Every compensation, whatever the run reached: a step a lost worker ran is undone too.
         assert_eq!(calls.steps[2..5], compensations, "compensations newest first");
         assert!(matches!(
             calls.closed_as,
@@ -486,7 +487,7 @@ async fn a_cancellation_accepted_during_a_step_stops_the_order_before_the_next()
                 "release_stock",
                 "notify_customer"
             ],
-            "no payment after an accepted cancellation"
+            "no payment after an accepted cancellation; every compensation runs"
         );
     })
     .await;

@@ -5,7 +5,7 @@
 //! `ORDERFLOW_RECORD_HISTORIES=<dir> cargo test -p orderflow --test e2e` (v1 by the order tests,
 //! v2 by `payments`), then copied into the version's folder.
 //!
-//! With Worker Versioning (README "Releasing a new version") an order is never replayed by
+//! With Worker Versioning (docs/operations.md, "Releasing a new version") an order is never replayed by
 //! another release's code, so these guard what remains: a worker replaying its own release's
 //! orders, unversioned deployments (`make dev`), and an operator moving a stuck order to a new
 //! build. Every released version keeps its folder.

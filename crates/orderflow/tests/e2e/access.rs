@@ -1,5 +1,5 @@
 //! Identity and access with `AUTH_MODE=jwt`: every operation × every kind of caller gets the
-//! answer the README's table promises, and nobody sees or touches another customer's order.
+//! answer docs/api.md's table promises, and nobody sees or touches another customer's order.
 
 use crate::support::{ADMIN_KEY, JWT_SECRET, TestApp, jwt_http, quick_heartbeats, token};
 use orderflow::config::SimulationConfig;
@@ -331,8 +331,8 @@ async fn tokens_of_an_identity_provider_are_checked_against_its_jwks() {
 
     let mut http = jwt_http();
     http.auth.jwks_url = Some(jwks_url);
-    http.auth.issuer = Some("https://id.example".into());
-    http.auth.audience = Some("orderflow".into());
+    http.auth.claims.issuer = Some("https://id.example".into());
+    http.auth.claims.audience = Some("orderflow".into());
     let app = TestApp::spawn_configured(SimulationConfig::default(), http).await;
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("fixtures/jwks-test-key.pem"))
         .unwrap();

@@ -41,7 +41,8 @@ async fn cancelling_while_stock_is_checked_cancels_without_charging() {
             Step::RefundPayment,
             Step::ReleaseStock,
             Step::NotifyCustomer
-        ]
+        ],
+        "every compensation runs; the refund finds nothing to give back"
     );
     assert_eq!(app.stock("prod-003").await, before);
     assert_eq!(app.count("SELECT count(*) FROM payments").await, 0);

@@ -863,7 +863,6 @@ fn the_grafana_dashboard_is_well_formed() {
 // ---------------------------------------------------------------------------------------------
 // Against the running binaries
 
-/// A free TCP port on loopback (there is a small window before the process binds it).
 /// A port for a child process to listen on: outside the ephemeral range, so that no outgoing
 /// connection can take it between now and the child's bind (see `orderflow_testbed::free_ports`).
 fn free_port() -> u16 {

@@ -192,10 +192,13 @@ async fn fuzz(app: &TestApp, token: Option<String>) {
         if let Some(key) = &request.idempotency_key {
             builder = builder.header("Idempotency-Key", key.as_str());
         }
-        let response = builder
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{request:?} broke the connection: {e}"));
+        let response = builder.send().await.unwrap_or_else(|e| {
+            panic!(
+                "request {n} {:?} key {:?} broke the connection: {e:?}",
+                String::from_utf8_lossy(&request.body),
+                request.idempotency_key
+            )
+        });
         let status = response.status().as_u16();
         let content_type = response.headers().get("content-type").cloned();
         let body: Value = response.json().await.unwrap_or_default();

@@ -336,6 +336,41 @@ async fn every_error_is_a_problem_with_the_security_headers() {
     assert!(head.contains("content-security-policy:") && head.contains("x-frame-options: deny"));
 }
 
+/// An answer given before a request's body is read (here 415: the body is not declared JSON)
+/// leaves the keep-alive connection usable: the server reads the body, answers, and answers
+/// the next request on the same connection.
+#[tokio::test]
+async fn a_refused_body_leaves_the_connection_usable() {
+    let app = TestApp::spawn_without_worker(SimulationConfig::default()).await;
+    let mut stream = TcpStream::connect(host(&app)).await.unwrap();
+    let body = format!(r#"{{"customer_id":"{}"}}"#, "x".repeat(5_000));
+    let head = format!(
+        "POST /api/orders HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // The headers first, the body once the answer could have been given without it.
+    stream.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = stream.write_all(body.as_bytes()).await;
+    let _ = stream.write_all(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut answers = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buffer).await.unwrap_or(0);
+            answers.extend_from_slice(&buffer[..n]);
+            if n == 0 || String::from_utf8_lossy(&answers).contains("HTTP/1.1 200") {
+                break;
+            }
+        }
+    })
+    .await;
+    let answers = String::from_utf8_lossy(&answers);
+    assert!(answers.starts_with("HTTP/1.1 415"), "{answers}");
+    assert!(answers.contains("HTTP/1.1 200"), "the second request got no answer: {answers}");
+}
+
 fn assert_problem_with_headers(headers: &reqwest::header::HeaderMap) {
     assert_eq!(headers["content-type"], "application/problem+json");
     assert!(headers.contains_key("content-security-policy"), "{headers:?}");

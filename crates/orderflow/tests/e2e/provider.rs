@@ -42,11 +42,13 @@ pub struct TestProvider {
     /// The provider's root, as `PAYMENT_PROVIDER_URL`.
     pub url: String,
     http: reqwest::Client,
-    ledger: TestDatabase,
+    ledger: Ledger,
+    database: TestDatabase,
 }
 
 impl TestProvider {
-    pub async fn start(knobs: ProviderKnobs, webhook_url: Option<String>) -> Self {
+    /// The provider, its events waiting in its outbox until [`Self::deliver_webhooks_to`].
+    pub async fn start(knobs: ProviderKnobs) -> Self {
         let database = fresh_database(&server_from_env()).await;
         let outbox =
             Outbox { delay: knobs.webhook_delay, duplicate_rate: knobs.webhook_duplicate_rate };
@@ -60,12 +62,18 @@ impl TestProvider {
             confirm_outcome: knobs.confirm_outcome,
             authorization_ttl: knobs.authorization_ttl,
         };
-        let webhooks = Webhooks { url: webhook_url, secret: WEBHOOK_SECRET.into() };
-        tokio::spawn(run_webhooks(ledger.clone(), webhooks));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router(ledger, config)).await });
-        Self { url, http: reqwest::Client::new(), ledger: database }
+        let router = router(ledger.clone(), config);
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, http: reqwest::Client::new(), ledger, database }
+    }
+
+    /// Starts the dispatcher (and the simulated customers' answers): its webhooks, signed
+    /// with [`WEBHOOK_SECRET`], go to `url` from now on.
+    pub fn deliver_webhooks_to(&self, url: String) {
+        let webhooks = Webhooks { url: Some(url), secret: WEBHOOK_SECRET.into() };
+        tokio::spawn(run_webhooks(self.ledger.clone(), webhooks));
     }
 
     /// Waits until every webhook the provider queued was delivered and acknowledged (a 2xx),
@@ -73,7 +81,7 @@ impl TestProvider {
     /// many deliveries were made.
     pub async fn all_webhooks_delivered(&self) -> i64 {
         let count = |sql: &'static str| async move {
-            sqlx::query_scalar::<_, i64>(sql).fetch_one(self.ledger.pool()).await.unwrap()
+            sqlx::query_scalar::<_, i64>(sql).fetch_one(self.database.pool()).await.unwrap()
         };
         for _ in 0..600 {
             if count("SELECT count(*) FROM psp_webhooks WHERE delivered_at IS NULL").await == 0 {

@@ -1,18 +1,15 @@
-//! Releasing a changed order workflow while orders are in flight (Worker Versioning, README
-//! "Releasing a new version"): v1 is this release's workflow; v2 is a real change to it, an
+//! Releasing a changed order workflow while orders are in flight (Worker Versioning,
+//! docs/operations.md, "Releasing a new version"): v1 is this release's workflow; v2 is a real change to it, an
 //! extra durable step, so a v1 order replayed on v2 would fail with a nondeterminism error.
 //! Orders are pinned to the build that started them: v1's finish on v1's workers, new ones
 //! run v2, and v1's workers stop once the server counts none of its orders open.
 
-use crate::support::{
-    TestApp, quick_heartbeats, readme_order, replay_history, test_http, this_release,
-};
+use crate::support::{TestApp, quick_heartbeats, readme_order, replay_history, test_http};
 use orderflow::config::SimulationConfig;
-use orderflow::release::{name, open_orders, promote};
+use orderflow::this_release;
 use orderflow_domain::{NewOrder, OrderState, Step, WorkflowId};
-use orderflow_workflow::{
-    InDatabase, NotificationRequest, OrderActivities, OrderInput, PaymentRequest,
-};
+use orderflow_testbed::release::{name, open_orders, promote};
+use orderflow_workflow::{InDatabase, NotificationRequest, OrderInput, PaymentRequest, activity};
 use std::time::{Duration, SystemTime};
 use temporalio_client::tonic::Request;
 use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowHistory};
@@ -212,8 +209,9 @@ async fn replays_on_v2(history: &str) -> Result<(), String> {
     replayer.replay_workflow(history).await.map_err(|e| e.to_string())
 }
 
-fn with_a_pause_after_reserving(options: &mut WorkerOptions) {
-    options.register_workflow::<OrderWithAPause>().expect("register v2");
+fn with_a_pause_after_reserving(options: &mut WorkerOptions) -> anyhow::Result<()> {
+    options.register_workflow::<OrderWithAPause>()?;
+    Ok(())
 }
 
 /// v2: the order saga (its happy path: this test's orders all complete) with a durable pause
@@ -248,14 +246,14 @@ impl OrderWithAPause {
         };
         begin(ctx, Step::CreateOrder);
         ctx.execute_local_activity(
-            OrderActivities::create_order,
+            activity::CreateOrder,
             InDatabase { database, input: order.clone() },
             local(),
         )
         .await?;
         begin(ctx, Step::ReserveStock);
         ctx.execute_local_activity(
-            OrderActivities::reserve_stock,
+            activity::ReserveStock,
             InDatabase { database, input: id },
             local(),
         )
@@ -264,14 +262,14 @@ impl OrderWithAPause {
         begin(ctx, Step::ProcessPayment);
         let payment = PaymentRequest { order_id: id, amount: order.total };
         ctx.execute_local_activity(
-            OrderActivities::process_payment,
+            activity::ProcessPayment,
             InDatabase { database, input: payment },
             local(),
         )
         .await?;
         begin(ctx, Step::ConfirmOrder);
         ctx.execute_local_activity(
-            OrderActivities::confirm_order,
+            activity::ConfirmOrder,
             InDatabase { database, input: id },
             local(),
         )
@@ -289,7 +287,7 @@ impl OrderWithAPause {
         });
         let notified = ctx
             .execute_local_activity(
-                OrderActivities::notify_customer,
+                activity::NotifyCustomer,
                 InDatabase { database, input: notification },
                 local(),
             )

@@ -3,12 +3,11 @@
 //! own so that tests running in parallel never pick up each other's workflows.
 
 use orderflow::config::{
-    AuthMode, HttpConfig, PaymentConfig, SimulationConfig, TemporalConfig, WorkerConfig,
+    AuthMode, DatabaseConfig, HttpConfig, PaymentConfig, SimulationConfig, TemporalConfig,
+    WorkerConfig, defaults,
 };
-use orderflow::{
-    Dependencies, api_context, connect_temporal, order_steps, sdk_runtime, serve_http,
-    worker_options,
-};
+use orderflow::shutdown::ShutdownTrigger;
+use orderflow::{App, AppConfig, RegisterWorkflow, Shutdown, this_release};
 use orderflow_api::OrderAccepted;
 use orderflow_api::auth::{NewToken, mint_hs256};
 use orderflow_domain::{DatabaseId, OrderState, WorkflowId};
@@ -17,15 +16,13 @@ use orderflow_store::{NewProduct, Store};
 use orderflow_workflow::OrderWorkflow;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use sqlx::postgres::PgConnectOptions;
+use std::net::SocketAddr;
 use std::time::Duration;
 use temporalio_client::{
     Client, WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowHistory,
 };
 use temporalio_common::worker::WorkerDeploymentVersion;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
-use temporalio_sdk::{Worker, WorkerOptions};
-use tokio::net::TcpListener;
 
 pub use crate::provider::{ProviderKnobs, TestProvider, WEBHOOK_SECRET};
 
@@ -73,13 +70,15 @@ pub struct TestApp {
     pub database_id: DatabaseId,
     pub http: reqwest::Client,
     pub temporal: Client,
-    temporal_config: TemporalConfig,
+    /// The API process's configuration; its workers' differ in their `worker` part.
+    config: AppConfig,
     simulation: SimulationConfig,
-    payments: PaymentConfig,
     /// The simulated payment provider, when the app was spawned with one.
     pub provider: Option<TestProvider>,
-    worker: Option<WorkerThread>,
-    foreign_workers: Vec<WorkerThread>,
+    /// Held for its lifetime: dropping it stops the API.
+    _api: AppThread,
+    worker: Option<AppThread>,
+    foreign_workers: Vec<AppThread>,
     // Last, so that they are dropped after the workers using them are told to stop.
     database: TestDatabase,
     foreign_databases: Vec<TestDatabase>,
@@ -161,10 +160,7 @@ impl TestApp {
         http: HttpConfig,
         adjust: impl FnOnce(&mut PaymentConfig),
     ) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
-        let webhook_url =
-            format!("http://{}/api/webhooks/payments", listener.local_addr().unwrap());
-        let provider = TestProvider::start(knobs, Some(webhook_url)).await;
+        let provider = TestProvider::start(knobs).await;
         let mut payments = PaymentConfig {
             provider_url: Some(provider.url.clone()),
             confirmation_timeout,
@@ -172,24 +168,19 @@ impl TestApp {
             dashboard_simulator: false,
         };
         adjust(&mut payments);
-        let mut app = Self::wire(SimulationConfig::default(), http, payments, listener).await;
+        let mut app = Self::wire(SimulationConfig::default(), http, payments).await;
+        provider.deliver_webhooks_to(app.url("/api/webhooks/payments"));
         app.provider = Some(provider);
         app.start_worker();
         app
     }
 
-    /// The API, wired as the binary wires it (`api_context`), on a free port.
+    /// The API, built as the binary builds it (`App`), on a free port.
     async fn api_only(simulation: SimulationConfig, http: HttpConfig) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
-        Self::wire(simulation, http, PaymentConfig::default(), listener).await
+        Self::wire(simulation, http, PaymentConfig::default()).await
     }
 
-    async fn wire(
-        simulation: SimulationConfig,
-        http: HttpConfig,
-        payments: PaymentConfig,
-        listener: TcpListener,
-    ) -> Self {
+    async fn wire(simulation: SimulationConfig, http: HttpConfig, payments: PaymentConfig) -> Self {
         let database = fresh_database(&server_from_env()).await;
         let store = database.store.clone();
         let temporal_config = TemporalConfig {
@@ -201,18 +192,23 @@ impl TestApp {
             ),
             namespace: None,
             task_queue: format!("orderflow-test-{}", uuid::Uuid::new_v4().simple()),
+            api_key: None,
         };
-        let temporal = connect_temporal(&temporal_config).await.expect("connect to Temporal");
-        let address = format!("http://{}", listener.local_addr().unwrap());
+        let temporal =
+            orderflow::temporal::connect(&temporal_config).await.expect("connect to Temporal");
         let database_id = store.database_id().await.expect("the database's identity");
-        let deps = Dependencies {
-            store: store.clone(),
-            database: database_id,
-            temporal: temporal.clone(),
+        let http = HttpConfig { http_host: "127.0.0.1".into(), http_port: 0, ..http };
+        let config = AppConfig {
+            database: database_config(&database),
+            temporal: temporal_config,
+            payments,
+            http: Some(http),
+            worker: None,
+            metrics: defaults(),
+            shutdown: defaults(),
         };
-        let ctx = api_context(&deps, &http, &payments, &temporal_config.task_queue)
-            .expect("the API's wiring");
-        tokio::spawn(serve_http(listener, ctx, http.connection_limits(), std::future::pending()));
+        let api = AppThread::start(config.clone(), this_release).await;
+        let address = format!("http://{}", api.address.expect("the API listens"));
         Self {
             address,
             store,
@@ -220,26 +216,30 @@ impl TestApp {
             http: reqwest::Client::new(),
             temporal,
             database,
-            temporal_config,
+            config,
             simulation,
-            payments,
             provider: None,
+            _api: api,
             worker: None,
             foreign_workers: Vec::new(),
             foreign_databases: Vec::new(),
         }
     }
 
-    /// Starts the worker on a thread of its own: the SDK's worker future is not `Send`, and a
-    /// runtime of its own keeps it independent of the test's.
+    /// A worker process's configuration: this app's, with `worker` and on `database`.
+    fn worker_config(&self, worker: WorkerConfig, database: &TestDatabase) -> AppConfig {
+        AppConfig {
+            database: database_config(database),
+            http: None,
+            worker: Some((worker, self.simulation.clone())),
+            ..self.config.clone()
+        }
+    }
+
+    /// Starts the worker (as `orderflow worker` would run, in this process).
     pub fn start_worker(&mut self) {
-        self.worker = Some(WorkerThread::start(
-            self.database.options.clone(),
-            self.database_id,
-            self.temporal_config.clone(),
-            self.simulation.clone(),
-            self.payments.clone(),
-        ));
+        let config = self.worker_config(WorkerConfig::default(), &self.database);
+        self.worker = Some(AppThread::spawn(config, this_release));
     }
 
     /// A worker of a versioned release (`TEMPORAL_WORKER_DEPLOYMENT_NAME` + `_BUILD_ID`) running
@@ -248,27 +248,19 @@ impl TestApp {
         &self,
         version: &WorkerDeploymentVersion,
         register: RegisterWorkflow,
-    ) -> WorkerThread {
+    ) -> AppThread {
         let worker = WorkerConfig {
             deployment_name: Some(version.deployment_name.clone()),
             build_id: Some(version.build_id.clone()),
             ..WorkerConfig::default()
         };
-        WorkerThread::start_release(
-            self.database.options.clone(),
-            self.database_id,
-            self.temporal_config.clone(),
-            self.simulation.clone(),
-            self.payments.clone(),
-            worker,
-            register,
-        )
+        AppThread::spawn(self.worker_config(worker, &self.database), register)
     }
 
     /// This test's worker deployment (named after its task queue, so tests never share one).
     pub fn release(&self, build_id: &str) -> WorkerDeploymentVersion {
         WorkerDeploymentVersion::builder()
-            .deployment_name(format!("orderflow-{}", self.temporal_config.task_queue))
+            .deployment_name(format!("orderflow-{}", self.task_queue()))
             .build_id(build_id)
             .build()
     }
@@ -278,14 +270,8 @@ impl TestApp {
     pub async fn start_foreign_worker(&mut self) -> Store {
         let database = fresh_database(&server_from_env()).await;
         let store = database.store.clone();
-        let database_id = store.database_id().await.expect("the database's identity");
-        self.foreign_workers.push(WorkerThread::start(
-            database.options.clone(),
-            database_id,
-            self.temporal_config.clone(),
-            self.simulation.clone(),
-            self.payments.clone(),
-        ));
+        let config = self.worker_config(WorkerConfig::default(), &database);
+        self.foreign_workers.push(AppThread::spawn(config, this_release));
         self.foreign_databases.push(database);
         store
     }
@@ -298,32 +284,27 @@ impl TestApp {
 
     /// `orderflow <subcommand>` as a child process on this app's database and task queue.
     pub fn process(&self, subcommand: &str, env: &[(&str, &str)]) -> WorkerProcess {
-        let database = self.database.options.get_database().expect("a test database has a name");
-        let server = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| orderflow_store::DEFAULT_DATABASE_URL.into());
-        let (server, _) = server.rsplit_once('/').expect("DATABASE_URL names a database");
-        let log_path =
-            artifacts().join(format!("{subcommand}-{}.log", self.temporal_config.task_queue));
+        let log_path = artifacts().join(format!("{subcommand}-{}.log", self.task_queue()));
         let log = std::fs::File::create(&log_path).expect("a log file");
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"));
         // Tests read the log: its level is theirs, not the environment's.
         command
             .arg(subcommand)
-            .env("DATABASE_URL", format!("{server}/{database}"))
+            .env("DATABASE_URL", database_url(&self.database))
             .env("RUST_LOG", "info");
-        // Temporal's standard configuration, when given, instead of the seed's variables.
+        // Temporal's standard configuration, when given, instead of the Go service's variables.
         if env
             .iter()
             .any(|(name, _)| name.starts_with("TEMPORAL_TLS") || *name == "TEMPORAL_ADDRESS")
         {
             command.env_remove("TEMPORAL_HOST").env_remove("TEMPORAL_PORT");
         } else {
-            let host = self.temporal_config.temporal_host.as_deref().unwrap_or_default();
-            let port = self.temporal_config.temporal_port.unwrap_or(7233).to_string();
+            let host = self.config.temporal.temporal_host.as_deref().unwrap_or_default();
+            let port = self.config.temporal.temporal_port.unwrap_or(7233).to_string();
             command.env("TEMPORAL_HOST", host).env("TEMPORAL_PORT", port);
         }
         let child = command
-            .env("TEMPORAL_TASK_QUEUE", &self.temporal_config.task_queue)
+            .env("TEMPORAL_TASK_QUEUE", self.task_queue())
             .envs(env.iter().copied())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -334,7 +315,7 @@ impl TestApp {
     }
 
     pub fn task_queue(&self) -> &str {
-        &self.temporal_config.task_queue
+        &self.config.temporal.task_queue
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -493,83 +474,67 @@ pub async fn replay_history(json: &[u8]) {
     replayer.replay_workflow(history).await.expect("the history replays deterministically");
 }
 
-pub struct WorkerThread {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+/// The URL of a test database, as `DATABASE_URL`.
+fn database_url(database: &TestDatabase) -> String {
+    let name = database.options.get_database().expect("a test database has a name");
+    let server = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| orderflow_store::DEFAULT_DATABASE_URL.into());
+    let (server, _) = server.rsplit_once('/').expect("DATABASE_URL names a database");
+    format!("{server}/{name}")
 }
 
-/// Registers the order workflow a worker runs: this release's, or a test's other version.
-pub type RegisterWorkflow = fn(&mut WorkerOptions);
-
-pub fn this_release(options: &mut WorkerOptions) {
-    options.register_workflow::<OrderWorkflow>().expect("register the workflow");
+fn database_config(database: &TestDatabase) -> DatabaseConfig {
+    DatabaseConfig { database_url: Some(database_url(database).into()), ..defaults() }
 }
 
-impl WorkerThread {
-    fn start(
-        database: PgConnectOptions,
-        database_id: DatabaseId,
-        temporal: TemporalConfig,
-        simulation: SimulationConfig,
-        payments: PaymentConfig,
-    ) -> Self {
-        let worker = WorkerConfig::default();
-        Self::start_release(
-            database,
-            database_id,
-            temporal,
-            simulation,
-            payments,
-            worker,
-            this_release,
-        )
+/// An [`App`] running on a thread of its own, with a runtime of its own: the SDK's worker is
+/// not `Send`, and the app stays independent of the test's runtime. Dropping it shuts the
+/// app down as SIGTERM would.
+pub struct AppThread {
+    address: Option<SocketAddr>,
+    _stop: ShutdownTrigger,
+}
+
+impl AppThread {
+    /// Builds and runs the app; returns once it is built (its listener bound).
+    async fn start(config: AppConfig, register: RegisterWorkflow) -> Self {
+        let (built, ready) = tokio::sync::oneshot::channel();
+        let mut app = Self::run(config, register, Some(built));
+        app.address = ready.await.expect("the app's thread").expect("the app builds");
+        app
     }
 
-    fn start_release(
-        database: PgConnectOptions,
-        database_id: DatabaseId,
-        temporal: TemporalConfig,
-        simulation: SimulationConfig,
-        payments: PaymentConfig,
-        worker: WorkerConfig,
+    /// Builds and runs the app without waiting for it.
+    fn spawn(config: AppConfig, register: RegisterWorkflow) -> Self {
+        Self::run(config, register, None)
+    }
+
+    fn run(
+        config: AppConfig,
         register: RegisterWorkflow,
+        built: Option<tokio::sync::oneshot::Sender<Result<Option<SocketAddr>, String>>>,
     ) -> Self {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (shutdown, stop) = Shutdown::on_request();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
-                .expect("a runtime for the worker");
+                .expect("a runtime for the app");
             runtime.block_on(async move {
-                let deps = Dependencies {
-                    store: Store::connect_lazy(database, 5),
-                    database: database_id,
-                    temporal: connect_temporal(&temporal).await.expect("connect to Temporal"),
+                let app = match App::build(config).await {
+                    Ok(app) => app.with_workflow(register),
+                    Err(e) => match built {
+                        Some(built) => return drop(built.send(Err(format!("{e:#}")))),
+                        None => panic!("the app builds: {e:#}"),
+                    },
                 };
-                let sdk = sdk_runtime().expect("an SDK runtime");
-                let (steps, _) =
-                    order_steps(&deps, &worker, &simulation, &payments).expect("the steps");
-                let mut options = worker_options(&temporal.task_queue, &worker);
-                register(&mut options);
-                options.register_activities(steps);
-                let mut worker =
-                    Worker::new(&sdk, deps.temporal.clone(), options).expect("a worker");
-                let shutdown = worker.shutdown_handle();
-                tokio::spawn(async move {
-                    let _ = stopped.await;
-                    shutdown();
-                });
-                worker.run().await.expect("the worker runs");
+                if let Some(built) = built {
+                    let _ = built.send(Ok(app.address()));
+                }
+                app.run_until_stopped(shutdown).await.expect("the app runs");
             });
         });
-        Self { stop: Some(stop) }
-    }
-}
-
-impl Drop for WorkerThread {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        Self { address: None, _stop: stop }
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::support::{TestApp, readme_order};
 use orderflow::config::{SimulationConfig, TemporalConfig};
-use orderflow::temporal_connection;
+use orderflow::temporal::connection_options as temporal_connection;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
@@ -57,6 +57,7 @@ async fn without_its_client_certificate_or_the_servers_ca_the_connection_is_refu
         temporal_port: None,
         namespace: None,
         task_queue: "unused".into(),
+        api_key: None,
     };
     let connect = |variables: &[(&str, &str)]| {
         let environment: HashMap<String, String> =
@@ -96,6 +97,7 @@ fn an_api_key_turns_tls_on_and_the_seed_variables_still_give_the_address() {
         temporal_port: None,
         namespace: None,
         task_queue: "unused".into(),
+        api_key: None,
     };
     let env = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

@@ -1,4 +1,4 @@
-//! What Worker Versioning costs (README "Releasing a new version"): `orderflow serve` saturated
+//! What Worker Versioning costs (docs/operations.md, "Releasing a new version"): `orderflow serve` saturated
 //! as an unversioned worker with eager start (the default), then without (a versioned `serve`
 //! never starts orders eagerly), then restarted as a worker deployment version (Pinned),
 //! promoted, and saturated again; back to back in one run, on the same database. Then it is put back

@@ -5,7 +5,6 @@
 //! exist. Everything a client was told is recorded for the checker.
 
 use super::{LUXURY, PLENTIFUL, SCARCE};
-use orderflow_api::auth::{NewToken, mint_hs256};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -82,13 +81,10 @@ impl Load {
             .expect("an HTTP client");
         let urls = Arc::new(self.api_urls);
         let seen = Seen::default();
-        let secret = secrecy::SecretString::from(self.jwt_secret);
+        let day = Duration::from_secs(24 * 3600);
         let tokens: Arc<Vec<String>> = Arc::new(
             (0..CUSTOMERS)
-                .map(|i| {
-                    let claims = NewToken::new(customer(i), &[], Duration::from_secs(24 * 3600));
-                    mint_hs256(&secret, &claims)
-                })
+                .map(|i| crate::identity::customer_token(&self.jwt_secret, &customer(i), day))
                 .collect(),
         );
         let permits = Arc::new(Semaphore::new(self.concurrency));

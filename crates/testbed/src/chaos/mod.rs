@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+use temporalio_client::Client;
 
 #[derive(Debug, Clone)]
 pub struct ChaosConfig {
@@ -189,7 +189,7 @@ async fn storm_and_check(config: &ChaosConfig, cluster: &mut Cluster) -> anyhow:
     );
 
     cluster.heal().await?;
-    let temporal = connect(&cluster.temporal_address).await?;
+    let temporal = cluster.temporal_client().await?.clone();
     let quiet_since = Instant::now();
     wait_for_quiescence(cluster, &temporal, &attempts, config.quiescence_timeout).await;
     let time_to_quiescence = quiet_since.elapsed();
@@ -269,12 +269,6 @@ async fn wait_for_quiescence(
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     println!("chaos: not quiet after {timeout:?}; checking anyway");
-}
-
-async fn connect(address: &str) -> anyhow::Result<Client> {
-    let url = Url::parse(&format!("http://{address}"))?;
-    let connection = Connection::connect(ConnectionOptions::new(url).build()).await?;
-    Ok(Client::new(connection, ClientOptions::new("default").build())?)
 }
 
 impl fmt::Display for Report {

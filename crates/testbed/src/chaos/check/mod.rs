@@ -16,7 +16,7 @@ mod stock;
 pub use gather::{gather, ledger};
 
 use super::load::OrderAttempt;
-use orderflow_providers::payment_intent::IntentStatus;
+use orderflow_providers::payment_provider::IntentStatus;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use sqlx::PgConnection;

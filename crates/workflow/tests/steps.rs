@@ -1,19 +1,25 @@
-//! The activities in isolation: each step run by the SDK's `ActivityEnvironment` (no Temporal
+//! The steps' activities in isolation: each step run by the SDK's `ActivityEnvironment` (no Temporal
 //! server) against a fresh PostgreSQL database and the simulated providers, checking what the
 //! workflow relies on: which failures are final and typed, which are retried, and what the
 //! database holds afterwards.
 
-use orderflow_activities::{OrderSteps, StuckSteps};
 use orderflow_domain::{
     CustomerId, DatabaseId, Money, NewOrder, OrderEnding, OrderId, OrderLine, OrderStatus,
-    ProductId, Quantity,
+    PaymentStatus, ProductId, Quantity,
 };
 use orderflow_providers::{
     Authorization, PaymentGateway, ProviderError, SimulatedNotifier, SimulatedPaymentGateway,
 };
 use orderflow_store::testing::{TestDatabase, fresh_database, server_from_env};
+use orderflow_workflow::steps::cancel::Cancel;
+use orderflow_workflow::steps::close_order::CloseOrder;
+use orderflow_workflow::steps::confirm_order::ConfirmOrder;
+use orderflow_workflow::steps::create_order::CreateOrder;
+use orderflow_workflow::steps::process_payment::ProcessPayment;
+use orderflow_workflow::steps::reserve_stock::ReserveStock;
 use orderflow_workflow::{
-    CancelDecision, FailureType, InDatabase, OrderEnd, PAYMENT_ATTEMPTS, PaymentRequest,
+    CancelDecision, FailureType, InDatabase, OrderEnd, PAYMENT_ATTEMPTS, PaymentRequest, StepDeps,
+    StuckSteps,
 };
 use rust_decimal::Decimal;
 use std::sync::Arc;
@@ -121,7 +127,7 @@ impl Steps {
 
     /// An environment running this database's steps on attempt `attempt`.
     fn env(&self, attempt: u32) -> ActivityEnvironment {
-        let steps = OrderSteps {
+        let deps = Arc::new(StepDeps {
             store: self.db.store.clone(),
             database: self.database,
             payments: self.provider.clone(),
@@ -130,10 +136,15 @@ impl Steps {
             payment_hold: Duration::from_secs(60),
             stuck: StuckSteps::new(self.db.store.clone(), 100),
             steps_run: Default::default(),
-        };
+        });
         ActivityEnvironment::builder_with_default()
             .info(TestActivityInfoOptions::builder().attempt(attempt).build())
-            .register_activities(steps)
+            .register_activities(CreateOrder(deps.clone()))
+            .register_activities(ReserveStock(deps.clone()))
+            .register_activities(ProcessPayment(deps.clone()))
+            .register_activities(ConfirmOrder(deps.clone()))
+            .register_activities(CloseOrder(deps.clone()))
+            .register_activities(Cancel(deps))
             .build()
     }
 
@@ -145,8 +156,8 @@ impl Steps {
     async fn reserved_order(&self, units: i64) -> NewOrder {
         let order = order(units);
         let env = self.env(1);
-        env.run(OrderSteps::create_order, self.mine(order.clone())).await.unwrap();
-        env.run(OrderSteps::reserve_stock, self.mine(order.order_id)).await.unwrap();
+        env.run(CreateOrder::create_order, self.mine(order.clone())).await.unwrap();
+        env.run(ReserveStock::reserve_stock, self.mine(order.order_id)).await.unwrap();
         order
     }
 }
@@ -184,7 +195,7 @@ async fn a_step_of_another_databases_order_is_refused_and_touches_nothing() {
         database: Some(DatabaseId::from_uuid(uuid::Uuid::new_v4())),
         input: order.clone(),
     };
-    let refused = steps.env(1).run(OrderSteps::create_order, foreign).await;
+    let refused = steps.env(1).run(CreateOrder::create_order, foreign).await;
     assert_eq!(failure(refused), (FailureType::ForeignDatabase.as_str().to_owned(), true));
     assert!(steps.db.order(order.order_id).await.unwrap().is_none(), "nothing was written");
 }
@@ -196,12 +207,14 @@ async fn a_decline_is_final_and_typed_and_a_retry_does_not_ask_again() {
     let order = steps.reserved_order(11).await;
     let payment = PaymentRequest { order_id: order.order_id, amount: order.total };
     for attempt in [1, 2] {
-        let declined =
-            steps.env(attempt).run(OrderSteps::process_payment, steps.mine(payment.clone())).await;
+        let declined = steps
+            .env(attempt)
+            .run(ProcessPayment::process_payment, steps.mine(payment.clone()))
+            .await;
         assert_eq!(failure(declined), ("payment_declined".to_owned(), true), "attempt {attempt}");
     }
     let recorded = steps.db.payment(order.order_id).await.unwrap().unwrap();
-    assert_eq!(recorded.status, "failed");
+    assert_eq!(recorded.status, PaymentStatus::Failed);
     assert!(recorded.decline_reason.unwrap().contains("exceeds the limit"));
     assert_eq!(steps.authorizations(), 1, "the retry answered from the recorded decline");
 }
@@ -211,10 +224,11 @@ async fn an_unavailable_provider_is_retried_until_the_last_attempt_fails_the_pay
     let steps = Steps::provider_down().await;
     let order = steps.reserved_order(1).await;
     let payment = PaymentRequest { order_id: order.order_id, amount: order.total };
-    let early = steps.env(1).run(OrderSteps::process_payment, steps.mine(payment.clone())).await;
+    let early =
+        steps.env(1).run(ProcessPayment::process_payment, steps.mine(payment.clone())).await;
     assert!(!failure(early).1, "a provider outage is retried");
     let last =
-        steps.env(PAYMENT_ATTEMPTS).run(OrderSteps::process_payment, steps.mine(payment)).await;
+        steps.env(PAYMENT_ATTEMPTS).run(ProcessPayment::process_payment, steps.mine(payment)).await;
     assert_eq!(failure(last), ("payment_failed".to_owned(), true));
     assert!(steps.db.payment(order.order_id).await.unwrap().is_none(), "nothing was authorized");
 }
@@ -224,10 +238,9 @@ async fn a_confirmation_after_a_recorded_cancellation_is_refused_as_cancelled() 
     let steps = Steps::new().await;
     let order = steps.reserved_order(1).await;
     let env = steps.env(1);
-    let decision =
-        env.run(OrderSteps::request_cancellation, steps.mine(order.order_id)).await.unwrap();
+    let decision = env.run(Cancel::request_cancellation, steps.mine(order.order_id)).await.unwrap();
     assert_eq!(decision, CancelDecision::Accepted);
-    let refused = env.run(OrderSteps::confirm_order, steps.mine(order.order_id)).await;
+    let refused = env.run(ConfirmOrder::confirm_order, steps.mine(order.order_id)).await;
     assert_eq!(failure(refused), (FailureType::OrderCancelled.as_str().to_owned(), true));
     let row = steps.db.order(order.order_id).await.unwrap().unwrap();
     assert_ne!(row.status, OrderStatus::Completed);
@@ -239,10 +252,10 @@ async fn an_authorization_for_an_order_closed_meanwhile_is_voided() {
     let order = steps.reserved_order(1).await;
     let env = steps.env(1);
     let end = OrderEnd { order_id: order.order_id, ending: OrderEnding::Cancelled };
-    let closed = env.run(OrderSteps::close_order, steps.mine(end)).await.unwrap();
+    let closed = env.run(CloseOrder::close_order, steps.mine(end)).await.unwrap();
     assert_eq!(closed.status, OrderStatus::Cancelled);
     let payment = PaymentRequest { order_id: order.order_id, amount: order.total };
-    let late = env.run(OrderSteps::process_payment, steps.mine(payment)).await;
+    let late = env.run(ProcessPayment::process_payment, steps.mine(payment)).await;
     assert_eq!(failure(late), (FailureType::OrderClosed.as_str().to_owned(), true));
     assert!(steps.db.payment(order.order_id).await.unwrap().is_none(), "nothing recorded");
     assert_eq!((steps.authorizations(), steps.voids()), (1, 1), "authorized, then voided");
@@ -258,17 +271,20 @@ async fn confirming_captures_once_and_a_hold_expiry_is_recorded() {
     assert!(left > chrono::Duration::seconds(55) && left < chrono::Duration::seconds(65), "{left}");
     let env = steps.env(1);
     let payment = PaymentRequest { order_id: order.order_id, amount: order.total };
-    let receipt = env.run(OrderSteps::process_payment, steps.mine(payment)).await.unwrap();
+    let receipt = env.run(ProcessPayment::process_payment, steps.mine(payment)).await.unwrap();
     assert_eq!(receipt.awaiting_customer_until, None, "authorized at once");
-    assert_eq!(steps.db.payment(order.order_id).await.unwrap().unwrap().status, "authorized");
+    assert_eq!(
+        steps.db.payment(order.order_id).await.unwrap().unwrap().status,
+        PaymentStatus::Authorized
+    );
     for _ in 0..2 {
-        env.run(OrderSteps::confirm_order, steps.mine(order.order_id)).await.unwrap();
+        env.run(ConfirmOrder::confirm_order, steps.mine(order.order_id)).await.unwrap();
     }
     let payment = steps.db.payment(order.order_id).await.unwrap().unwrap();
     assert_eq!((payment.status.as_str(), payment.captured), ("captured", order.total.amount()));
     assert_eq!(steps.captures(), 1, "a repeated confirmation does not capture again");
     // A roll back after all (a bug, or a manual edit) refunds what was captured.
-    env.run(OrderSteps::refund_payment, steps.mine(order.order_id)).await.unwrap();
+    env.run(ProcessPayment::refund_payment, steps.mine(order.order_id)).await.unwrap();
     let payment = steps.db.payment(order.order_id).await.unwrap().unwrap();
     assert_eq!((payment.status.as_str(), payment.refunded), ("refunded", order.total.amount()));
 }
@@ -281,14 +297,13 @@ async fn a_capture_refused_for_good_fails_confirmation_before_the_order_complete
     let steps = Steps::new().await;
     let order = steps.reserved_order(1).await;
     let payment = PaymentRequest { order_id: order.order_id, amount: order.total };
-    steps.env(1).run(OrderSteps::process_payment, steps.mine(payment)).await.unwrap();
+    steps.env(1).run(ProcessPayment::process_payment, steps.mine(payment)).await.unwrap();
     steps.provider.refuse_captures.store(true, Ordering::SeqCst);
-    let confirmed = steps.env(1).run(OrderSteps::confirm_order, steps.mine(order.order_id)).await;
+    let confirmed = steps.env(1).run(ConfirmOrder::confirm_order, steps.mine(order.order_id)).await;
     assert_eq!(failure(confirmed), ("payment_failed".to_owned(), true));
     let row = steps.db.order(order.order_id).await.unwrap().unwrap();
     assert_ne!(row.status.as_str(), "completed", "no completion without the money");
-    let cancel =
-        steps.env(1).run(OrderSteps::request_cancellation, steps.mine(order.order_id)).await;
+    let cancel = steps.env(1).run(Cancel::request_cancellation, steps.mine(order.order_id)).await;
     assert_eq!(cancel.unwrap(), orderflow_workflow::CancelDecision::Confirming);
     assert_eq!(steps.db.product("prod-001").await.unwrap().unwrap().sold, 0, "nothing sold");
 }

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use orderflow_workflow::STUCK_UNTIL_QUIET_FOR as FORGET_AFTER;
+use crate::step_options::STUCK_UNTIL_QUIET_FOR as FORGET_AFTER;
 
 pub struct StuckSteps {
     store: Store,

@@ -1,7 +1,8 @@
-//! A payment intent as a provider keeps it (docs/payments.md): money authorized first,
+//! A payment intent as the provider keeps it (docs/payments.md): money authorized first,
 //! captured later, voided or refunded, and the customer's confirmation in between when the
-//! payment requires it. This is the simulated provider's ledger entry and the only place its
-//! rules live: every call to the provider is one [`Command`] applied here, and a call that the
+//! payment requires it. The simulated provider's own rules (OrderFlow's client reads the
+//! provider's answers with types of its own, `orderflow_providers::payment_provider`, held to
+//! these by a contract test): the ledger entry, and the only place the rules live: every call to the provider is one [`Command`] applied here, and a call that the
 //! state does not allow is refused (the provider answers 409) rather than half-applied.
 //! Repeating a command that already took effect changes nothing, which with the idempotency
 //! key is what lets a client retry any call.
@@ -9,8 +10,20 @@
 use orderflow_domain::Money;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum IntentStatus {
     /// Created; nothing asked of the customer's bank yet.
     RequiresAuthorization,
@@ -28,30 +41,12 @@ pub enum IntentStatus {
 }
 
 impl IntentStatus {
-    pub const ALL: [IntentStatus; 7] = [
-        Self::RequiresAuthorization,
-        Self::RequiresAction,
-        Self::Authorized,
-        Self::Captured,
-        Self::Voided,
-        Self::Refunded,
-        Self::Failed,
-    ];
-
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::RequiresAuthorization => "requires_authorization",
-            Self::RequiresAction => "requires_action",
-            Self::Authorized => "authorized",
-            Self::Captured => "captured",
-            Self::Voided => "voided",
-            Self::Refunded => "refunded",
-            Self::Failed => "failed",
-        }
+        self.into()
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
+        text.parse().ok()
     }
 }
 
@@ -250,7 +245,7 @@ mod tests {
 
     #[test]
     fn statuses_read_back_as_written() {
-        for status in IntentStatus::ALL {
+        for status in <IntentStatus as strum::IntoEnumIterator>::iter() {
             assert_eq!(IntentStatus::parse(status.as_str()), Some(status));
             let json = serde_json::to_string(&status).unwrap();
             assert_eq!(json, format!("\"{}\"", status.as_str()));

@@ -2,19 +2,23 @@
 //! it can be killed and restarted), a fresh PostgreSQL database, and `orderflow api`, `orderflow
 //! worker` and `orderflow serve` processes, each of which can be killed, paused and restarted.
 
+mod deploy;
+
+use crate::release::Release;
 use anyhow::{Context, bail};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use orderflow_store::{NewProduct, Store};
 use rust_decimal::Decimal;
-use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::str::FromStr;
 use std::time::Duration;
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
 use tokio::process::{Child, Command};
+use tokio::sync::OnceCell;
 
 /// A child process that can be (re)started, killed, paused and resumed.
 pub struct Process {
@@ -235,8 +239,10 @@ pub struct Cluster {
     /// The secret the provider signs its webhooks with.
     pub webhook_secret: Option<String>,
     provider_database: Option<String>,
-    /// The workers' deployment and current build, when versioned (see `release.rs`).
-    pub release: Option<crate::release::Release>,
+    /// The workers' deployment and current build, when versioned (see `deploy.rs`).
+    pub release: Option<Release>,
+    /// A client of the dev server, connected on first use.
+    temporal_client: OnceCell<Client>,
     /// Processes a release replaced: stopped, kept for their logs.
     pub(crate) retired: Vec<Process>,
 }
@@ -281,7 +287,8 @@ impl Cluster {
             provider_url: provider_port.map(|port| format!("http://127.0.0.1:{port}")),
             webhook_secret: config.provider.as_ref().map(|p| p.webhook_secret.clone()),
             provider_database: None,
-            release: config.worker_deployment.clone().map(crate::release::Release::first),
+            release: config.worker_deployment.clone().map(Release::first),
+            temporal_client: OnceCell::new(),
             retired: Vec::new(),
         };
         cluster.wait_for_temporal().await?;
@@ -291,7 +298,8 @@ impl Cluster {
         }
         if let (Some(provider), Some(port)) = (&config.provider, provider_port) {
             // A ledger left by an earlier run would hold payments of orders this run lacks.
-            drop_database(&cluster.database, &format!("{}_psp", config.database_name)).await?;
+            let ledger = format!("{}_psp", config.database_name);
+            orderflow_store::drop_database(&cluster.database, &ledger).await?;
             cluster.start_provider(config, provider, port, &database.url, &logs)?;
         }
         cluster.wait_for_apis().await?;
@@ -458,19 +466,18 @@ impl Cluster {
 
     /// Workflows matching a visibility `query`.
     pub(crate) async fn count_workflows(&self, query: &str) -> anyhow::Result<u64> {
-        let output = Command::new(&self.temporal_cli)
-            .args(["workflow", "count", "--address", &self.temporal_address, "--output", "json"])
-            .args(["--query", query])
-            .stderr(Stdio::null())
-            .output()
-            .await?;
-        anyhow::ensure!(output.status.success(), "temporal workflow count failed");
-        let answer: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-        // JSON of a protobuf: an int64 is a string, and a zero is left out.
-        Ok(match &answer["count"] {
-            serde_json::Value::String(n) => n.parse()?,
-            n => n.as_u64().unwrap_or(0),
-        })
+        crate::release::count_workflows(self.temporal_client().await?, query).await
+    }
+
+    /// A client of the cluster's dev server (default namespace).
+    pub async fn temporal_client(&self) -> anyhow::Result<&Client> {
+        self.temporal_client
+            .get_or_try_init(|| async {
+                let url = Url::parse(&format!("http://{}", self.temporal_address))?;
+                let connection = Connection::connect(ConnectionOptions::new(url).build()).await?;
+                Ok(Client::new(connection, ClientOptions::new("default").build())?)
+            })
+            .await
     }
 
     /// Waits (at most `bound`) until no workflow runs: from then on, no workflow task can time
@@ -495,7 +502,7 @@ impl Cluster {
         self.store.pool().close().await;
         let databases = std::iter::once(&self.database_name).chain(&self.provider_database);
         for name in databases {
-            if let Err(e) = drop_database(&self.database, name).await {
+            if let Err(e) = orderflow_store::drop_database(&self.database, name).await {
                 println!("could not drop the database {name}: {e}");
             }
         }
@@ -508,10 +515,6 @@ impl Cluster {
             .chain(self.servers.iter_mut())
             .chain(self.workers.iter_mut())
             .chain(self.provider.iter_mut())
-    }
-
-    pub(crate) fn temporal_cli(&self) -> &Path {
-        &self.temporal_cli
     }
 
     /// The logs of every process that runs or ran a worker.
@@ -548,7 +551,7 @@ struct FreshDatabase {
 impl FreshDatabase {
     async fn create(config: &ClusterConfig) -> anyhow::Result<Self> {
         let server = PgConnectOptions::from_str(&config.database_url).context("DATABASE_URL")?;
-        drop_database(&server, &config.database_name).await?;
+        orderflow_store::drop_database(&server, &config.database_name).await?;
         let options = server.clone().database(&config.database_name);
         orderflow_store::create_database_if_missing(&options).await?;
         let store = Store::connect_lazy(options.clone(), 4);
@@ -645,12 +648,4 @@ async fn load_catalog(
         initial.insert(id.clone(), *available);
     }
     Ok(initial)
-}
-
-async fn drop_database(server: &PgConnectOptions, name: &str) -> anyhow::Result<()> {
-    let mut admin = server.clone().database("postgres").connect().await?;
-    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
-    Ok(())
 }
