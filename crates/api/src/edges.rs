@@ -2,7 +2,7 @@
 //! for every error, no caching of the API's answers, and a caller's `X-Request-Id` kept only
 //! when it is fit to be logged and sent back.
 
-use crate::ApiError;
+use crate::{ApiError, MAX_BODY_BYTES};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
@@ -57,10 +57,7 @@ async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
         StatusCode::SERVICE_UNAVAILABLE => {
             ApiError::Unavailable("The request took too long to answer; retry.".into())
         }
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::Rejected {
-            status,
-            detail: format!("The request body is larger than {} bytes.", crate::MAX_BODY_BYTES),
-        },
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         _ => ApiError::Rejected {
             status,
             detail: format!("{}.", status.canonical_reason().unwrap_or("The request failed")),
@@ -109,31 +106,41 @@ pub async fn drop_unusable_request_id(mut request: Request, next: Next) -> Respo
 /// (`Connection: close` says so).
 pub async fn read_body_first(request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await {
+    // A declared length over the limit is refused before anything is read.
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    if declared.and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return closing(too_large());
+    }
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
         Err(e) => {
-            let too_large =
+            let over_the_limit =
                 std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
                     e.source()
                 })
                 .any(|e| e.is::<http_body_util::LengthLimitError>());
-            let error = if too_large {
-                ApiError::Rejected {
-                    status: StatusCode::PAYLOAD_TOO_LARGE,
-                    detail: format!(
-                        "The request body is larger than {} bytes.",
-                        crate::MAX_BODY_BYTES
-                    ),
-                }
+            closing(if over_the_limit {
+                too_large()
             } else {
                 ApiError::Rejected {
                     status: StatusCode::BAD_REQUEST,
                     detail: "The request body could not be read to its end.".into(),
                 }
-            };
-            let mut response = error.into_response();
-            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-            response
+            })
         }
     }
+}
+
+fn too_large() -> ApiError {
+    ApiError::Rejected {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        detail: format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+    }
+}
+
+/// `error`'s answer, on a connection that is closed after it (the body was not read whole).
+fn closing(error: ApiError) -> Response {
+    let mut response = error.into_response();
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }

@@ -371,6 +371,24 @@ async fn a_refused_body_leaves_the_connection_usable() {
     assert!(answers.contains("HTTP/1.1 200"), "the second request got no answer: {answers}");
 }
 
+/// A body declared larger than the limit is refused at once (413, the connection closed), not
+/// after waiting for bytes that may never come.
+#[tokio::test]
+async fn a_declared_body_over_the_limit_is_refused_at_once() {
+    let app = TestApp::spawn_without_worker(SimulationConfig::default()).await;
+    let mut stream = TcpStream::connect(host(&app)).await.unwrap();
+    let head = "POST /api/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                Content-Length: 10000000000\r\n\r\n{";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "no answer within 5 s");
+    let answer = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(answer.starts_with("http/1.1 413"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    assert!(answer.contains("content-type: application/problem+json"), "{answer}");
+}
+
 fn assert_problem_with_headers(headers: &reqwest::header::HeaderMap) {
     assert_eq!(headers["content-type"], "application/problem+json");
     assert!(headers.contains_key("content-security-policy"), "{headers:?}");
