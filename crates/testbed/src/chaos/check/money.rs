@@ -3,6 +3,7 @@
 //! no money is taken for an order nobody knows), then OrderFlow's own books against the ledger.
 
 use super::{Findings, Invariant, LedgerIntent};
+use orderflow_domain::PaymentStatus;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use std::collections::HashMap;
@@ -66,7 +67,7 @@ pub(super) async fn check(
     let disagreeing = books
         .iter()
         .filter_map(|p| {
-            let open = matches!(p.status.as_str(), "authorized" | "requires_action");
+            let open = PaymentStatus::parse(&p.status).is_some_and(|s| s.is_open());
             let Some(intent) = intents.get(p.payment_id.as_str()) else {
                 return Some(format!("{}: {} not in the ledger", p.workflow_id, p.payment_id));
             };
