@@ -95,6 +95,11 @@ async fn the_readmes_token_example_works_as_written() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
+    // The order's row is written by its first step, after the 201: wait for the order to end,
+    // so that the listing below cannot race it.
+    let accepted: serde_json::Value = response.json().await.unwrap();
+    let workflow_id = accepted["workflow_id"].as_str().expect("the order's workflow id");
+    app.outcome(orderflow_domain::WorkflowId::parse(workflow_id).expect("a workflow id")).await;
     // `make token` signs with the development secret `make dev` keeps, or JWT_HS256_SECRET.
     let lines = run(&script("make --silent token", &app), &[("JWT_HS256_SECRET", JWT_SECRET)]);
     assert_eq!(statuses(&lines), [200], "{lines:?}");
